@@ -1,0 +1,190 @@
+"""Headless command line: ``desktop-denoiser-cli estimate|denoise|train|bench``.
+
+Never imports PySide6. Heavy modules are imported inside each sub-command so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+class ProgressBar:
+    """A one-line text progress bar on a terminal (silent when stderr is not a TTY)."""
+
+    def __init__(self, total: int, label: str = "", stream=None, enabled: bool | None = None):
+        self.total, self.label = max(1, total), label
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.t0 = time.time()
+
+    def update(self, done: int, extra: str = "") -> None:
+        if not self.enabled:
+            return
+        frac = min(1.0, done / self.total)
+        filled = int(30 * frac)
+        elapsed = time.time() - self.t0
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} "
+                          f"{elapsed:5.1f}s left {eta:5.1f}s {extra}  ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _cmd_estimate(args) -> int:
+    from .pipeline.jobs import estimate_file
+
+    failed = 0
+    for path in args.images:
+        try:
+            est = estimate_file(Path(path))
+        except Exception as exc:  # report and go on with the next file
+            failed += 1
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"path": str(path), "sigma": round(est.sigma, 3), "timestep": est.timestep}))
+        else:
+            print(f"{path}: sigma={est.sigma:.2f} (8-bit units)  t*={est.timestep}")
+    return 1 if failed else 0
+
+
+def _cmd_denoise(args) -> int:
+    from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files
+
+    sigma = None if args.sigma == "auto" else float(args.sigma)
+    opts = DenoiseOptions(sigma=sigma, mode=args.mode, steps=args.steps, seed=args.seed, device=args.device,
+                          tile=args.tile, ensemble=args.ensemble)
+    try:
+        jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    bar = None
+    for item in denoise_files(jobs, opts, overwrite=args.overwrite):
+        kind = item["kind"]
+        if kind == "start":
+            bar = ProgressBar(item["steps"] or 1, Path(item["path"]).name)
+        elif kind == "step" and bar is not None:
+            bar.update(item["index"], f"t={item['t']}")
+        elif kind == "done":
+            if bar is not None:
+                bar.close()
+            if args.json:
+                print(json.dumps({k: item[k] for k in ("path", "output", "sigma", "timestep", "steps", "seconds")}))
+            else:
+                print(f"{item['path']} -> {item['output']}  sigma={item['sigma']:.2f} t*={item['timestep']} "
+                      f"steps={item['steps']} {item['seconds']:.1f}s")
+        elif kind == "failed":
+            failed += 1
+            if bar is not None:
+                bar.close()
+            if args.json:
+                print(json.dumps({"path": item["path"], "error": item["error"]}))
+            print(f"error: {item['path']}: {item['error']}", file=sys.stderr)
+    if failed:
+        print(f"{failed} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_train(args) -> int:
+    from .core.training import TrainConfig, Trainer
+    from .core.unet import UNetConfig
+
+    model = UNetConfig(base_channels=args.base_channels, channel_mults=tuple(args.channel_mults),
+                       num_res_blocks=args.res_blocks).to_dict()
+    cfg = TrainConfig(data=args.data, val_data=args.val or [], out_dir=args.out, steps=args.steps,
+                      batch_size=args.batch_size, crop_size=args.crop, lr=args.lr, val_every=args.val_every,
+                      save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
+                      focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, model=model)
+    trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
+    bar = ProgressBar(cfg.steps, "train")
+    last = [0.0]
+
+    def progress(d):
+        bar.update(d["step"], f"loss={d['loss']:.4f} {d['it_s']:.2f} it/s")
+        if not bar.enabled and time.time() - last[0] > 60:
+            last[0] = time.time()
+            print(f"step {d['step']}/{d['steps']} loss={d['loss']:.4f} lr={d['lr']:.2e} {d['it_s']:.2f} it/s", flush=True)
+
+    result = trainer.train(progress)
+    bar.close()
+    if args.export and trainer.rank == 0:
+        trainer.export(Path(args.export))
+        print(f"exported EMA weights to {args.export}")
+    print(json.dumps({"step": result["step"], "loss": result["loss"]}))
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .pipeline.benchmark import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="desktop-denoiser-cli", description="Denoise photos with a DDPM (headless).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("estimate", help="estimate the noise level sigma and matching timestep t*")
+    e.add_argument("images", nargs="+")
+    e.add_argument("--json", action="store_true", help="one JSON object per line: path, sigma, timestep")
+    e.set_defaults(func=_cmd_estimate)
+
+    d = sub.add_parser("denoise", help="denoise files or folders into OUTDIR")
+    d.add_argument("inputs", nargs="+", help="image files or folders")
+    d.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    d.add_argument("--sigma", default="auto", help="noise std in 8-bit units, or 'auto' to estimate (default)")
+    d.add_argument("--mode", choices=("fidelity", "detail"), default="fidelity")
+    d.add_argument("--steps", type=int, default=None, help="reverse steps (fidelity: 1; detail: every step from t*)")
+    d.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: from free memory)")
+    d.add_argument("--ensemble", type=int, default=1, choices=(1, 2, 4), help="average over N flips (fidelity)")
+    d.add_argument("--recursive", action="store_true", help="descend into sub-folders, keeping their structure")
+    d.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=_cmd_denoise)
+
+    t = sub.add_parser("train", help="train the epsilon-network (Algorithm 1); resumes from OUT if present")
+    t.add_argument("data", nargs="+", help="folders of clean training photos (recursive)")
+    t.add_argument("--val", nargs="*", help="folders of clean validation photos")
+    t.add_argument("--out", default="runs/train")
+    t.add_argument("--steps", type=int, default=10000)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--crop", type=int, default=96)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--val-every", type=int, default=1000)
+    t.add_argument("--save-every", type=int, default=250)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    t.add_argument("--focus-sigma", type=float, default=80.0)
+    t.add_argument("--focus-prob", type=float, default=0.9)
+    t.add_argument("--base-channels", type=int, default=32)
+    t.add_argument("--channel-mults", type=int, nargs="+", default=[1, 2, 4])
+    t.add_argument("--res-blocks", type=int, default=2)
+    t.add_argument("--export", default=None, help="write the EMA weights to this .safetensors at the end")
+    t.set_defaults(func=_cmd_train)
+
+    b = sub.add_parser("bench", help="benchmark against peers (see benchmarks/)")
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The Gaussian diffusion of Ho et al. 2020 in torch: forward process q(x_t | x_0), the posterior
+q(x_{t-1} | x_t, x_0), epsilon <-> x0 conversions and the Algorithm 1 training loss.
+
+All functions take the :class:`~desktop_denoiser.core.schedule.NoiseSchedule` buffers through a
+:class:`Diffusion` object that caches them as torch tensors per device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .schedule import NoiseSchedule, ScheduleConfig
+
+
+def _extract(buf: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
+    """buf[t] reshaped to broadcast over a (B, C, H, W) batch."""
+    out = buf.gather(0, t.long().reshape(-1))
+    return out.reshape(-1, *([1] * (ndim - 1)))
+
+
+class Diffusion:
+    """Torch view of a noise schedule (float64 buffers, cast at use)."""
+
+    _BUFFERS = (
+        "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+        "sqrt_one_minus_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
+        "posterior_mean_coef1", "posterior_mean_coef2", "sigmas",
+    )
+
+    def __init__(self, schedule: NoiseSchedule | ScheduleConfig | None = None):
+        if not isinstance(schedule, NoiseSchedule):
+            schedule = NoiseSchedule(schedule)
+        self.schedule = schedule
+        self.num_timesteps = schedule.num_timesteps
+        self._cache: dict[str, dict[str, torch.Tensor]] = {}
+
+    def buffer(self, name: str, device: torch.device | str = "cpu") -> torch.Tensor:
+        key = str(device)
+        if key not in self._cache:
+            self._cache[key] = {
+                n: torch.as_tensor(getattr(self.schedule, n), dtype=torch.float64, device=device)
+                for n in self._BUFFERS
+            }
+        return self._cache[key][name]
+
+    def _coef(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return _extract(self.buffer(name, like.device), t.to(like.device), like.ndim).to(like.dtype)
+
+    # -- forward process -------------------------------------------------------------------
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Sample x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I) in closed form."""
+        if noise is None:
+            noise = torch.randn_like(x0)
+        return self._coef("sqrt_alphas_cumprod", t, x0) * x0 + self._coef("sqrt_one_minus_alphas_cumprod", t, x0) * noise
+
+    add_noise = q_sample  # diffusers' name
+
+    def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
+        """Mean, variance and clipped log-variance of q(x_{t-1} | x_t, x_0)."""
+        mean = self._coef("posterior_mean_coef1", t, x_t) * x0 + self._coef("posterior_mean_coef2", t, x_t) * x_t
+        var = self._coef("posterior_variance", t, x_t)
+        log_var = self._coef("posterior_log_variance_clipped", t, x_t)
+        return mean, var, log_var
+
+    # -- parameterisation --------------------------------------------------------------------
+    def pred_original_sample(self, x_t: torch.Tensor, t: torch.Tensor, epsilon: torch.Tensor) -> torch.Tensor:
+        """x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+        return (x_t - self._coef("sqrt_one_minus_alphas_cumprod", t, x_t) * epsilon) / self._coef("sqrt_alphas_cumprod", t, x_t)
+
+    def epsilon_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        return (x_t - self._coef("sqrt_alphas_cumprod", t, x_t) * x0) / self._coef("sqrt_one_minus_alphas_cumprod", t, x_t)
+
+    # -- Algorithm 1 ---------------------------------------------------------------------------
+    def training_loss(self, model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None,
+                      weights: torch.Tensor | None = None) -> torch.Tensor:
+        """|| eps - eps_theta(sqrt(abar) x0 + sqrt(1 - abar) eps, t) ||^2, averaged (optionally weighted per sample)."""
+        if noise is None:
+            noise = torch.randn_like(x0)
+        x_t = self.q_sample(x0, t, noise)
+        per_sample = (model(x_t, t) - noise).pow(2).flatten(1).mean(1)
+        if weights is not None:
+            per_sample = per_sample * weights
+        return per_sample.mean()

@@ -1,0 +1,76 @@
+"""Compute devices: what is available, resolving a user's choice, and a tile size that fits memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+class DeviceError(RuntimeError):
+    """The requested device does not exist on this machine."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str  # "cpu", "cuda:0", "mps"
+    label: str  # human readable
+
+
+def available_devices() -> list[DeviceInfo]:
+    """CPU first, then every CUDA GPU, then Apple MPS if present."""
+    out = [DeviceInfo("cpu", "CPU")]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            out.append(DeviceInfo(f"cuda:{i}", f"CUDA {i}: {torch.cuda.get_device_name(i)}"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append(DeviceInfo("mps", "Apple GPU (MPS)"))
+    return out
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """'auto' -> first CUDA GPU, else CPU. Raises DeviceError for a device this machine lacks."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError("CUDA was requested but no CUDA GPU is available here; use --device cpu or auto")
+        dev = torch.device(name if ":" in name else "cuda:0")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"{name} does not exist; this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        return dev
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError("Apple MPS was requested but is not available here")
+        return torch.device("mps")
+    raise DeviceError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+
+
+# Bytes of activations per pixel of a tile, measured for the shipped U-Net (float32, batch 1) with margin.
+_BYTES_PER_PIXEL = 1400
+
+
+def default_tile_size(device: torch.device, fraction: float = 0.5, lo: int = 256, hi: int = 1024) -> int:
+    """Largest tile (multiple of 64) whose activations fit ``fraction`` of the free memory on ``device``."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+    else:
+        free = _cpu_available_bytes()
+    side = int((free * fraction / _BYTES_PER_PIXEL) ** 0.5) // 64 * 64
+    return max(lo, min(hi, side))
+
+
+def _cpu_available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30

@@ -1,0 +1,184 @@
+"""Denoising jobs shared by the GUI and the CLI: load the model, estimate sigma, run the reverse process
+with CUDA out-of-memory fallback, and process files and folders (safely: never onto an original)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Generator, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from ..core.checkpoint import LoadedModel, load_model
+from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
+from ..core.noise_estimation import estimate_sigma
+from ..core.sampler import StepEvent
+from ..paths import default_model_path
+from .devices import default_tile_size, resolve_device
+from .imageio import LoadedImage, list_images, read_image, write_image
+
+MIN_TILE = 128
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    sigma: float  # 8-bit units
+    timestep: int  # t*, -1 when there is nothing to remove
+
+
+@dataclass(frozen=True)
+class DenoiseOptions:
+    sigma: float | None = None  # None = estimate from the image
+    mode: str = "fidelity"
+    steps: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    tile: int | None = None  # None = chosen from free memory
+    ensemble: int = 1
+    preview: bool = False
+    preview_max_size: int = 256
+
+
+@dataclass
+class DenoiseResult:
+    pixels: np.ndarray
+    sigma: float
+    timestep: int
+    steps: int
+    device: str
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+class Denoiser:
+    """Owns the trained model (loaded lazily, once per device) and runs denoising generators."""
+
+    def __init__(self, model_path: str | Path | None = None):
+        self.model_path = Path(model_path) if model_path else default_model_path()
+        self._models: dict[str, LoadedModel] = {}
+
+    def model(self, device: torch.device | str = "cpu") -> LoadedModel:
+        key = str(torch.device(device))
+        if key not in self._models:
+            if "cpu" in self._models:
+                cpu = self._models["cpu"]
+                import copy
+
+                self._models[key] = replace(cpu, model=copy.deepcopy(cpu.model).to(key))
+            else:
+                self._models[key] = load_model(self.model_path, device=key)
+        return self._models[key]
+
+    @property
+    def schedule(self):
+        return self.model("cpu").schedule
+
+    def estimate(self, pixels: np.ndarray) -> NoiseEstimate:
+        sigma = float(estimate_sigma(pixels))
+        return NoiseEstimate(sigma, self.schedule.sigma_to_timestep(sigma))
+
+    def plan(self, pixels: np.ndarray, opts: DenoiseOptions) -> DenoisePlan:
+        sigma = opts.sigma if opts.sigma is not None else self.estimate(pixels).sigma
+        return plan_denoise(self.schedule, sigma, opts.mode, opts.steps)
+
+    def run(self, pixels: np.ndarray, opts: DenoiseOptions, plan: DenoisePlan | None = None
+            ) -> Generator[StepEvent, None, DenoiseResult]:
+        """Denoise ``pixels`` (float HxWxC in [0,1]); yields StepEvents, returns a DenoiseResult.
+
+        On CUDA out-of-memory the run restarts with half the tile size, and below MIN_TILE on the CPU."""
+        t0 = time.perf_counter()
+        plan = plan or self.plan(pixels, opts)
+        device = resolve_device(opts.device)
+        tile = opts.tile or default_tile_size(device)
+        warnings: list[str] = []
+        while True:
+            lm = self.model(device)
+            try:
+                out = yield from denoise_image(lm.model, lm.schedule, pixels, plan, device=device, seed=opts.seed,
+                                               tile=tile, ensemble=opts.ensemble, preview=opts.preview,
+                                               preview_max_size=opts.preview_max_size)
+                break
+            except torch.cuda.OutOfMemoryError:
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if tile // 2 >= MIN_TILE:
+                    tile //= 2
+                    warnings.append(f"out of memory on {device}: retrying with {tile}px tiles")
+                elif device.type != "cpu":
+                    warnings.append(f"out of memory on {device} even with {tile}px tiles: continuing on the CPU")
+                    device, tile = torch.device("cpu"), default_tile_size(torch.device("cpu"))
+                else:
+                    raise MemoryError("not enough memory to denoise this image, even in small tiles") from None
+        return DenoiseResult(out, plan.sigma, plan.timestep, plan.steps, str(device), time.perf_counter() - t0, warnings)
+
+
+# -- files and folders -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FileJob:
+    input: Path
+    output: Path
+
+
+def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = False) -> list[FileJob]:
+    """Files keep their name inside ``out_dir``; folders keep their sub-folder structure below it."""
+    out_dir = Path(out_dir)
+    jobs: list[FileJob] = []
+    for inp in inputs:
+        inp = Path(inp)
+        if inp.is_dir():
+            for f in list_images(inp, recursive=recursive):
+                jobs.append(FileJob(f, out_dir / f.relative_to(inp)))
+        elif inp.exists():
+            jobs.append(FileJob(inp, out_dir / inp.name))
+        else:
+            raise FileNotFoundError(f"no such file or folder: {inp}")
+    inputs_resolved = {j.input.resolve() for j in jobs}
+    for j in jobs:
+        if j.output.resolve() in inputs_resolved:
+            raise ValueError(f"output {j.output} would overwrite an input; choose another output folder")
+    return jobs
+
+
+def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, overwrite: bool = False,
+                 protect: Iterable[Path] = ()) -> Generator[StepEvent | dict, None, dict]:
+    """Read, denoise and write one file. Yields a ``{"kind": "start", ...}`` dict then StepEvents;
+    returns the summary dict (``path``, ``output``, ``sigma``, ``timestep``, ``steps``, ``seconds``)."""
+    t0 = time.perf_counter()
+    img: LoadedImage = read_image(job.input)
+    plan = denoiser.plan(img.pixels, opts)
+    yield {"kind": "start", "path": str(job.input), "steps": plan.steps, "sigma": plan.sigma, "timestep": plan.timestep}
+    result = yield from denoiser.run(img.pixels, opts, plan)
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    out = write_image(job.output, result.pixels, like=img, overwrite=overwrite, protect=[job.input, *protect])
+    return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),
+            "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),
+            "device": result.device, "warnings": result.warnings}
+
+
+def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool = False,
+                  denoiser: Denoiser | None = None) -> Iterator[dict]:
+    """Process ``jobs`` in order, going on past broken files. Yields dicts of kind
+    ``start`` / ``step`` (index, total, t) / ``done`` / ``failed`` (path, error)."""
+    denoiser = denoiser or Denoiser()
+    inputs = [j.input for j in jobs]
+    for job in jobs:
+        gen = process_file(job, opts, denoiser, overwrite=overwrite, protect=inputs)
+        try:
+            while True:
+                ev = next(gen)
+                if isinstance(ev, StepEvent):
+                    yield {"kind": "step", "path": str(job.input), "index": ev.index, "total": ev.total, "t": ev.t}
+                else:
+                    yield ev
+        except StopIteration as stop:
+            yield stop.value
+        except Exception as exc:  # a broken file must not stop the batch
+            yield {"kind": "failed", "path": str(job.input), "error": str(exc) or type(exc).__name__}
+
+
+def estimate_file(path: Path, denoiser: Denoiser | None = None) -> NoiseEstimate:
+    denoiser = denoiser or Denoiser()
+    return denoiser.estimate(read_image(path).pixels)

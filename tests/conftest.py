@@ -1,0 +1,29 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+def smooth_test_image(h: int = 96, w: int = 96, seed: int = 0) -> np.ndarray:
+    """A clean, photo-like float32 HxWx3 image in [0,1]: smooth gradients, soft blobs and a few edges."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.zeros((h, w, 3), np.float32)
+    for c in range(3):
+        img[..., c] = 0.3 + 0.4 * (xx / w) * (0.5 + 0.5 * c / 2) + 0.2 * (yy / h)
+    for _ in range(4):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(h / 8, h / 3)
+        col = rng.uniform(-0.25, 0.25, 3).astype(np.float32)
+        img += col * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))[..., None]
+    img[h // 3: h // 2, w // 4: w // 2] += 0.15
+    return np.clip(img, 0.05, 0.95).astype(np.float32)
+
+
+@pytest.fixture
+def clean_image():
+    return smooth_test_image()

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+
+from desktop_denoiser.core.diffusion import Diffusion
+from desktop_denoiser.core.schedule import NoiseSchedule, ScheduleConfig
+
+
+@pytest.mark.parametrize("t", [0, 56, 500, 999])
+def test_q_sample_statistics(t):
+    d = Diffusion()
+    abar = d.schedule.alphas_cumprod[t]
+    torch.manual_seed(0)
+    x0 = torch.full((4000, 1, 16, 16), 0.6)
+    xt = d.q_sample(x0, torch.full((4000,), t))
+    assert xt.mean().item() == pytest.approx(np.sqrt(abar) * 0.6, abs=3e-3)
+    assert xt.var().item() == pytest.approx(1 - abar, rel=0.02, abs=2e-5)
+    assert d.add_noise is not None and Diffusion.add_noise is Diffusion.q_sample
+
+
+def test_q_sample_is_exact_given_noise_and_x0_roundtrip():
+    d = Diffusion(ScheduleConfig(kind="cosine"))
+    x0 = torch.rand(3, 3, 8, 8) * 2 - 1
+    noise = torch.randn_like(x0)
+    t = torch.tensor([1, 300, 900])
+    xt = d.q_sample(x0, t, noise)
+    a = torch.tensor(d.schedule.sqrt_alphas_cumprod[[1, 300, 900]], dtype=torch.float32).view(-1, 1, 1, 1)
+    torch.testing.assert_close(xt, a * x0 + (1 - a**2).sqrt() * noise)
+    torch.testing.assert_close(d.pred_original_sample(xt, t, noise), x0, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(d.epsilon_from_x0(xt, t, x0), noise, atol=1e-3, rtol=1e-3)
+
+
+def test_posterior_matches_bayes_on_scalar_gaussians():
+    # q(x_{t-1}|x_t,x0) from the product of q(x_t|x_{t-1}) and q(x_{t-1}|x0), computed by brute force.
+    s = NoiseSchedule()
+    d = Diffusion(s)
+    t = 40
+    x0, xt = torch.tensor([[[[0.3]]]], dtype=torch.float64), torch.tensor([[[[0.1]]]], dtype=torch.float64)
+    mean, var, _ = d.q_posterior(x0, xt, torch.tensor([t]))
+    a, b = s.alphas[t], s.betas[t]
+    prior_m, prior_v = np.sqrt(s.alphas_cumprod[t - 1]) * 0.3, 1 - s.alphas_cumprod[t - 1]
+    post_v = 1 / (1 / prior_v + a / b)
+    post_m = post_v * (prior_m / prior_v + np.sqrt(a) * 0.1 / b)
+    assert var.item() == pytest.approx(post_v, rel=1e-9)
+    assert mean.item() == pytest.approx(post_m, rel=1e-9)
+
+
+def test_training_loss_of_perfect_predictor_is_zero():
+    d = Diffusion()
+    x0 = torch.rand(2, 3, 8, 8)
+    noise = torch.randn_like(x0)
+    oracle = lambda x, t: noise  # noqa: E731
+    assert d.training_loss(oracle, x0, torch.tensor([5, 700]), noise).item() == 0.0
+    assert d.training_loss(lambda x, t: torch.zeros_like(x), x0, torch.tensor([5, 700]), noise).item() > 0.5
