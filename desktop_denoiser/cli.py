@@ -125,7 +125,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .pipeline.benchmark import main as bench_main
+    from .bench import main as bench_main
 
     return bench_main(args.rest)
 

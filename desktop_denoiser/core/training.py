@@ -229,8 +229,10 @@ class Trainer:
             for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
                 pe.lerp_(pm.detach(), 1 - d)
 
-    def train(self, progress: Callable[[dict], None] | None = None) -> dict:
+    def train(self, progress: Callable[[dict], None] | None = None, until: int | None = None) -> dict:
+        """Train to ``cfg.steps`` (or stop early at step ``until``, e.g. to fit a time slot; resume later)."""
         cfg = self.cfg
+        stop = min(cfg.steps, until) if until is not None else cfg.steps
         files = list_image_files(cfg.data)
         if not files:
             raise ValueError(f"no training images found in {cfg.data}")
@@ -244,7 +246,7 @@ class Trainer:
                 val_imgs.append(im[y:y + c, x:x + c].astype(np.float32) / 255.0)
         self.model.train()
         t0, last_step, ema_loss = time.time(), self.step, None
-        while self.step < cfg.steps:
+        while self.step < stop:
             x0 = patches.batch(cfg.batch_size).to(self.device)
             t = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen).to(self.device)
             noise = torch.randn(x0.shape, generator=self.gen).to(self.device)

@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import smooth_test_image
+from desktop_denoiser.cli import main
+from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
+
+
+@pytest.fixture
+def noisy_png(tmp_path):
+    clean = smooth_test_image(96, 128, seed=3)
+    noisy = add_gaussian_noise_8bit(clean, 25, seed=7)
+    path = tmp_path / "in" / "photo.png"
+    path.parent.mkdir()
+    Image.fromarray((noisy * 255).round().astype(np.uint8)).save(path)
+    return path, clean, noisy
+
+
+def test_estimate_json(noisy_png, capsys):
+    path, _, _ = noisy_png
+    assert main(["estimate", str(path), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip())
+    assert rec["path"] == str(path)
+    assert abs(rec["sigma"] - 25) < 2.5
+    assert abs(rec["timestep"] - 56) <= 4
+
+
+def test_denoise_end_to_end(noisy_png, tmp_path, capsys):
+    path, clean, noisy = noisy_png
+    before = path.read_bytes()
+    out_dir = tmp_path / "out"
+    assert main(["denoise", str(path.parent), "-o", str(out_dir), "--json", "--device", "cpu"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(rec) >= {"path", "output", "sigma", "timestep", "steps", "seconds"}
+    out = out_dir / "photo.png"
+    assert rec["output"] == str(out) and rec["steps"] == 1
+    with Image.open(out) as im:
+        assert im.size == (128, 96) and im.mode == "RGB"
+        result = np.asarray(im, dtype=np.float32) / 255
+    assert psnr(result, clean) > psnr(noisy, clean) + 2.0
+    assert path.read_bytes() == before  # original untouched
+
+
+def test_denoise_detail_mode_with_known_sigma(noisy_png, tmp_path, capsys):
+    path, clean, noisy = noisy_png
+    assert main(["denoise", str(path), "-o", str(tmp_path / "d"), "--mode", "detail", "--steps", "8",
+                 "--sigma", "25", "--seed", "1", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip())
+    assert rec["steps"] == 8 and rec["timestep"] == 56
+    with Image.open(tmp_path / "d" / "photo.png") as im:
+        result = np.asarray(im, dtype=np.float32) / 255
+    assert psnr(result, clean) > psnr(noisy, clean)
+
+
+def test_denoise_batch_goes_on_past_broken_file(noisy_png, tmp_path, capsys):
+    path, _, _ = noisy_png
+    (path.parent / "broken.jpg").write_text("not an image")
+    code = main(["denoise", str(path.parent), "-o", str(tmp_path / "o"), "--json"])
+    lines = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
+    assert code == 1
+    assert any(r.get("error") and r["path"].endswith("broken.jpg") for r in lines)
+    assert (tmp_path / "o" / "photo.png").exists()
+
+
+def test_denoise_refuses_to_write_onto_inputs(noisy_png, capsys):
+    path, _, _ = noisy_png
+    before = path.read_bytes()
+    assert main(["denoise", str(path), "-o", str(path.parent)]) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_module_entry_point_help():
+    r = subprocess.run([sys.executable, "-m", "desktop_denoiser.cli", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "denoise" in r.stdout and "estimate" in r.stdout

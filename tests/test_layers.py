@@ -1,0 +1,39 @@
+"""The core and pipeline layers (and the CLI) must import without Qt."""
+
+import subprocess
+import sys
+
+CODE = """
+import sys
+import desktop_denoiser.core.schedule, desktop_denoiser.core.diffusion, desktop_denoiser.core.unet
+import desktop_denoiser.core.sampler, desktop_denoiser.core.tiling, desktop_denoiser.core.checkpoint
+import desktop_denoiser.core.noise_estimation, desktop_denoiser.core.training, desktop_denoiser.core.denoise
+import desktop_denoiser.pipeline.jobs, desktop_denoiser.pipeline.imageio, desktop_denoiser.pipeline.devices
+import desktop_denoiser.cli
+from desktop_denoiser.cli import build_parser
+build_parser()
+bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6') or m.startswith('desktop_denoiser.qt'))
+print(','.join(bad))
+"""
+
+
+def test_core_pipeline_cli_import_without_qt():
+    r = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""
+
+
+def test_only_qt_package_imports_pyside():
+    import re
+    from pathlib import Path
+
+    import desktop_denoiser
+
+    pattern = re.compile(r"^\s*(from|import)\s+(PySide6|shiboken6)", re.M)
+
+    root = Path(desktop_denoiser.__file__).parent
+    offenders = [
+        str(p.relative_to(root)) for p in root.rglob("*.py")
+        if "qt" not in p.relative_to(root).parts[:1] and p.name != "__main__.py" and pattern.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -1,0 +1,89 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from desktop_denoiser.core.checkpoint import load_model
+from desktop_denoiser.core.schedule import NoiseSchedule
+from desktop_denoiser.core.training import TrainConfig, Trainer, sample_timesteps
+from desktop_denoiser.core.unet import UNetConfig
+
+TINY = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, time_embed_dim=16).to_dict()
+
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    from conftest import smooth_test_image
+
+    d = tmp_path / "photos" / "sub"
+    d.mkdir(parents=True)
+    for i in range(3):
+        img = (smooth_test_image(48, 64, seed=i) * 255).astype(np.uint8)
+        Image.fromarray(img).save(d / f"p{i}.png" if i else d / f"p{i}.jpg")
+    return tmp_path / "photos"
+
+
+def _cfg(photo_dir, out, steps, **kw):
+    return TrainConfig(data=[str(photo_dir)], out_dir=str(out), steps=steps, batch_size=2, crop_size=32,
+                       save_every=2, val_every=1000, model=TINY, device="cpu", warmup_steps=2, **kw)
+
+
+def test_timestep_sampling_focuses_on_photo_noise_levels():
+    s = NoiseSchedule()
+    t = sample_timesteps(20000, s, focus_sigma=75, focus_prob=0.9, generator=torch.Generator().manual_seed(0))
+    t_focus = s.sigma_to_timestep(75)
+    frac = (t <= t_focus).float().mean().item()
+    assert 0.9 < frac < 0.95  # 90% focused + the uniform share that falls there too
+    assert t.max().item() > 900  # the whole schedule is still trained
+
+
+def test_train_loss_decreases_and_resume_is_exact(photo_dir, tmp_path):
+    torch.manual_seed(0)
+    straight = Trainer(_cfg(photo_dir, tmp_path / "a", 6))
+    res = straight.train()
+    assert res["step"] == 6 and np.isfinite(res["loss"])
+
+    first = Trainer(_cfg(photo_dir, tmp_path / "b", 6))
+    first.train(until=4)  # interrupted
+    resumed = Trainer(_cfg(photo_dir, tmp_path / "b", 6))
+    assert resumed.step == 4
+    resumed.train()
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+    lm = load_model(tmp_path / "b" / "model_ema.safetensors")
+    assert lm.info["steps"] == 6 and lm.model.config == UNetConfig.from_dict(TINY)
+
+
+def test_training_reduces_denoising_loss(photo_dir, tmp_path):
+    from desktop_denoiser.core.diffusion import Diffusion
+    from desktop_denoiser.core.training import PatchSampler, list_image_files
+
+    tr = Trainer(_cfg(photo_dir, tmp_path / "c", 150, lr=3e-3))
+    gen = torch.Generator().manual_seed(123)
+    x0 = PatchSampler(list_image_files([photo_dir]), 32, gen).batch(8)
+    t = torch.full((8,), 40)
+    noise = torch.randn(x0.shape, generator=gen)
+    d = Diffusion(tr.schedule)
+    with torch.no_grad():
+        before = d.training_loss(tr.model, x0, t, noise).item()
+    tr.train()
+    with torch.no_grad():
+        after = d.training_loss(tr.model, x0, t, noise).item()
+    assert after < 0.85 * before
+
+
+def test_torchrun_ddp_two_cpu_processes(photo_dir, tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+           "-m", "desktop_denoiser.cli", "train", str(photo_dir), "--out", str(out), "--steps", "3",
+           "--batch-size", "2", "--crop", "32", "--device", "cpu", "--base-channels", "8",
+           "--channel-mults", "1", "2", "--res-blocks", "1", "--save-every", "3"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    lm = load_model(out / "model_ema.safetensors")
+    assert lm.info["steps"] == 3 and lm.info["batch_size"] == 4  # 2 ranks x 2
