@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import smooth_test_image
+from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
+from desktop_denoiser.core.sampler import StepEvent, run_to_end
+from desktop_denoiser.pipeline.devices import DeviceError, available_devices, resolve_device
+from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
+
+
+@pytest.fixture(scope="module")
+def denoiser():
+    return Denoiser()
+
+
+def test_devices():
+    assert available_devices()[0].name == "cpu"
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA"):
+            resolve_device("cuda")
+    with pytest.raises(DeviceError, match="unknown device"):
+        resolve_device("tpu")
+
+
+def test_fidelity_improves_psnr_and_is_reproducible(denoiser):
+    clean = smooth_test_image(64, 80, seed=5)
+    noisy = add_gaussian_noise_8bit(clean, 15, seed=1)
+    opts = DenoiseOptions(sigma=15, device="cpu")
+    res = run_to_end(denoiser.run(noisy, opts))
+    assert res.steps == 1 and res.timestep == 32 and res.device == "cpu"
+    assert psnr(res.pixels, clean) > psnr(noisy, clean) + 3
+    res2 = run_to_end(denoiser.run(noisy, opts))
+    np.testing.assert_array_equal(res.pixels, res2.pixels)
+
+
+def test_clean_photo_is_left_almost_unchanged(denoiser):
+    clean = (np.round(smooth_test_image(64, 64, seed=2) * 255) / 255).astype(np.float32)
+    res = run_to_end(denoiser.run(clean, DenoiseOptions(device="cpu")))
+    assert res.sigma < 2.0
+    assert psnr(res.pixels, clean) >= 45.0
+
+
+def test_cuda_oom_halves_tiles_then_succeeds(denoiser, monkeypatch):
+    """An out-of-memory error for big tiles makes the run restart with smaller tiles (exception type, not text)."""
+    lm = denoiser.model("cpu")
+    real_forward = lm.model.forward
+    seen = []
+
+    def forward(x, t):
+        seen.append(x.shape[-1])
+        if x.shape[-1] > 240:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real_forward(x, t)
+
+    monkeypatch.setattr(lm.model, "forward", forward)
+    noisy = add_gaussian_noise_8bit(smooth_test_image(100, 300, seed=4), 25, seed=0)
+    events = []
+    gen = denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu", tile=256))
+    res = run_to_end(gen, events.append)
+    assert any("128px tiles" in w for w in res.warnings)
+    assert max(seen) > 240 and res.pixels.shape == noisy.shape
+    assert all(isinstance(e, StepEvent) for e in events)
+
+
+def test_oom_on_cpu_with_smallest_tile_is_a_clear_error(denoiser, monkeypatch):
+    lm = denoiser.model("cpu")
+
+    def forward(x, t):
+        raise torch.cuda.OutOfMemoryError("simulated")
+
+    monkeypatch.setattr(lm.model, "forward", forward)
+    with pytest.raises(MemoryError, match="not enough memory"):
+        run_to_end(denoiser.run(np.zeros((32, 32, 3), np.float32), DenoiseOptions(sigma=10, device="cpu", tile=128)))
+
+
+def test_tiled_run_matches_untiled_with_real_model(denoiser):
+    noisy = add_gaussian_noise_8bit(smooth_test_image(200, 264, seed=8), 25, seed=3)
+    whole = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu", tile=1024)))
+    tiled = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu", tile=128)))
+    assert np.abs(whole.pixels - tiled.pixels).max() < 2e-3
+    assert psnr(whole.pixels, tiled.pixels) > 60
