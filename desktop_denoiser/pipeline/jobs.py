@@ -3,6 +3,8 @@ with CUDA out-of-memory fallback, and process files and folders (safely: never o
 
 from __future__ import annotations
 
+import copy
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,18 +60,18 @@ class Denoiser:
     def __init__(self, model_path: str | Path | None = None):
         self.model_path = Path(model_path) if model_path else default_model_path()
         self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()  # GUI workers may ask for the model from several threads
 
     def model(self, device: torch.device | str = "cpu") -> LoadedModel:
         key = str(torch.device(device))
-        if key not in self._models:
-            if "cpu" in self._models:
-                cpu = self._models["cpu"]
-                import copy
-
-                self._models[key] = replace(cpu, model=copy.deepcopy(cpu.model).to(key))
-            else:
-                self._models[key] = load_model(self.model_path, device=key)
-        return self._models[key]
+        with self._lock:
+            if key not in self._models:
+                if "cpu" in self._models:
+                    cpu = self._models["cpu"]
+                    self._models[key] = replace(cpu, model=copy.deepcopy(cpu.model).to(key))
+                else:
+                    self._models[key] = load_model(self.model_path, device=key)
+            return self._models[key]
 
     @property
     def schedule(self):

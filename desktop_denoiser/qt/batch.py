@@ -1,0 +1,431 @@
+"""Batch dialog: pick input/output folders, then denoise every image on a worker thread with a queue table
+(waiting / running / done / failed + reason), overall progress, a preview of the current image, pause/resume
+and cancel. A broken file is marked failed and the batch goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QImage, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs
+from .errors import describe_error
+from .settings import Settings
+from .workers import BatchWorker, start_worker
+
+WAITING, RUNNING, DONE, FAILED = "waiting", "running", "done", "failed"
+_STATE_COLOURS = {WAITING: None, RUNNING: QColor(70, 130, 200, 60), DONE: QColor(60, 170, 90, 60),
+                  FAILED: QColor(220, 70, 60, 70)}
+
+
+class BatchDialog(QDialog):
+    """Non-modal. ``start()`` can be called directly (tests); ``batch_finished(ok, failed)`` ends every batch,
+    cancelled or not."""
+
+    batch_finished = Signal(int, int)
+    error_shown = Signal(str)
+
+    def __init__(self, denoiser: Denoiser, options: Callable[[], DenoiseOptions], settings: Settings | None = None,
+                 parent: QWidget | None = None, *, quiet: bool = False, icons: Callable[[str], object] | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Batch denoise")
+        self.setModal(False)
+        self.denoiser = denoiser
+        self.options_provider = options
+        self.settings = settings
+        self.quiet = quiet
+        self.jobs: list[FileJob] = []
+        self.states: list[str] = []
+        self.reasons: list[str] = []
+        self.worker: BatchWorker | None = None
+        self._root: Path | None = None
+
+        folders = QGroupBox("Folders")
+        form = QFormLayout(folders)
+        self.input_edit = QLineEdit()
+        self.input_edit.setPlaceholderText("Folder with the noisy photos")
+        self.output_edit = QLineEdit()
+        self.output_edit.setPlaceholderText("Folder for the denoised copies")
+        in_browse, out_browse = QPushButton("Browse…"), QPushButton("Browse…")
+        in_browse.clicked.connect(self._browse_input)
+        out_browse.clicked.connect(self._browse_output)
+        form.addRow("Input folder:", self._row(self.input_edit, in_browse))
+        form.addRow("Output folder:", self._row(self.output_edit, out_browse))
+        self.recursive_check = QCheckBox("Include sub-folders (keeps the folder structure)")
+        self.overwrite_check = QCheckBox("Replace files that already exist in the output folder")
+        form.addRow(self.recursive_check)
+        form.addRow(self.overwrite_check)
+
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["File", "State", "Details"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+
+        self.preview_label = QLabel("Preview of the\ncurrent image")
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_label.setFixedSize(QSize(200, 200))
+        self.preview_label.setStyleSheet("QLabel { background: #26282c; color: #aab; border-radius: 4px; }")
+        self.current_label = QLabel("")
+        self.current_label.setWordWrap(True)
+        self.current_label.setMaximumWidth(200)
+        side = QVBoxLayout()
+        side.addWidget(self.preview_label)
+        side.addWidget(self.current_label)
+        side.addStretch(1)
+        middle = QHBoxLayout()
+        middle.addWidget(self.table, 1)
+        middle.addLayout(side)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("%p%")
+        self.summary_label = QLabel("Choose an input and an output folder.")
+        self.options_label = QLabel("")
+        self.options_label.setStyleSheet("color: palette(mid);")
+
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.close_button = QPushButton("Close")
+        if icons is not None:
+            self.start_button.setIcon(icons("run"))
+            self.cancel_button.setIcon(icons("cancel"))
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.toggled.connect(self.set_paused)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.options_label, 1)
+        for b in (self.start_button, self.pause_button, self.cancel_button, self.close_button):
+            buttons.addWidget(b)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(folders)
+        layout.addLayout(middle, 1)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.progress)
+        layout.addLayout(buttons)
+        self.resize(820, 560)
+
+        if settings is not None:
+            self.input_edit.setText(settings.batch_input_dir)
+            self.output_edit.setText(settings.batch_output_dir)
+            self.recursive_check.setChecked(settings.batch_recursive)
+        self.input_edit.editingFinished.connect(self.refresh_queue)
+        self.output_edit.editingFinished.connect(self.refresh_queue)
+        self.recursive_check.toggled.connect(self.refresh_queue)
+        self._set_running(False)
+        self.refresh_queue()
+
+    @staticmethod
+    def _row(edit: QLineEdit, button: QPushButton) -> QWidget:
+        w = QWidget()
+        lay = QHBoxLayout(w)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(edit, 1)
+        lay.addWidget(button)
+        return w
+
+    # -- folders -----------------------------------------------------------------------------------
+    def set_folders(self, input_dir: str | Path | None = None, output_dir: str | Path | None = None, *,
+                    recursive: bool | None = None) -> None:
+        if input_dir is not None:
+            self.input_edit.setText(str(input_dir))
+            if output_dir is None:
+                self.output_edit.setText(str(Path(input_dir).with_name(Path(input_dir).name + "_denoised")))
+        if output_dir is not None:
+            self.output_edit.setText(str(output_dir))
+        if recursive is not None:
+            self.recursive_check.blockSignals(True)
+            self.recursive_check.setChecked(recursive)
+            self.recursive_check.blockSignals(False)
+        self.refresh_queue()
+
+    def _browse_input(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Input folder", self.input_edit.text())
+        if d:
+            self.set_folders(d)
+
+    def _browse_output(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text() or self.input_edit.text())
+        if d:
+            self.set_folders(output_dir=d)
+
+    # -- queue -------------------------------------------------------------------------------------
+    def _collect(self) -> list[FileJob]:
+        inp = self.input_edit.text().strip()
+        out = self.output_edit.text().strip()
+        if not inp:
+            raise ValueError("Choose an input folder first.")
+        if not Path(inp).is_dir():
+            raise ValueError(f"The input folder '{inp}' does not exist.")
+        if not out:
+            raise ValueError("Choose an output folder first.")
+        return collect_inputs([Path(inp)], Path(out), recursive=self.recursive_check.isChecked())
+
+    @Slot()
+    def refresh_queue(self) -> None:
+        """List the files that a batch would process (all 'waiting')."""
+        if self.is_running():
+            return
+        try:
+            jobs = self._collect()
+            msg = f"{len(jobs)} image(s) to denoise." if jobs else "No images found in the input folder."
+        except Exception as exc:
+            jobs, msg = [], describe_error(exc)
+        self._fill(jobs)
+        self.summary_label.setText(msg)
+        self.progress.setValue(0)
+
+    def _fill(self, jobs: list[FileJob]) -> None:
+        self.jobs = jobs
+        self.states = [WAITING] * len(jobs)
+        self.reasons = [""] * len(jobs)
+        inp = self.input_edit.text().strip()
+        self._root = Path(inp) if inp else None
+        self.table.setRowCount(len(jobs))
+        for row, job in enumerate(jobs):
+            try:
+                name = str(job.input.relative_to(self._root)) if self._root else job.input.name
+            except ValueError:
+                name = job.input.name
+            item = QTableWidgetItem(name)
+            item.setToolTip(f"{job.input}\n→ {job.output}")
+            self.table.setItem(row, 0, item)
+            self.table.setItem(row, 1, QTableWidgetItem(WAITING))
+            self.table.setItem(row, 2, QTableWidgetItem(""))
+
+    def _set_state(self, row: int, state: str, details: str = "") -> None:
+        self.states[row] = state
+        if state == FAILED:
+            self.reasons[row] = details
+        self.table.item(row, 1).setText(state)
+        self.table.item(row, 2).setText(details)
+        self.table.item(row, 2).setToolTip(details)
+        colour = _STATE_COLOURS[state]
+        for c in range(3):
+            self.table.item(row, c).setBackground(QBrush(colour) if colour else QBrush())
+        if state == RUNNING:
+            self.table.scrollToItem(self.table.item(row, 0))
+
+    def state_of(self, row: int) -> str:
+        return self.states[row]
+
+    def reason_of(self, row: int) -> str:
+        return self.reasons[row]
+
+    def row_of(self, path: str | Path) -> int:
+        p = Path(path).resolve()
+        for row, job in enumerate(self.jobs):
+            if job.input.resolve() == p:
+                return row
+        raise KeyError(path)
+
+    # -- running -----------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.worker is not None
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.cancel_button.setEnabled(running)
+        for w in (self.input_edit, self.output_edit, self.recursive_check, self.overwrite_check):
+            w.setEnabled(not running)
+        if not running:
+            self.pause_button.blockSignals(True)
+            self.pause_button.setChecked(False)
+            self.pause_button.setText("Pause")
+            self.pause_button.blockSignals(False)
+
+    @Slot()
+    def start(self) -> bool:
+        """Start the batch. Returns False (and shows why) when it cannot start."""
+        if self.is_running():
+            return False
+        try:
+            jobs = self._collect()
+        except Exception as exc:
+            self.show_error(describe_error(exc))
+            return False
+        if not jobs:
+            self.show_error("There are no images to denoise in the input folder.")
+            return False
+        self._fill(jobs)
+        out_dir = Path(self.output_edit.text().strip())
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.show_error(f"Cannot create the output folder '{out_dir}': {exc.strerror or exc}.")
+            return False
+        if self.settings is not None:
+            self.settings.batch_input_dir = self.input_edit.text().strip()
+            self.settings.batch_output_dir = str(out_dir)
+            self.settings.batch_recursive = self.recursive_check.isChecked()
+        opts = self.options_provider()
+        self.options_label.setText(f"Mode: {opts.mode} · σ: {'auto' if opts.sigma is None else f'{opts.sigma:.1f}'}"
+                                   f" · device: {opts.device}")
+        worker = BatchWorker(jobs, opts, self.denoiser, overwrite=self.overwrite_check.isChecked())
+        worker.job_started.connect(self._on_job_started)
+        worker.progress.connect(self._on_progress)
+        worker.overall.connect(self._on_overall)
+        worker.preview.connect(self._on_preview)
+        worker.job_done.connect(self._on_job_done)
+        worker.job_failed.connect(self._on_job_failed)
+        worker.paused.connect(self._on_paused)
+        worker.finished.connect(self._on_finished)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.failed.connect(self._on_worker_failed)
+        self.worker = worker
+        self._ok = self._bad = 0
+        self._set_running(True)
+        self.progress.setValue(0)
+        self.summary_label.setText(f"Denoising {len(jobs)} image(s)…")
+        start_worker(worker)
+        return True
+
+    @Slot(bool)
+    def set_paused(self, paused: bool) -> None:
+        if self.worker is None:
+            return
+        if paused:
+            self.worker.pause()
+            self.pause_button.setText("Resume")
+            self.summary_label.setText("Pausing after the current step…")
+        else:
+            self.worker.resume()
+            self.pause_button.setText("Pause")
+            self.summary_label.setText("Resumed.")
+        if self.pause_button.isChecked() != paused:
+            self.pause_button.blockSignals(True)
+            self.pause_button.setChecked(paused)
+            self.pause_button.blockSignals(False)
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.worker.resume()
+            self.summary_label.setText("Cancelling after the current step…")
+
+    def _is_current(self) -> bool:
+        return self.sender() is self.worker and self.worker is not None
+
+    @Slot(int, int)
+    def _on_job_started(self, row: int, steps: int) -> None:
+        if not self._is_current():
+            return
+        self._set_state(row, RUNNING, f"{steps} step(s)")
+        self.current_label.setText(self.table.item(row, 0).text())
+
+    @Slot(int, int, int)
+    def _on_progress(self, row: int, index: int, total: int) -> None:
+        if self._is_current():
+            self.table.item(row, 2).setText(f"step {index}/{total}")
+
+    @Slot(float)
+    def _on_overall(self, fraction: float) -> None:
+        if self._is_current():
+            self.progress.setValue(round(1000 * fraction))
+
+    @Slot(QImage)
+    def _on_preview(self, image: QImage) -> None:
+        if not self._is_current():
+            return
+        pm = QPixmap.fromImage(image)
+        size = self.preview_label.size() * self.devicePixelRatioF()
+        pm = pm.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        pm.setDevicePixelRatio(self.devicePixelRatioF())
+        self.preview_label.setPixmap(pm)
+
+    @Slot(int, object)
+    def _on_job_done(self, row: int, summary: dict) -> None:
+        if not self._is_current():
+            return
+        self._ok += 1
+        out = Path(summary.get("output", ""))
+        self._set_state(row, DONE, f"σ {summary.get('sigma', 0):.1f}, {summary.get('steps', 0)} step(s), "
+                                   f"{summary.get('seconds', 0):.1f} s → {out.name}")
+        self._update_summary()
+
+    @Slot(int, str)
+    def _on_job_failed(self, row: int, reason: str) -> None:
+        if not self._is_current():
+            return
+        if reason == "cancelled":
+            self._set_state(row, WAITING, "cancelled")
+            return
+        self._bad += 1
+        self._set_state(row, FAILED, reason)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        n = len(self.jobs)
+        text = f"{self._ok + self._bad} of {n} processed: {self._ok} done"
+        if self._bad:
+            text += f", {self._bad} failed"
+        self.summary_label.setText(text + ".")
+
+    @Slot(bool)
+    def _on_paused(self, paused: bool) -> None:
+        if self._is_current() and paused:
+            self.summary_label.setText("Paused. Press Resume to go on.")
+
+    @Slot(int, int)
+    def _on_finished(self, ok: int, failed: int) -> None:
+        if not self._is_current():
+            return
+        self._end(ok, failed, f"Finished: {ok} image(s) denoised" + (f", {failed} failed." if failed else "."))
+
+    @Slot(int, int)
+    def _on_cancelled(self, ok: int, failed: int) -> None:
+        if self._is_current():
+            self._end(ok, failed, f"Cancelled: {ok} image(s) denoised before stopping.")
+
+    @Slot(str)
+    def _on_worker_failed(self, message: str) -> None:
+        if self._is_current():
+            self.show_error(message)
+            self._end(self._ok, self._bad, "The batch stopped because of an error.")
+
+    def _end(self, ok: int, failed: int, text: str) -> None:
+        self.worker = None
+        self._set_running(False)
+        self.summary_label.setText(text)
+        if not failed and text.startswith("Finished"):
+            self.progress.setValue(1000)
+        self.batch_finished.emit(ok, failed)
+
+    # -- errors / closing --------------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        self.error_shown.emit(message)
+        self.summary_label.setText(message)
+        if not self.quiet:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Batch denoise", message, QMessageBox.StandardButton.Ok, self)
+            box.setModal(False)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.show()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.is_running():
+            if not self.quiet:
+                answer = QMessageBox.question(self, "Batch denoise", "A batch is running. Cancel it and close?")
+                if answer != QMessageBox.StandardButton.Yes:
+                    event.ignore()
+                    return
+            self.cancel()
+        super().closeEvent(event)
+
+    def reject(self) -> None:  # Esc
+        self.close()

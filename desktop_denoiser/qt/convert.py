@@ -1,0 +1,43 @@
+"""numpy <-> QImage. Every QImage returned here owns its pixels (safe to keep and to pass between threads)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """float [0, 1] (or uint8/uint16) HxW / HxWx1 / HxWx3 / HxWx4 -> contiguous uint8 HxWxC (C = 1, 3 or 4)."""
+    a = np.asarray(pixels)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 image, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        out = a
+    elif a.dtype == np.uint16:
+        out = (a.astype(np.uint32) * 255 + 32767) // 65535
+    else:
+        out = np.clip(np.nan_to_num(a.astype(np.float32, copy=False)), 0.0, 1.0) * 255.0 + 0.5
+    return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def array_to_qimage(pixels: np.ndarray, alpha: np.ndarray | None = None) -> QImage:
+    """An image array -> an owned QImage (Grayscale8, RGB888 or RGBA8888)."""
+    a = to_uint8(pixels)
+    if alpha is not None and a.shape[2] in (1, 3):
+        rgb = np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+        a = np.ascontiguousarray(np.concatenate([rgb, to_uint8(alpha)[:, :, :1]], axis=2))
+    h, w, c = a.shape
+    fmt = {1: QImage.Format.Format_Grayscale8, 3: QImage.Format.Format_RGB888,
+           4: QImage.Format.Format_RGBA8888}[c]
+    img = QImage(a.data, w, h, int(a.strides[0]), fmt)
+    return img.copy()  # detach from the numpy buffer
+
+
+def qimage_to_array(image: QImage) -> np.ndarray:
+    """A QImage -> an owned uint8 HxWx3 RGB array."""
+    img = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
+    return buf[:, : w * 3].reshape(h, w, 3).copy()

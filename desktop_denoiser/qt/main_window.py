@@ -1,0 +1,764 @@
+"""The main window: menus, toolbar, before/after viewer, noise panel, run/cancel with live previews, save."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence,
+                           QPixmap)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QToolBar,
+                               QVBoxLayout, QWidget)
+
+from ..core.denoise import plan_denoise
+from ..paths import resource, resources_dir
+from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, write_image
+from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate
+from .batch import BatchDialog
+from .convert import array_to_qimage
+from .errors import describe_error
+from .icons import app_icon, icon
+from .noise_panel import NoisePanel
+from .settings import Settings
+from .viewer import CompareView
+from .workers import DenoiseWorker, ImageLoadWorker, start_worker, stop_all
+
+APP_TITLE = "Desktop Denoiser"
+SAMPLE_NAME = "sample_noisy.png"
+PREVIEW_SIZE = 132
+SAVE_FORMATS = [  # (filter, format name, extension)
+    ("PNG image (*.png)", "PNG", ".png"),
+    ("TIFF image (*.tif *.tiff)", "TIFF", ".tif"),
+    ("JPEG image (*.jpg *.jpeg)", "JPEG", ".jpg"),
+]
+_EXT_FORMAT = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _format_seconds(s: float) -> str:
+    s = max(0.0, s)
+    if s < 1:
+        return "< 1 s"
+    if s < 60:
+        return f"{s:.0f} s"
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m} min {sec:02d} s"
+
+
+def resolve_save_as(path: str | os.PathLike[str], chosen_filter: str = "") -> tuple[Path, str]:
+    """Save As: the path and format from the typed name and the chosen filter. A known extension decides the
+    format; without one, the filter's format is used and its extension appended."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext in _EXT_FORMAT:
+        return path, _EXT_FORMAT[ext]
+    fmt, suffix = next(((f2, e) for f, f2, e in SAVE_FORMATS if f == chosen_filter), ("PNG", ".png"))
+    return path.with_name(path.name + suffix), fmt
+
+
+class MainWindow(QMainWindow):
+    """``quiet=True`` (tests, screenshots) shows no message boxes: errors still go to ``error_shown`` and the
+    status bar, and ``confirm()`` answers ``auto_confirm``."""
+
+    error_shown = Signal(str)
+    image_loaded = Signal(object)  # LoadedImage
+    estimate_ready = Signal(object)  # NoiseEstimate
+    worker_started = Signal(object)  # DenoiseWorker, emitted before its thread starts
+    run_finished = Signal(object)  # DenoiseResult
+    run_cancelled = Signal()
+    run_failed = Signal(str)
+    preview_shown = Signal()
+    saved = Signal(str)
+
+    def __init__(self, settings: Settings | None = None, denoiser: Denoiser | None = None, *, quiet: bool = False):
+        super().__init__()
+        self.settings = settings or Settings()
+        self.denoiser = denoiser or Denoiser()
+        self.quiet = quiet
+        self.auto_confirm = False
+        self.image: LoadedImage | None = None
+        self.image_path: Path | None = None
+        self.result: DenoiseResult | None = None
+        self.worker: DenoiseWorker | None = None
+        self._load_worker: ImageLoadWorker | None = None
+        self._schedule = None
+        self._loading_path: Path | None = None
+        self.batch_dialog: BatchDialog | None = None
+        self._boxes: list[QMessageBox] = []
+
+        self.setWindowTitle(APP_TITLE)
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
+
+        self.viewer = CompareView()
+        self.setCentralWidget(self.viewer)
+        self._build_side_panel()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._restore_settings()
+        self._update_actions()
+
+        self.viewer.zoom_changed.connect(self._on_zoom_changed)
+        self.noise_panel.options_changed.connect(self._update_plan)
+
+    # ------------------------------------------------------------------------------------------------
+    # construction
+    # ------------------------------------------------------------------------------------------------
+    def _build_side_panel(self) -> None:
+        self.noise_panel = NoisePanel()
+
+        self.run_button = QPushButton(icon("run"), "  Denoise")
+        self.run_button.setObjectName("runButton")
+        self.run_button.setIconSize(QSize(20, 20))
+        self.run_button.setMinimumHeight(34)
+        self.run_button.setToolTip("Denoise the photo (Ctrl+R)")
+        self.cancel_button = QPushButton(icon("cancel"), "Cancel")
+        self.cancel_button.setIconSize(QSize(18, 18))
+        self.cancel_button.setMinimumHeight(34)
+        self.cancel_button.setToolTip("Stop after the current step (Esc)")
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button, 2)
+        run_row.addWidget(self.cancel_button, 1)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("step %v / %m")
+        self.progress_bar.setTextVisible(True)
+        self.progress_label = QLabel("Ready.")
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.progress_label.setMinimumHeight(2 * self.progress_label.fontMetrics().lineSpacing() + 4)
+
+        previews = QGroupBox("Live preview")
+        grid = QGridLayout(previews)
+        self.xt_preview = self._preview_label("current xₜ")
+        self.x0_preview = self._preview_label("predicted x₀")
+        grid.addWidget(self.xt_preview, 0, 0)
+        grid.addWidget(self.x0_preview, 0, 1)
+        cap1, cap2 = QLabel("Current xₜ"), QLabel("Predicted x₀")
+        for c in (cap1, cap2):
+            c.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        grid.addWidget(cap1, 1, 0)
+        grid.addWidget(cap2, 1, 1)
+
+        panel = QWidget()
+        lay = QVBoxLayout(panel)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addWidget(self.noise_panel)
+        lay.addSpacing(4)
+        lay.addLayout(run_row)
+        lay.addWidget(self.progress_bar)
+        lay.addWidget(self.progress_label)
+        lay.addWidget(previews)
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        panel.setMinimumWidth(2 * PREVIEW_SIZE + 48)
+        # room for the vertical scroll bar, so a short window never cuts the panel off on the right
+        scroll.setMinimumWidth(max(panel.minimumSizeHint().width(), panel.minimumWidth())
+                               + scroll.verticalScrollBar().sizeHint().width() + 4)
+
+        self.dock = QDockWidget("Denoise", self)
+        self.dock.setObjectName("denoiseDock")
+        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.dock.setWidget(scroll)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+
+        self.run_button.clicked.connect(self.run_denoise)
+        self.cancel_button.clicked.connect(self.cancel_run)
+
+    @staticmethod
+    def _preview_label(what: str) -> QLabel:
+        label = QLabel("–")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        label.setToolTip(f"Live preview of the {what} during a run")
+        label.setStyleSheet("QLabel { background: #26282c; color: #8a8f98; border-radius: 4px; }")
+        return label
+
+    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str | None = None,
+                checkable: bool = False) -> QAction:
+        act = QAction(text, self)
+        if icon_name:
+            act.setIcon(icon(icon_name))
+        if shortcut is not None:
+            if isinstance(shortcut, (list, tuple)):
+                act.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                act.setShortcut(QKeySequence(shortcut))
+        if tip:
+            act.setStatusTip(tip)
+            act.setToolTip(f"{tip} ({act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+                           if shortcut is not None else tip)
+        act.setCheckable(checkable)
+        act.triggered.connect(slot)
+        return act
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.open_action = self._action("&Open…", self.open_dialog, K.Open, "open", "Open a photo")
+        self.sample_action = self._action("Open &sample photo", self.open_sample, None, None,
+                                          "Open the bundled noisy sample photo")
+        self.save_action = self._action("&Save", self.save, K.Save, "save",
+                                        "Save the result next to the original as <name>_denoised")
+        self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S", None,
+                                           "Save the result under a new name or format")
+        self.batch_action = self._action("&Batch…", lambda: self.open_batch(), "Ctrl+B", "batch",
+                                         "Denoise a whole folder")
+        self.quit_action = self._action("&Quit", self.close, K.Quit, None, "Quit Desktop Denoiser")
+        self.run_action = self._action("&Denoise", self.run_denoise, ["Ctrl+R", "F5"], "run", "Denoise the photo")
+        self.cancel_action = self._action("&Cancel", self.cancel_run, "Esc", "cancel", "Stop the running denoise")
+        self.fit_action = self._action("&Fit to window", self.viewer.fit, "Ctrl+0", "fit", "Fit the photo")
+        self.zoom100_action = self._action("&Actual size (100%)", self.viewer.zoom_100, "Ctrl+1", "zoom-100",
+                                           "One photo pixel per screen pixel")
+        self.zoom_in_action = self._action("Zoom &in", self.viewer.zoom_in, K.ZoomIn, None, "Zoom in")
+        self.zoom_out_action = self._action("Zoom &out", self.viewer.zoom_out, K.ZoomOut, None, "Zoom out")
+        self.split_action = self._action("&Split view", lambda: self.set_side_by_side(False), "Ctrl+2", "split",
+                                         "Before/after with a draggable divider", checkable=True)
+        self.side_action = self._action("Side &by side", lambda: self.set_side_by_side(True), "Ctrl+3",
+                                        "side-by-side", "Before and after next to each other", checkable=True)
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        group.addAction(self.split_action)
+        group.addAction(self.side_action)
+        self.split_action.setChecked(True)
+        self.about_action = self._action("&About Desktop Denoiser", self.show_about, None, None, "About")
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        file_menu.addAction(self.sample_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.save_action)
+        file_menu.addAction(self.save_as_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.batch_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        view_menu = mb.addMenu("&View")
+        for a in (self.fit_action, self.zoom100_action, self.zoom_in_action, self.zoom_out_action):
+            view_menu.addAction(a)
+        view_menu.addSeparator()
+        view_menu.addAction(self.split_action)
+        view_menu.addAction(self.side_action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.dock.toggleViewAction())
+        run_menu = mb.addMenu("&Denoise")
+        run_menu.addAction(self.run_action)
+        run_menu.addAction(self.cancel_action)
+        run_menu.addSeparator()
+        run_menu.addAction(self.batch_action)
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction(self.sample_action)
+        help_menu.addAction(self.about_action)
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Main toolbar")
+        tb.setObjectName("mainToolbar")
+        tb.setIconSize(QSize(22, 22))
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.setMovable(False)
+        for a in (self.open_action, self.save_action):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.run_action, self.cancel_action):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.batch_action)
+        tb.addSeparator()
+        for a in (self.fit_action, self.zoom100_action, self.split_action, self.side_action):
+            tb.addAction(a)
+        # shorter labels on the toolbar
+        for a, text in ((self.fit_action, "Fit"), (self.zoom100_action, "100%"), (self.split_action, "Split"),
+                        (self.side_action, "Side by side"), (self.run_action, "Denoise"),
+                        (self.batch_action, "Batch"), (self.open_action, "Open"), (self.save_action, "Save"),
+                        (self.cancel_action, "Cancel")):
+            a.setIconText(text)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.info_label = QLabel("")
+        self.zoom_label = QLabel("")
+        self.zoom_label.setMinimumWidth(60)
+        self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        sb.addPermanentWidget(self.info_label)
+        sb.addPermanentWidget(self.zoom_label)
+        sb.showMessage("Open a photo to start: File ▸ Open (Ctrl+O), drag and drop, or Help ▸ Open sample photo.")
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geo = s.geometry
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1200, 780)
+        state = s.window_state
+        if state is not None:
+            self.restoreState(state)
+        self.noise_panel.set_mode(s.mode)
+        self.noise_panel.set_steps(s.steps)
+        self.noise_panel.set_seed(s.seed)
+        self.noise_panel.set_device(s.device)
+        self.set_side_by_side(s.side_by_side)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.geometry = self.saveGeometry()
+        s.window_state = self.saveState()
+        s.mode = self.noise_panel.mode()
+        s.steps = self.noise_panel.steps()
+        s.seed = self.noise_panel.seed()
+        s.device = self.noise_panel.device()
+        s.side_by_side = self.viewer.is_side_by_side()
+        s.sync()
+
+    # ------------------------------------------------------------------------------------------------
+    # state helpers
+    # ------------------------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.worker is not None
+
+    def _update_actions(self) -> None:
+        running = self.is_running()
+        has_image = self.image is not None
+        self.run_action.setEnabled(has_image and not running)
+        self.run_button.setEnabled(has_image and not running)
+        self.cancel_action.setEnabled(running)
+        self.cancel_button.setEnabled(running)
+        self.save_action.setEnabled(self.result is not None and not running)
+        self.save_as_action.setEnabled(self.result is not None and not running)
+        self.noise_panel.set_controls_enabled(not running)
+        for a in (self.fit_action, self.zoom100_action, self.zoom_in_action, self.zoom_out_action):
+            a.setEnabled(has_image)
+
+    def show_error(self, message: str, title: str = "Desktop Denoiser") -> None:
+        """Plain-words error: emitted on ``error_shown``, put in the status bar and (unless quiet) a
+        non-modal message box."""
+        self.error_shown.emit(message)
+        self.statusBar().showMessage(message, 15000)
+        if self.quiet:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _=0, b=box: self._boxes.remove(b) if b in self._boxes else None)
+        self._boxes.append(box)
+        box.show()
+
+    def confirm(self, question: str, title: str = "Desktop Denoiser") -> bool:
+        if self.quiet:
+            return self.auto_confirm
+        answer = QMessageBox.question(self, title, question,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def set_side_by_side(self, on: bool) -> None:
+        self.viewer.set_side_by_side(on)
+        (self.side_action if on else self.split_action).setChecked(True)
+
+    @Slot(float)
+    def _on_zoom_changed(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f}%")
+
+    # ------------------------------------------------------------------------------------------------
+    # opening
+    # ------------------------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        exts = " ".join(f"*{e}" for e in SUPPORTED_SUFFIXES)
+        start = self.settings.last_open_dir or QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.PicturesLocation)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", start,
+                                              f"Images ({exts} {exts.upper()});;All files (*)")
+        if path:
+            self.open_image(path)
+
+    def open_sample(self) -> None:
+        self.open_image(resource(SAMPLE_NAME))
+
+    def open_image(self, path: str | os.PathLike[str]) -> ImageLoadWorker | None:
+        """Read the file and estimate its noise on a worker; ``image_loaded`` then ``estimate_ready`` follow."""
+        path = Path(path)
+        if self.is_running():
+            self.cancel_run()
+        if self._load_worker is not None:
+            self._load_worker.cancel()
+        worker = ImageLoadWorker(path, self.denoiser)
+        worker.loaded.connect(self._on_loaded)
+        worker.estimated.connect(self._on_estimated)
+        worker.estimate_failed.connect(self._on_estimate_failed)
+        worker.failed.connect(self._on_load_failed)
+        self._load_worker = worker
+        self._loading_path = path
+        self.statusBar().showMessage(f"Opening {path.name}…")
+        start_worker(worker)
+        return worker
+
+    @Slot(object)
+    def _on_loaded(self, image: LoadedImage) -> None:
+        if self.sender() is not self._load_worker:
+            return
+        self.image = image
+        self.image_path = self._loading_path
+        self.result = None
+        self.viewer.set_images(array_to_qimage(image.pixels, image.alpha))
+        self._clear_previews()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("Estimating the noise level…")
+        self.noise_panel.set_estimating()
+        name = self.image_path.name if self.image_path else "image"
+        self.setWindowTitle(f"{name} — {APP_TITLE}")
+        w, h = image.size
+        self.info_label.setText(f"{name}  ·  {w}×{h}  ·  {image.bit_depth}-bit {image.format}")
+        self.statusBar().showMessage(f"Opened {name}.", 5000)
+        if self.image_path is not None and not self._is_bundled(self.image_path):
+            self.settings.add_recent_file(self.image_path)
+            self.settings.last_open_dir = str(self.image_path.parent)
+        self._update_actions()
+        self.image_loaded.emit(image)
+
+    @Slot(object)
+    def _on_estimated(self, est: NoiseEstimate) -> None:
+        if self.sender() is not self._load_worker:
+            return
+        self._load_worker = None
+        try:
+            self._schedule = self.denoiser.schedule  # already loaded by the estimate
+        except Exception:
+            self._schedule = None
+        self.noise_panel.set_estimate(est)
+        if est.timestep < 0:
+            self.progress_label.setText("This photo looks clean: there is almost no noise to remove.")
+        else:
+            self.progress_label.setText("Ready. Press Denoise (Ctrl+R).")
+        self._update_plan()
+        self.estimate_ready.emit(est)
+
+    @Slot(str)
+    def _on_estimate_failed(self, message: str) -> None:
+        if self.sender() is not self._load_worker:
+            return
+        self._load_worker = None
+        self.noise_panel.clear_estimate("unknown")
+        self.progress_label.setText("The noise level is unknown; set σ manually.")
+        self.show_error(message)
+
+    @Slot(str)
+    def _on_load_failed(self, message: str) -> None:
+        if self.sender() is not self._load_worker:
+            return
+        self._load_worker = None
+        self.show_error(message)
+
+    @Slot()
+    def _update_plan(self) -> None:
+        if self.image is None or self._schedule is None:
+            return
+        opts = self.noise_panel.options()
+        if opts.sigma is None:
+            return
+        try:
+            plan = plan_denoise(self._schedule, opts.sigma, opts.mode, opts.steps)
+        except Exception:
+            return
+        self.noise_panel.set_planned(plan.steps, plan.timestep)
+
+    @staticmethod
+    def _is_bundled(path: Path) -> bool:
+        try:
+            return path.resolve().is_relative_to(resources_dir().resolve())
+        except OSError:
+            return False
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        files = self.settings.recent_files
+        for i, f in enumerate(files, 1):
+            act = menu.addAction(f"&{i}  {Path(f).name}")
+            act.setToolTip(f)
+            act.setStatusTip(f)
+            act.triggered.connect(lambda _=False, p=f: self.open_image(p))
+        if not files:
+            menu.addAction("No recent files").setEnabled(False)
+        menu.addSeparator()
+        clear = menu.addAction("Clear the list")
+        clear.setEnabled(bool(files))
+        clear.triggered.connect(lambda _=False: self.settings.clear_recent_files())
+
+    # -- drag and drop ---------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        md = event.mimeData()
+        if md.hasUrls() and any(u.isLocalFile() for u in md.urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.handle_dropped_paths(paths))
+
+    def handle_dropped_paths(self, paths) -> None:
+        """A folder opens the batch dialog prefilled; otherwise the first image file is opened."""
+        paths = [Path(p) for p in paths]
+        folders = [p for p in paths if p.is_dir()]
+        if folders:
+            self.open_batch(folders[0])
+            return
+        images = [p for p in paths if p.suffix.lower() in SUPPORTED_SUFFIXES]
+        if images:
+            self.open_image(images[0])
+            if len(images) > 1:
+                self.statusBar().showMessage(f"Opened {images[0].name}; drop a folder to denoise many photos.",
+                                             8000)
+        elif paths:
+            self.show_error(f"'{paths[0].name}' is not a supported image file "
+                            f"({', '.join(SUPPORTED_SUFFIXES)}).")
+
+    # ------------------------------------------------------------------------------------------------
+    # running
+    # ------------------------------------------------------------------------------------------------
+    def run_denoise(self) -> DenoiseWorker | None:
+        """Start denoising the open image on a worker; returns the worker (None if nothing to do)."""
+        if self.image is None:
+            self.show_error("Open a photo first (File ▸ Open).")
+            return None
+        if self.is_running():
+            return None
+        opts = self.noise_panel.options()
+        worker = DenoiseWorker(self.denoiser, self.image.pixels, opts)
+        worker.planned.connect(self._on_planned)
+        worker.progress.connect(self._on_progress)
+        worker.preview.connect(self._on_preview)
+        worker.finished.connect(self._on_finished)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.failed.connect(self._on_failed)
+        self.worker = worker
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("Starting…")
+        self._update_actions()
+        self.worker_started.emit(worker)
+        start_worker(worker)
+        return worker
+
+    def cancel_run(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.progress_label.setText("Cancelling after the current step…")
+
+    def _is_current(self) -> bool:
+        return self.worker is not None and self.sender() is self.worker
+
+    @Slot(int, float, int)
+    def _on_planned(self, steps: int, sigma: float, timestep: int) -> None:
+        if not self._is_current():
+            return
+        self.progress_bar.setRange(0, max(1, steps))
+        self.progress_bar.setValue(0)
+        self.noise_panel.set_planned(steps)
+        self.progress_label.setText(f"Denoising at σ {sigma:.1f} (t* = {timestep}), {steps} step(s)…")
+
+    @Slot(int, int, float)
+    def _on_progress(self, index: int, total: int, seconds_left: float) -> None:
+        if not self._is_current():
+            return
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(index)
+        left = f" · about {_format_seconds(seconds_left)} left" if index < total else ""
+        self.progress_label.setText(f"Step {index}/{total}{left}")
+
+    @Slot(QImage, QImage)
+    def _on_preview(self, x_t: QImage, pred_x0: QImage) -> None:
+        if not self._is_current():
+            return
+        for label, img in ((self.xt_preview, x_t), (self.x0_preview, pred_x0)):
+            dpr = self.devicePixelRatioF()
+            pm = QPixmap.fromImage(img).scaled(QSize(PREVIEW_SIZE, PREVIEW_SIZE) * dpr,
+                                               Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation)
+            pm.setDevicePixelRatio(dpr)
+            label.setPixmap(pm)
+        self.preview_shown.emit()
+
+    def _clear_previews(self) -> None:
+        for label in (self.xt_preview, self.x0_preview):
+            label.clear()
+            label.setText("–")
+
+    @Slot(object)
+    def _on_finished(self, result: DenoiseResult) -> None:
+        if not self._is_current():
+            return
+        self.worker = None
+        self.result = result
+        alpha = self.image.alpha if self.image is not None else None
+        self.viewer.set_after(array_to_qimage(result.pixels, alpha))
+        self.progress_bar.setValue(self.progress_bar.maximum())
+        msg = (f"Done in {_format_seconds(result.seconds)} on {result.device}: σ {result.sigma:.1f}, "
+               f"t* {result.timestep}, {result.steps} step(s). Save with Ctrl+S.")
+        self.progress_label.setText(msg)
+        self.statusBar().showMessage(msg, 10000)
+        if result.warnings:
+            self.statusBar().showMessage("; ".join(result.warnings), 15000)
+        self._update_actions()
+        self.run_finished.emit(result)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        if not self._is_current():
+            return
+        self.worker = None
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("Cancelled. The original photo is untouched.")
+        self.statusBar().showMessage("Denoising cancelled.", 5000)
+        self._update_actions()
+        self.run_cancelled.emit()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if not self._is_current():
+            return
+        self.worker = None
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("Denoising failed.")
+        self._update_actions()
+        self.show_error(message)
+        self.run_failed.emit(message)
+
+    # ------------------------------------------------------------------------------------------------
+    # saving
+    # ------------------------------------------------------------------------------------------------
+    def default_save_path(self) -> Path | None:
+        if self.image_path is None:
+            return None
+        out = output_path_for(self.image_path)
+        if self._is_bundled(self.image_path) or not os.access(out.parent, os.W_OK):
+            folder = self.settings.last_save_dir or QStandardPaths.writableLocation(
+                QStandardPaths.StandardLocation.PicturesLocation) or str(Path.home())
+            out = Path(folder) / out.name
+        return out
+
+    def save(self) -> Path | None:
+        """Save next to the original as <stem>_denoised.<ext>, same format and bit depth."""
+        if self.result is None or self.image is None:
+            self.show_error("Nothing to save yet: denoise the photo first.")
+            return None
+        path = self.default_save_path()
+        overwrite = False
+        if path.exists():
+            if not self.confirm(f"'{path.name}' already exists in {path.parent}.\nReplace it?"):
+                return None
+            overwrite = True
+        return self.save_to(path, overwrite=overwrite)
+
+    def save_as(self) -> Path | None:
+        if self.result is None or self.image is None:
+            self.show_error("Nothing to save yet: denoise the photo first.")
+            return None
+        default = self.default_save_path()
+        if self.settings.last_save_dir and default is not None:
+            default = Path(self.settings.last_save_dir) / default.name
+        src_fmt = _EXT_FORMAT.get(default.suffix.lower(), "PNG") if default else "PNG"
+        filters = [f for f, _, _ in SAVE_FORMATS]
+        selected = next((f for f, fmt, _ in SAVE_FORMATS if fmt == src_fmt), filters[0])
+        if default is not None and default.suffix.lower() not in _EXT_FORMAT:
+            default = default.with_suffix(".png")
+        path_str, chosen = QFileDialog.getSaveFileName(
+            self, "Save denoised photo", str(default or ""), ";;".join(filters), selected,
+            QFileDialog.Option.DontConfirmOverwrite)
+        if not path_str:
+            return None
+        path, fmt = resolve_save_as(path_str, chosen)
+        overwrite = False
+        if path.exists():
+            if self.image_path is not None and path.resolve() == self.image_path.resolve():
+                self.show_error("The original photo is never overwritten. Choose another name.")
+                return None
+            if not self.confirm(f"'{path.name}' already exists.\nReplace it?"):
+                return None
+            overwrite = True
+        return self.save_to(path, format=fmt, overwrite=overwrite)
+
+    def save_to(self, path: str | os.PathLike[str], *, format: str | None = None, bit_depth: int | None = None,
+                overwrite: bool = False) -> Path | None:
+        """Write the result (no dialogs). Keeps bit depth, alpha, EXIF and ICC of the original; refuses to
+        write onto the original, and onto an existing file unless ``overwrite``."""
+        if self.result is None or self.image is None:
+            self.show_error("Nothing to save yet: denoise the photo first.")
+            return None
+        protect = [self.image_path] if self.image_path is not None else []
+        try:
+            out = write_image(path, self.result.pixels, like=self.image, format=format, bit_depth=bit_depth,
+                              overwrite=overwrite, protect=protect)
+        except Exception as exc:
+            self.show_error(describe_error(exc, "Saving failed"))
+            return None
+        self.settings.last_save_dir = str(Path(out).parent)
+        self.statusBar().showMessage(f"Saved {out}", 8000)
+        self.saved.emit(str(out))
+        return Path(out)
+
+    # ------------------------------------------------------------------------------------------------
+    # batch, about, closing
+    # ------------------------------------------------------------------------------------------------
+    def open_batch(self, input_dir: str | os.PathLike[str] | None = None) -> BatchDialog:
+        if self.batch_dialog is None:
+            self.batch_dialog = BatchDialog(self.denoiser, self.noise_panel.batch_options, self.settings, self,
+                                            quiet=self.quiet, icons=icon)
+            self.batch_dialog.error_shown.connect(self.error_shown)
+        if input_dir is not None and not self.batch_dialog.is_running():
+            self.batch_dialog.set_folders(input_dir)
+        self.batch_dialog.show()
+        self.batch_dialog.raise_()
+        self.batch_dialog.activateWindow()
+        return self.batch_dialog
+
+    def show_about(self) -> None:
+        from .. import __version__
+
+        text = (f"<h3>Desktop Denoiser {__version__}</h3>"
+                "<p>Removes noise from photos with a Denoising Diffusion Probabilistic Model (DDPM): the noise "
+                "level σ of the photo is estimated, matched to the diffusion timestep t*, and the reverse "
+                "process runs from there.</p>"
+                "<p><b>Fidelity</b> mode predicts the clean photo in one step; <b>Detail</b> mode runs the "
+                "full reverse chain for finer texture.</p>")
+        if self.quiet:
+            return
+        QMessageBox.about(self, "About Desktop Denoiser", text)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.batch_dialog is not None and self.batch_dialog.is_running() and not self.quiet:
+            if not self.confirm("A batch is still running. Cancel it and quit?"):
+                event.ignore()
+                return
+        if self.worker is not None:
+            self.worker.cancel()
+        if self.batch_dialog is not None:
+            self.batch_dialog.cancel()
+        if self._load_worker is not None:
+            self._load_worker.cancel()
+        stop_all()
+        try:
+            self.save_settings()
+        except Exception:  # never block quitting on a settings problem
+            pass
+        super().closeEvent(event)

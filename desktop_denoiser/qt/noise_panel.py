@@ -1,0 +1,220 @@
+"""The noise and options panel: estimated sigma and t*, manual override, mode, steps, seed, device."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QSlider, QSpinBox, QVBoxLayout, QWidget)
+
+from ..pipeline.devices import available_devices
+from ..pipeline.jobs import DenoiseOptions, NoiseEstimate
+
+SIGMA_MAX = 100.0
+_SLIDER_SCALE = 10  # slider ticks per sigma unit
+
+MODES = [
+    ("fidelity", "Fidelity (best PSNR)",
+     "Predicts the clean image directly at the noise level t* (1 network evaluation by default). "
+     "Most faithful to the photo."),
+    ("detail", "Detail (DDPM chain)",
+     "Runs the reverse diffusion chain from t* down to 0 (one step per timestep). "
+     "Re-creates finer texture, slightly less faithful, slower."),
+]
+
+
+class NoisePanel(QWidget):
+    """Emits ``options_changed`` whenever a control changes. ``options()`` builds the DenoiseOptions."""
+
+    options_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._estimate: NoiseEstimate | None = None
+
+        noise = QGroupBox("Noise level")
+        form = QFormLayout(noise)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.sigma_label = QLabel("–")
+        self.sigma_label.setObjectName("sigmaLabel")
+        self.sigma_label.setToolTip("Standard deviation of the noise, estimated from the photo (0–255 scale).")
+        self.t_label = QLabel("–")
+        self.t_label.setObjectName("timestepLabel")
+        self.t_label.setToolTip("Diffusion timestep t* whose noise level matches the photo; denoising starts there.")
+        self.steps_label = QLabel("–")
+        self.steps_label.setToolTip("Network evaluations the next run will take.")
+        form.addRow("Estimated σ:", self.sigma_label)
+        form.addRow("Timestep t*:", self.t_label)
+        form.addRow("Planned steps:", self.steps_label)
+
+        self.override_check = QCheckBox("Set σ manually")
+        self.override_check.setToolTip("Use your own noise level instead of the estimate "
+                                       "(higher = stronger smoothing).")
+        self.sigma_slider = QSlider(Qt.Orientation.Horizontal)
+        self.sigma_slider.setRange(0, int(SIGMA_MAX * _SLIDER_SCALE))
+        self.sigma_slider.setSingleStep(_SLIDER_SCALE)
+        self.sigma_slider.setPageStep(5 * _SLIDER_SCALE)
+        self.sigma_spin = QDoubleSpinBox()
+        self.sigma_spin.setRange(0.0, SIGMA_MAX)
+        self.sigma_spin.setDecimals(1)
+        self.sigma_spin.setSingleStep(0.5)
+        self.sigma_spin.setValue(25.0)
+        self.sigma_slider.setValue(250)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.sigma_slider, 1)
+        row.addWidget(self.sigma_spin)
+        form.addRow(self.override_check)
+        form.addRow(row)
+
+        opts = QGroupBox("Options")
+        oform = QFormLayout(opts)
+        oform.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.mode_combo = QComboBox()
+        for key, label, tip in MODES:
+            self.mode_combo.addItem(label, key)
+            self.mode_combo.setItemData(self.mode_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.mode_combo.setToolTip("\n\n".join(f"{label}: {tip}" for _, label, tip in MODES))
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(0, 1000)
+        self.steps_spin.setSpecialValueText("Default")
+        self.steps_spin.setToolTip("Number of reverse steps. Default: 1 for Fidelity, t*+1 for Detail. "
+                                   "Fidelity with more steps runs a deterministic DDIM; Detail with fewer "
+                                   "steps strides the chain.")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setToolTip("Random seed of the Detail mode (same seed = same result).")
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("Auto", "auto")
+        for dev in available_devices():
+            self.device_combo.addItem(dev.label, dev.name)
+        self.device_combo.setToolTip("Where the network runs. Auto picks the first CUDA GPU, else the CPU.")
+        oform.addRow("Mode:", self.mode_combo)
+        oform.addRow("Steps:", self.steps_spin)
+        oform.addRow("Seed:", self.seed_spin)
+        oform.addRow("Device:", self.device_combo)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(noise)
+        layout.addWidget(opts)
+
+        self.override_check.toggled.connect(self._on_override)
+        self.sigma_slider.valueChanged.connect(self._slider_moved)
+        self.sigma_spin.valueChanged.connect(self._spin_changed)
+        for sig in (self.mode_combo.currentIndexChanged, self.steps_spin.valueChanged,
+                    self.seed_spin.valueChanged, self.device_combo.currentIndexChanged):
+            sig.connect(self.options_changed)
+        self._on_override(False)
+
+    # -- controls ----------------------------------------------------------------------------------
+    def _on_override(self, on: bool) -> None:
+        self.sigma_slider.setEnabled(on)
+        self.sigma_spin.setEnabled(on)
+        self.options_changed.emit()
+
+    def _slider_moved(self, v: int) -> None:
+        value = v / _SLIDER_SCALE
+        if abs(self.sigma_spin.value() - value) > 1e-6:
+            self.sigma_spin.setValue(value)
+
+    def _spin_changed(self, value: float) -> None:
+        tick = round(value * _SLIDER_SCALE)
+        if self.sigma_slider.value() != tick:
+            self.sigma_slider.blockSignals(True)
+            self.sigma_slider.setValue(tick)
+            self.sigma_slider.blockSignals(False)
+        if self.override_check.isChecked():
+            self.options_changed.emit()
+
+    # -- state -------------------------------------------------------------------------------------
+    def estimate(self) -> NoiseEstimate | None:
+        return self._estimate
+
+    def set_estimating(self) -> None:
+        self._estimate = None
+        self.sigma_label.setText("estimating…")
+        self.t_label.setText("…")
+        self.steps_label.setText("…")
+
+    def clear_estimate(self, text: str = "–") -> None:
+        self._estimate = None
+        self.sigma_label.setText(text)
+        self.t_label.setText("–")
+        self.steps_label.setText("–")
+
+    def set_estimate(self, est: NoiseEstimate) -> None:
+        self._estimate = est
+        self.sigma_label.setText(f"{est.sigma:.1f}  (8-bit units)")
+        self.t_label.setText(str(est.timestep) if est.timestep >= 0 else "none (no noise to remove)")
+        if not self.override_check.isChecked():
+            self.set_sigma(est.sigma)
+        self.options_changed.emit()
+
+    def set_planned(self, steps: int | None, timestep: int | None = None) -> None:
+        """Show the step count of the next run; with a manual sigma also its t*."""
+        self.steps_label.setText("–" if steps is None else str(steps))
+        if timestep is not None and self.override_check.isChecked():
+            self.t_label.setText(f"{timestep} (manual σ)" if timestep >= 0 else "none (σ too low)")
+        elif self._estimate is not None:
+            t = self._estimate.timestep
+            self.t_label.setText(str(t) if t >= 0 else "none (no noise to remove)")
+
+    def set_sigma(self, sigma: float) -> None:
+        self.sigma_spin.setValue(max(0.0, min(SIGMA_MAX, float(sigma))))
+
+    def sigma_override(self) -> float | None:
+        return float(self.sigma_spin.value()) if self.override_check.isChecked() else None
+
+    def set_override(self, sigma: float | None) -> None:
+        if sigma is None:
+            self.override_check.setChecked(False)
+        else:
+            self.set_sigma(sigma)
+            self.override_check.setChecked(True)
+
+    def mode(self) -> str:
+        return str(self.mode_combo.currentData())
+
+    def set_mode(self, mode: str) -> None:
+        i = self.mode_combo.findData(mode)
+        if i >= 0:
+            self.mode_combo.setCurrentIndex(i)
+
+    def steps(self) -> int:
+        return int(self.steps_spin.value())
+
+    def set_steps(self, steps: int) -> None:
+        self.steps_spin.setValue(int(steps))
+
+    def seed(self) -> int:
+        return int(self.seed_spin.value())
+
+    def set_seed(self, seed: int) -> None:
+        self.seed_spin.setValue(int(seed))
+
+    def device(self) -> str:
+        return str(self.device_combo.currentData())
+
+    def set_device(self, name: str) -> None:
+        i = self.device_combo.findData(name)
+        self.device_combo.setCurrentIndex(i if i >= 0 else 0)
+
+    def options(self, *, fallback_sigma: bool = True) -> DenoiseOptions:
+        """Options for a run. sigma: the manual value, else the estimate (so the run does not re-estimate),
+        else None (estimate in the worker)."""
+        sigma = self.sigma_override()
+        if sigma is None and fallback_sigma and self._estimate is not None:
+            sigma = self._estimate.sigma
+        return DenoiseOptions(sigma=sigma, mode=self.mode(), steps=self.steps() or None, seed=self.seed(),
+                              device=self.device())
+
+    def batch_options(self) -> DenoiseOptions:
+        """Options for a batch: sigma is estimated per file unless set manually."""
+        return self.options(fallback_sigma=False)
+
+    def set_controls_enabled(self, enabled: bool) -> None:
+        for w in (self.override_check, self.mode_combo, self.steps_spin, self.seed_spin, self.device_combo):
+            w.setEnabled(enabled)
+        on = enabled and self.override_check.isChecked()
+        self.sigma_slider.setEnabled(on)
+        self.sigma_spin.setEnabled(on)

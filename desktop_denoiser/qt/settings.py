@@ -1,0 +1,169 @@
+"""Typed access to the remembered settings (QSettings, organisation "DesktopDenoiser")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANISATION = "DesktopDenoiser"
+APPLICATION = "Desktop Denoiser"
+MAX_RECENT = 8
+
+
+class Settings:
+    """Wraps a QSettings; pass one (e.g. an INI file in a temp folder) to isolate tests."""
+
+    def __init__(self, qsettings: QSettings | None = None):
+        self.q = qsettings if qsettings is not None else QSettings(ORGANISATION, APPLICATION)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Settings":
+        return cls(QSettings(str(path), QSettings.Format.IniFormat))
+
+    # -- generic helpers ---------------------------------------------------------------------------
+    def _str(self, key: str, default: str = "") -> str:
+        v = self.q.value(key, default)
+        return str(v) if v is not None else default
+
+    def _int(self, key: str, default: int) -> int:
+        try:
+            return int(self.q.value(key, default))
+        except (TypeError, ValueError):
+            return default
+
+    def _bool(self, key: str, default: bool) -> bool:
+        v = self.q.value(key, default)
+        if isinstance(v, str):
+            return v.lower() in ("1", "true", "yes")
+        return bool(v)
+
+    def sync(self) -> None:
+        self.q.sync()
+
+    # -- folders -----------------------------------------------------------------------------------
+    def _folder(self, key: str) -> str:
+        v = self._str(key)
+        return v if v and Path(v).is_dir() else ""
+
+    @property
+    def last_open_dir(self) -> str:
+        return self._folder("folders/open")
+
+    @last_open_dir.setter
+    def last_open_dir(self, v: str) -> None:
+        self.q.setValue("folders/open", str(v))
+
+    @property
+    def last_save_dir(self) -> str:
+        return self._folder("folders/save")
+
+    @last_save_dir.setter
+    def last_save_dir(self, v: str) -> None:
+        self.q.setValue("folders/save", str(v))
+
+    @property
+    def batch_input_dir(self) -> str:
+        return self._folder("folders/batch_input")
+
+    @batch_input_dir.setter
+    def batch_input_dir(self, v: str) -> None:
+        self.q.setValue("folders/batch_input", str(v))
+
+    @property
+    def batch_output_dir(self) -> str:
+        return self._str("folders/batch_output")
+
+    @batch_output_dir.setter
+    def batch_output_dir(self, v: str) -> None:
+        self.q.setValue("folders/batch_output", str(v))
+
+    @property
+    def batch_recursive(self) -> bool:
+        return self._bool("batch/recursive", False)
+
+    @batch_recursive.setter
+    def batch_recursive(self, v: bool) -> None:
+        self.q.setValue("batch/recursive", bool(v))
+
+    # -- denoising options -------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return self._str("denoise/device", "auto") or "auto"
+
+    @device.setter
+    def device(self, v: str) -> None:
+        self.q.setValue("denoise/device", str(v))
+
+    @property
+    def mode(self) -> str:
+        v = self._str("denoise/mode", "fidelity")
+        return v if v in ("fidelity", "detail") else "fidelity"
+
+    @mode.setter
+    def mode(self, v: str) -> None:
+        self.q.setValue("denoise/mode", str(v))
+
+    @property
+    def steps(self) -> int:
+        return max(0, self._int("denoise/steps", 0))
+
+    @steps.setter
+    def steps(self, v: int) -> None:
+        self.q.setValue("denoise/steps", int(v))
+
+    @property
+    def seed(self) -> int:
+        return max(0, self._int("denoise/seed", 0))
+
+    @seed.setter
+    def seed(self, v: int) -> None:
+        self.q.setValue("denoise/seed", int(v))
+
+    # -- window ------------------------------------------------------------------------------------
+    @property
+    def geometry(self) -> QByteArray | None:
+        v = self.q.value("window/geometry")
+        return v if isinstance(v, QByteArray) and not v.isEmpty() else None
+
+    @geometry.setter
+    def geometry(self, v: QByteArray) -> None:
+        self.q.setValue("window/geometry", v)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        v = self.q.value("window/state")
+        return v if isinstance(v, QByteArray) and not v.isEmpty() else None
+
+    @window_state.setter
+    def window_state(self, v: QByteArray) -> None:
+        self.q.setValue("window/state", v)
+
+    @property
+    def side_by_side(self) -> bool:
+        return self._bool("view/side_by_side", False)
+
+    @side_by_side.setter
+    def side_by_side(self, v: bool) -> None:
+        self.q.setValue("view/side_by_side", bool(v))
+
+    # -- recent files ------------------------------------------------------------------------------
+    @property
+    def recent_files(self) -> list[str]:
+        v = self.q.value("recent/files", [])
+        if isinstance(v, str):
+            v = [v] if v else []
+        return [str(p) for p in (v or [])][:MAX_RECENT]
+
+    @recent_files.setter
+    def recent_files(self, files: list[str]) -> None:
+        self.q.setValue("recent/files", list(files)[:MAX_RECENT])
+
+    def add_recent_file(self, path: str | Path) -> list[str]:
+        p = str(Path(path).resolve())
+        files = [p] + [f for f in self.recent_files if f != p]
+        self.recent_files = files
+        return self.recent_files
+
+    def clear_recent_files(self) -> None:
+        self.recent_files = []

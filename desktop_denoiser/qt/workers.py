@@ -1,0 +1,294 @@
+"""Background work on QThreads: open + estimate, denoise one image, and batches of files.
+
+Each worker is a QObject moved to its own QThread (``start_worker``); it consumes the pipeline's
+generators and talks to the GUI only through signals (queued across threads). Images crossing threads
+are owned copies (StepEvent previews are owned arrays; QImages are built with ``array_to_qimage``, which
+copies). ``cancel()`` / ``pause()`` / ``resume()`` are thread-safe flags checked between steps, so they
+can be called directly from the GUI thread while ``run`` is busy.
+
+Signals
+-------
+ImageLoadWorker: loaded(LoadedImage), estimated(NoiseEstimate), estimate_failed(str), failed(str), done()
+DenoiseWorker:   planned(steps, sigma, t*), progress(index, total, seconds_left),
+                 preview(QImage x_t, QImage pred_x0), finished(DenoiseResult), cancelled(), failed(str), done()
+BatchWorker:     job_started(row, steps), progress(row, index, total), overall(fraction), preview(QImage),
+                 job_done(row, summary), job_failed(row, reason), paused(bool),
+                 finished(ok, failed), cancelled(ok, failed), failed(str), done()
+``done`` is always the last signal of a worker; its thread quits on it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QImage
+
+from ..core.sampler import StepEvent
+from ..pipeline.imageio import read_image
+from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, process_file
+from .convert import array_to_qimage
+from .errors import describe_error
+
+PREVIEW_INTERVAL = 0.1  # seconds: at most ~10 preview updates per second
+
+
+class Worker(QObject):
+    """Base: a cancel flag and the ``done`` signal that ends the thread."""
+
+    done = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the worker to stop after the current step (thread-safe)."""
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    @Slot()
+    def _execute(self) -> None:
+        """Entry point on the worker thread. (Subclasses override ``run``, a plain method: a slot overridden in
+        a subclass would be invoked on the GUI thread by PySide6.)"""
+        self.run()
+
+    def run(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class _ThreadHandle(QObject):
+    """Lives in the GUI thread; keeps the thread and worker alive until the thread has finished."""
+
+    def __init__(self, thread: QThread, worker: Worker):
+        super().__init__()
+        self.thread, self.worker = thread, worker
+
+    @Slot()
+    def release(self) -> None:
+        self.thread.wait()
+        _RUNNING.discard(self)
+
+
+_RUNNING: set[_ThreadHandle] = set()
+
+
+def start_worker(worker: Worker) -> QThread:
+    """Run ``worker.run`` on a new QThread; the thread quits when the worker emits ``done``."""
+    thread = QThread()
+    thread.setObjectName(type(worker).__name__)
+    worker.moveToThread(thread)
+    handle = _ThreadHandle(thread, worker)
+    _RUNNING.add(handle)
+    thread.started.connect(worker._execute)
+    # direct: quit() is thread-safe, and a queued call would wait for the GUI thread (dead-locks stop_all)
+    worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+    thread.finished.connect(handle.release)
+    thread.start()
+    return thread
+
+
+def running_workers() -> list[Worker]:
+    return [h.worker for h in _RUNNING if h.thread.isRunning()]
+
+
+def stop_all(timeout_ms: int = 10000) -> bool:
+    """Cancel every running worker and wait for the threads (used on quit and by tests)."""
+    ok = True
+    for h in list(_RUNNING):
+        h.worker.cancel()
+        if hasattr(h.worker, "resume"):
+            h.worker.resume()
+    for h in list(_RUNNING):
+        ok = h.thread.wait(timeout_ms) and ok
+    return ok
+
+
+class ImageLoadWorker(Worker):
+    """Read an image file, then estimate its noise level (sigma, t*)."""
+
+    loaded = Signal(object)  # LoadedImage
+    estimated = Signal(object)  # NoiseEstimate
+    estimate_failed = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, path: str | Path, denoiser: Denoiser):
+        super().__init__()
+        self.path = Path(path)
+        self.denoiser = denoiser
+
+    def run(self) -> None:
+        try:
+            try:
+                image = read_image(self.path)
+            except Exception as exc:
+                self.failed.emit(describe_error(exc, f"Cannot open {self.path.name}"))
+                return
+            self.loaded.emit(image)
+            if self.cancel_requested:
+                return
+            try:
+                self.estimated.emit(self.denoiser.estimate(image.pixels))
+            except Exception as exc:
+                self.estimate_failed.emit(describe_error(exc, "Noise estimate failed"))
+        finally:
+            self.done.emit()
+
+
+class DenoiseWorker(Worker):
+    """Consume ``Denoiser.run`` step by step; previews are throttled to PREVIEW_INTERVAL."""
+
+    planned = Signal(int, float, int)  # steps, sigma, t*
+    progress = Signal(int, int, float)  # step index (1-based), total, estimated seconds left
+    preview = Signal(QImage, QImage)  # current x_t, predicted x0
+    finished = Signal(object)  # DenoiseResult
+    cancelled = Signal()
+    failed = Signal(str)
+
+    def __init__(self, denoiser: Denoiser, pixels: np.ndarray, opts: DenoiseOptions, *,
+                 previews: bool = True, preview_interval: float = PREVIEW_INTERVAL):
+        super().__init__()
+        self.denoiser = denoiser
+        self.pixels = pixels
+        self.opts = replace(opts, preview=previews)
+        self.preview_interval = preview_interval
+
+    def run(self) -> None:
+        gen = None
+        try:
+            plan = self.denoiser.plan(self.pixels, self.opts)
+            self.planned.emit(plan.steps, float(plan.sigma), int(plan.timestep))
+            gen = self.denoiser.run(self.pixels, self.opts, plan)
+            t0 = time.perf_counter()
+            last_preview = -1.0
+            pending: StepEvent | None = None
+            while True:
+                if self.cancel_requested:
+                    gen.close()
+                    self.cancelled.emit()
+                    return
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                now = time.perf_counter()
+                left = (now - t0) / ev.index * (ev.total - ev.index)
+                self.progress.emit(ev.index, ev.total, left)
+                if ev.pred_x0 is not None:
+                    pending = ev
+                    if now - last_preview >= self.preview_interval or ev.index == ev.total:
+                        self._emit_preview(pending)
+                        pending, last_preview = None, now
+            if pending is not None:
+                self._emit_preview(pending)
+            self.finished.emit(result)
+        except Exception as exc:
+            self.failed.emit(describe_error(exc, "Denoising failed"))
+        finally:
+            if gen is not None:
+                gen.close()
+            self.done.emit()
+
+    def _emit_preview(self, ev: StepEvent) -> None:
+        x_t = ev.x_t if ev.x_t is not None else ev.pred_x0
+        self.preview.emit(array_to_qimage(x_t), array_to_qimage(ev.pred_x0))
+
+
+class BatchWorker(Worker):
+    """Denoise a list of FileJobs with ``process_file``; a broken file fails alone and the batch goes on."""
+
+    job_started = Signal(int, int)  # row, steps
+    progress = Signal(int, int, int)  # row, step index, total
+    overall = Signal(float)  # 0..1 over the whole batch
+    preview = Signal(QImage)  # predicted x0 of the current image
+    job_done = Signal(int, object)  # row, summary dict from process_file
+    job_failed = Signal(int, str)  # row, reason
+    paused = Signal(bool)
+    finished = Signal(int, int)  # files done, files failed
+    cancelled = Signal(int, int)
+    failed = Signal(str)
+
+    def __init__(self, jobs: Sequence[FileJob], opts: DenoiseOptions, denoiser: Denoiser, *,
+                 overwrite: bool = False, preview_interval: float = PREVIEW_INTERVAL):
+        super().__init__()
+        self.jobs = list(jobs)
+        self.opts = replace(opts, preview=True, preview_max_size=256)
+        self.denoiser = denoiser
+        self.overwrite = overwrite
+        self.preview_interval = preview_interval
+        self._running = threading.Event()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def is_paused(self) -> bool:
+        return not self._running.is_set()
+
+    def _wait_if_paused(self) -> None:
+        if self._running.is_set():
+            return
+        self.paused.emit(True)
+        while not self._running.wait(0.05):
+            if self.cancel_requested:
+                break
+        self.paused.emit(False)
+
+    def run(self) -> None:
+        ok = bad = 0
+        n = max(1, len(self.jobs))
+        protect = [j.input for j in self.jobs]
+        try:
+            for row, job in enumerate(self.jobs):
+                self._wait_if_paused()
+                if self.cancel_requested:
+                    self.cancelled.emit(ok, bad)
+                    return
+                gen = process_file(job, self.opts, self.denoiser, overwrite=self.overwrite, protect=protect)
+                last_preview = -1.0
+                try:
+                    while True:
+                        ev = next(gen)
+                        if isinstance(ev, dict):
+                            self.job_started.emit(row, int(ev.get("steps", 0)))
+                            continue
+                        self.progress.emit(row, ev.index, ev.total)
+                        self.overall.emit((row + ev.index / max(1, ev.total)) / n)
+                        now = time.perf_counter()
+                        if ev.pred_x0 is not None and (now - last_preview >= self.preview_interval
+                                                       or ev.index == ev.total):
+                            self.preview.emit(array_to_qimage(ev.pred_x0))
+                            last_preview = now
+                        self._wait_if_paused()
+                        if self.cancel_requested:
+                            gen.close()
+                            self.job_failed.emit(row, "cancelled")
+                            self.cancelled.emit(ok, bad)
+                            return
+                except StopIteration as stop:
+                    ok += 1
+                    self.job_done.emit(row, stop.value)
+                except Exception as exc:  # a broken file must not stop the batch
+                    bad += 1
+                    self.job_failed.emit(row, describe_error(exc))
+                finally:
+                    gen.close()
+                self.overall.emit((row + 1) / n)
+            self.finished.emit(ok, bad)
+        except Exception as exc:  # pragma: no cover - defensive
+            self.failed.emit(describe_error(exc, "Batch failed"))
+        finally:
+            self.done.emit()

@@ -1,0 +1,477 @@
+"""GUI tests (pytest-qt, offscreen): open + estimate, run, previews, cancel, save, viewer, settings, errors.
+
+Images are small synthetic ones written to tmp_path. Synchronisation only through qtbot.waitSignal /
+waitUntil (never sleeps). Worker signals are recorded by a QObject in the GUI thread (a plain lambda
+connected to a worker signal would run in the worker thread)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QTimer, QUrl, Slot  # noqa: E402
+from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
+
+from desktop_denoiser.paths import default_model_path, resource  # noqa: E402
+from desktop_denoiser.pipeline.imageio import output_path_for, read_image  # noqa: E402
+from desktop_denoiser.pipeline.jobs import Denoiser  # noqa: E402
+from desktop_denoiser.qt import app as qt_app  # noqa: E402
+from desktop_denoiser.qt.convert import array_to_qimage, qimage_to_array  # noqa: E402
+from desktop_denoiser.qt.errors import describe_error  # noqa: E402
+from desktop_denoiser.qt.main_window import MainWindow, resolve_save_as  # noqa: E402
+from desktop_denoiser.qt.settings import Settings  # noqa: E402
+from desktop_denoiser.qt.viewer import CompareView  # noqa: E402
+
+MODEL = Path(os.environ.get("DESKTOP_DENOISER_MODEL") or default_model_path())
+needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"model file {MODEL} not available yet")
+TIMEOUT = 90_000  # ms; generous, the CI machine is shared with a training run
+SIGMA = 25.0
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+def smooth_image(h: int = 96, w: int = 96) -> np.ndarray:
+    """A smooth colour image in [0.15, 0.85] (no clipping once noise is added)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = 0.5 + 0.25 * np.sin(x / w * np.pi * 1.5) * np.cos(y / h * np.pi)
+    g = 0.35 + 0.3 * (x + y) / (w + h)
+    b = 0.5 + 0.3 * np.exp(-(((x - w * 0.6) / (w * 0.25)) ** 2 + ((y - h * 0.4) / (h * 0.3)) ** 2)) - 0.15
+    return np.clip(np.stack([r, g, b], axis=2), 0.15, 0.85).astype(np.float32)
+
+
+def add_noise(clean: np.ndarray, sigma: float = SIGMA, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(clean + rng.normal(0, sigma / 255.0, clean.shape), 0, 1).astype(np.float32)
+
+
+def write_png(path: Path, pixels: np.ndarray, depth: int = 8) -> Path:
+    maxval = 255 if depth == 8 else 65535
+    a = np.round(np.clip(pixels, 0, 1) * maxval).astype(np.uint8 if depth == 8 else np.uint16)
+    assert cv2.imwrite(str(path), np.ascontiguousarray(a[:, :, ::-1]))
+    return path
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+class SpyDenoiser(Denoiser):
+    """Records whether estimate() ran on the GUI (main) thread."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.estimate_on_main_thread: list[bool] = []
+
+    def estimate(self, pixels):
+        self.estimate_on_main_thread.append(threading.current_thread() is threading.main_thread())
+        return super().estimate(pixels)
+
+
+class Recorder(QObject):
+    """Lives in the GUI thread and records a DenoiseWorker's signals in arrival order."""
+
+    def __init__(self, cancel_after: int | None = None, window: MainWindow | None = None):
+        super().__init__()
+        self.events: list[tuple] = []
+        self.cancel_after, self.window = cancel_after, window
+
+    def attach(self, worker) -> None:
+        worker.progress.connect(self.on_progress)
+        worker.preview.connect(self.on_preview)
+        worker.finished.connect(self.on_finished)
+        worker.cancelled.connect(self.on_cancelled)
+        worker.failed.connect(self.on_failed)
+
+    @Slot(int, int, float)
+    def on_progress(self, index: int, total: int, left: float) -> None:
+        self.events.append(("progress", index, total))
+        if self.cancel_after is not None and len(self.steps()) == self.cancel_after:
+            self.window.cancel_run()
+
+    @Slot(QImage, QImage)
+    def on_preview(self, x_t: QImage, x0: QImage) -> None:
+        self.events.append(("preview", x_t.width(), x0.width()))
+
+    @Slot(object)
+    def on_finished(self, result) -> None:
+        self.events.append(("finished",))
+
+    @Slot()
+    def on_cancelled(self) -> None:
+        self.events.append(("cancelled",))
+
+    @Slot(str)
+    def on_failed(self, message: str) -> None:
+        self.events.append(("failed", message))
+
+    def steps(self) -> list[int]:
+        return [e[1] for e in self.events if e[0] == "progress"]
+
+    def kinds(self) -> list[str]:
+        return [e[0] for e in self.events]
+
+
+@pytest.fixture(scope="module")
+def denoiser():
+    return SpyDenoiser(MODEL)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, denoiser):
+    w = MainWindow(settings=Settings.from_file(tmp_path / "settings.ini"), denoiser=denoiser, quiet=True)
+    w.resize(1100, 720)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def open_and_estimate(qtbot, window: MainWindow, path: Path):
+    with qtbot.waitSignal(window.estimate_ready, timeout=TIMEOUT) as blocker:
+        window.open_image(path)
+    return blocker.args[0]
+
+
+def start_run(qtbot, window: MainWindow, recorder: Recorder):
+    window.worker_started.connect(recorder.attach)
+    try:
+        worker = window.run_denoise()
+    finally:
+        window.worker_started.disconnect(recorder.attach)
+    assert worker is not None
+    return worker
+
+
+# -- tests that need the trained model ------------------------------------------------------------------
+
+@needs_model
+def test_open_shows_sigma_and_t_estimated_on_worker(qtbot, window, denoiser, tmp_path):
+    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(64, 64)))
+    denoiser.estimate_on_main_thread.clear()
+    with qtbot.waitSignals([window.image_loaded, window.estimate_ready], order="strict", timeout=TIMEOUT):
+        window.open_image(path)
+    est = window.noise_panel.estimate()
+    assert denoiser.estimate_on_main_thread and not any(denoiser.estimate_on_main_thread)
+    assert 15 < est.sigma < 35 and est.timestep > 0
+    panel = window.noise_panel
+    assert f"{est.sigma:.1f}" in panel.sigma_label.text()
+    assert panel.t_label.text() == str(est.timestep)
+    assert panel.steps_label.text() == "1"  # fidelity default
+    assert window.viewer.has_image() and "noisy.png" in window.windowTitle()
+    assert window.settings.recent_files[0] == str(path.resolve())
+    # manual override: t* follows the chosen sigma, and the run uses it
+    panel.set_override(50.0)
+    assert "manual" in panel.t_label.text() and int(panel.t_label.text().split()[0]) > est.timestep
+    assert panel.options().sigma == pytest.approx(50.0)
+    panel.set_override(None)
+    assert panel.t_label.text() == str(est.timestep)
+    assert panel.options().sigma == pytest.approx(est.sigma)
+    panel.set_mode("detail")
+    assert int(panel.steps_label.text()) == est.timestep + 1
+
+
+@needs_model
+def test_run_progress_previews_and_psnr(qtbot, window, tmp_path):
+    clean = smooth_image(96, 96)
+    path = write_png(tmp_path / "noisy.png", add_noise(clean, seed=1))
+    noisy = cv2.imread(str(path))[:, :, ::-1].astype(np.float32) / 255
+    open_and_estimate(qtbot, window, path)
+    window.noise_panel.set_mode("fidelity")
+    rec = Recorder()
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        start_run(qtbot, window, rec)
+    result = blocker.args[0]
+    steps = rec.steps()
+    assert steps == list(range(1, len(steps) + 1)) and steps[-1] == result.steps
+    kinds = rec.kinds()
+    assert "preview" in kinds and kinds.index("preview") < kinds.index("finished")
+    assert kinds[-1] == "finished"
+    out = result.pixels
+    assert out.shape == clean.shape and not np.allclose(out, noisy, atol=1e-3)
+    assert psnr(out, clean) > psnr(noisy, clean) + 1.0
+    assert window.result is result and window.viewer.after() is not None
+    assert window.save_action.isEnabled() and not window.cancel_action.isEnabled()
+    assert window.progress_bar.value() == window.progress_bar.maximum()
+    assert window.x0_preview.pixmap() is not None and not window.x0_preview.pixmap().isNull()
+
+
+@needs_model
+def test_cancel_mid_run_leaves_original_untouched(qtbot, window, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    path = write_png(folder / "noisy.png", add_noise(smooth_image(64, 64), seed=2))
+    before = path.read_bytes()
+    open_and_estimate(qtbot, window, path)
+    window.noise_panel.set_mode("detail")
+    rec = Recorder(cancel_after=1, window=window)
+    with qtbot.waitSignal(window.run_cancelled, timeout=TIMEOUT):
+        worker = start_run(qtbot, window, rec)
+    qtbot.waitUntil(lambda: "cancelled" in rec.kinds(), timeout=TIMEOUT)
+    total = next(e[2] for e in rec.events if e[0] == "progress")
+    assert total > 20  # detail mode: many steps
+    assert len(rec.steps()) <= 3  # stopped within a step of the request
+    assert "finished" not in rec.kinds()
+    assert worker.cancel_requested and window.result is None and window.worker is None
+    assert sorted(p.name for p in folder.iterdir()) == ["noisy.png"]  # nothing written
+    assert path.read_bytes() == before
+    assert window.run_action.isEnabled()
+
+
+@needs_model
+def test_gui_stays_responsive_during_run(qtbot, window, tmp_path):
+    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(64, 64), seed=3))
+    open_and_estimate(qtbot, window, path)
+    window.noise_panel.set_mode("detail")
+    window.noise_panel.set_steps(6)
+    ticks = [0]
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.__setitem__(0, ticks[0] + 1))
+    rec = Recorder()
+    timer.start()
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        start_run(qtbot, window, rec)
+    elapsed = time.perf_counter() - t0
+    timer.stop()
+    assert rec.steps() == list(range(1, 7))
+    assert elapsed > 0.2
+    assert ticks[0] >= 0.3 * elapsed / 0.02, (ticks[0], elapsed)
+
+
+@needs_model
+def test_save_keeps_16_bit_and_never_overwrites(qtbot, window, tmp_path):
+    path = write_png(tmp_path / "photo16.png", add_noise(smooth_image(64, 80), seed=4), depth=16)
+    original = path.read_bytes()
+    open_and_estimate(qtbot, window, path)
+    assert window.image.bit_depth == 16
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+
+    expected = output_path_for(path)
+    assert window.default_save_path() == expected and expected.name == "photo16_denoised.png"
+    with qtbot.waitSignal(window.saved, timeout=5000):
+        out = window.save()
+    assert out == expected and out.is_file()
+    data = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert data.dtype == np.uint16 and data.shape == (64, 80, 3)
+
+    # an existing output is replaced only after confirmation
+    stamp = out.read_bytes()
+    window.auto_confirm = False
+    assert window.save() is None and out.read_bytes() == stamp
+    window.auto_confirm = True
+    assert window.save() == expected
+
+    # the original is protected, even when asked to overwrite
+    errors = []
+    window.error_shown.connect(errors.append)
+    assert window.save_to(path, overwrite=True) is None
+    assert errors and path.read_bytes() == original
+
+    # another format through Save As's code path (no dialog)
+    jpg = window.save_to(tmp_path / "photo16_denoised.jpg", format="JPEG")
+    assert cv2.imread(str(jpg), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
+@needs_model
+def test_screenshot_after_run_is_not_blank(qtbot, window, tmp_path):
+    clean = smooth_image(96, 128)
+    path = write_png(tmp_path / "noisy.png", add_noise(clean, seed=5))
+    open_and_estimate(qtbot, window, path)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+    window.viewer.set_split(0.5)
+    shot = window.grab()
+    assert shot.width() > 600 and shot.height() > 400
+    out = tmp_path / "main_window.png"
+    assert shot.save(str(out)) and out.stat().st_size > 10_000
+    a = qimage_to_array(shot.toImage())
+    assert a.std() > 20
+    colours = np.unique((a[::4, ::4] // 16).reshape(-1, 3), axis=0)
+    assert len(colours) > 50
+    # the viewer really shows both images: left of the divider differs from right
+    view = qimage_to_array(window.viewer.grab().toImage())
+    assert view.std() > 10
+
+
+@needs_model
+def test_device_error_in_plain_words(qtbot, window, tmp_path):
+    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(64, 64), seed=6))
+    open_and_estimate(qtbot, window, path)
+    window.noise_panel.device_combo.addItem("CUDA 9 (missing)", "cuda:9")
+    window.noise_panel.set_device("cuda:9")
+    with qtbot.waitSignal(window.run_failed, timeout=TIMEOUT) as blocker:
+        window.run_denoise()
+    msg = blocker.args[0]
+    assert "CUDA" in msg and "Traceback" not in msg
+    assert window.worker is None and window.run_action.isEnabled()
+
+
+@needs_model
+def test_drop_file_opens_it(qtbot, window, tmp_path):
+    path = write_png(tmp_path / "dropped.png", add_noise(smooth_image(64, 64), seed=7))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.estimate_ready, timeout=TIMEOUT):
+        window.dropEvent(event)
+    assert window.image_path == path
+
+
+# -- tests without the model ------------------------------------------------------------------------------
+
+def test_unreadable_file_reports_plain_error(qtbot, tmp_path):
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"),
+                   quiet=True)
+    qtbot.addWidget(w)
+    bad = tmp_path / "broken.png"
+    bad.write_text("this is not an image")
+    with qtbot.waitSignal(w.error_shown, timeout=TIMEOUT) as blocker:
+        w.open_image(bad)
+    assert "broken.png" in blocker.args[0] and "Traceback" not in blocker.args[0]
+    assert w.image is None and not w.run_action.isEnabled()
+    assert "broken.png" in w.statusBar().currentMessage()
+
+
+def test_missing_model_is_explained(qtbot, tmp_path):
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none.safetensors"),
+                   quiet=True)
+    qtbot.addWidget(w)
+    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(48, 48)))
+    with qtbot.waitSignal(w.error_shown, timeout=TIMEOUT) as blocker:
+        w.open_image(path)
+    assert "model" in blocker.args[0].lower()
+    assert w.image is not None  # the photo still opens
+    assert w.noise_panel.sigma_label.text() == "unknown"
+
+
+def test_sample_photo_is_bundled_and_reachable(qtbot, tmp_path):
+    sample = resource("sample_noisy.png")
+    assert sample.is_file() and sample.stat().st_size < 300_000
+    img = read_image(sample)
+    assert img.size == (384, 256) and img.bit_depth == 8
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"),
+                   quiet=True)
+    qtbot.addWidget(w)
+    opened = []
+    w.open_image = opened.append  # no need to estimate here: just check the wiring
+    w.sample_action.trigger()
+    assert opened == [sample]
+    menus = {a.text().replace("&", ""): a.menu() for a in w.menuBar().actions()}
+    assert w.sample_action in menus["Help"].actions() and w.sample_action in menus["File"].actions()
+    w.image_path = sample  # the bundled folder is not offered as the save location
+    assert w.default_save_path().parent != sample.parent
+    assert w.default_save_path().name == "sample_noisy_denoised.png"
+
+
+def test_settings_are_remembered(qtbot, tmp_path):
+    ini = tmp_path / "settings.ini"
+    w = MainWindow(settings=Settings.from_file(ini), denoiser=Denoiser(tmp_path / "none"), quiet=True)
+    qtbot.addWidget(w)
+    w.noise_panel.set_mode("detail")
+    w.noise_panel.set_steps(17)
+    w.noise_panel.set_seed(42)
+    w.set_side_by_side(True)
+    w.show()
+    w.resize(720, 520)  # smaller than the offscreen screen (800x600), else Qt clamps the restore
+    size = w.size()
+    w.settings.add_recent_file(tmp_path / "a.png")
+    w.close()
+    assert ini.is_file()
+    w2 = MainWindow(settings=Settings.from_file(ini), denoiser=Denoiser(tmp_path / "none"), quiet=True)
+    qtbot.addWidget(w2)
+    assert w2.noise_panel.mode() == "detail" and w2.noise_panel.steps() == 17 and w2.noise_panel.seed() == 42
+    assert w2.viewer.is_side_by_side() and w2.side_action.isChecked()
+    assert w2.size() == size
+    assert w2.settings.recent_files == [str((tmp_path / "a.png").resolve())]
+    w2._fill_recent_menu()
+    assert any(a.text().endswith("a.png") for a in w2.recent_menu.actions())
+    opts = w2.noise_panel.options()
+    assert opts.mode == "detail" and opts.steps == 17 and opts.seed == 42 and opts.device == "auto"
+
+
+def test_viewer_zoom_pan_split_in_sync(qtbot):
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    before = array_to_qimage(np.zeros((100, 200, 3), np.float32))
+    after = array_to_qimage(np.ones((100, 200, 3), np.float32))
+    view.set_images(before, after)
+    assert view.zoom() == pytest.approx(view.fit_zoom())
+    view.zoom_100()
+    assert view.zoom() == pytest.approx(1.0)
+    c = view.center()
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(100, 150))
+    qtbot.mouseMove(view, QPoint(130, 170))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(130, 170))
+    dpr = view.devicePixelRatioF()
+    assert view.center().x() == pytest.approx(c.x() - 30 * dpr, abs=1.5)
+    # the divider drags (starts at the middle)
+    x = int(view.divider_x())
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(x, 150))
+    qtbot.mouseMove(view, QPoint(100, 150))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(100, 150))
+    assert view.split() == pytest.approx(0.25, abs=0.01)
+    view.fit()
+    img = qimage_to_array(view.grab().toImage())
+    assert img[150, 50].mean() < 10 and img[150, 300].mean() > 245  # before (black) left, after (white) right
+    # side by side: both panes show the same image point at the same place
+    view.set_side_by_side(True)
+    left, right = view.panes()
+    p = QPointF(50, 40)
+    a, b = view.map_from_image(p, left), view.map_from_image(p, right)
+    assert a.y() == pytest.approx(b.y()) and b.x() - a.x() == pytest.approx(right.left() - left.left())
+    view.zoom_in()
+    a2, b2 = view.map_from_image(p, left), view.map_from_image(p, right)
+    assert b2.x() - a2.x() == pytest.approx(right.left() - left.left())
+    view.fit()
+    assert view.zoom() == pytest.approx(view.fit_zoom())
+
+
+def test_convert_owns_data():
+    a = (np.random.default_rng(0).random((7, 5, 3)) * 255).astype(np.uint8)
+    img = array_to_qimage(a)
+    a[:] = 0  # the QImage must not see this
+    assert qimage_to_array(img).max() > 0
+    g = array_to_qimage(np.full((4, 6, 1), 0.5, np.float32))
+    assert g.format() == QImage.Format.Format_Grayscale8 and g.width() == 6
+    u16 = array_to_qimage(np.full((3, 3, 3), 65535, np.uint16))
+    assert qimage_to_array(u16).min() == 255
+
+
+def test_excepthook_logs_and_explains(qtbot, caplog):
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        info = (type(exc), exc, exc.__traceback__)
+    with caplog.at_level("CRITICAL", logger="desktop_denoiser"):
+        msg = qt_app.handle_exception(*info, show_dialog=True)
+    assert "boom" in msg and "log" in msg
+    assert "Traceback" in caplog.text and "boom" in caplog.text
+    boxes = list(qt_app._dialogs)
+    assert boxes and boxes[-1].isVisible() and not boxes[-1].isModal()
+    for b in boxes:
+        b.close()
+
+
+def test_save_as_format_and_plain_error_messages(tmp_path):
+    assert resolve_save_as(tmp_path / "x.TIF", "PNG image (*.png)") == (tmp_path / "x.TIF", "TIFF")
+    assert resolve_save_as(tmp_path / "x", "JPEG image (*.jpg *.jpeg)") == (tmp_path / "x.jpg", "JPEG")
+    assert resolve_save_as(tmp_path / "x.v2", "") == (tmp_path / "x.v2.png", "PNG")
+    from desktop_denoiser.pipeline.devices import DeviceError
+
+    assert "memory" in describe_error(MemoryError())
+    assert "memory" in describe_error(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert describe_error(DeviceError("no CUDA GPU"), "Denoising failed") == "Denoising failed: no CUDA GPU"

@@ -1,0 +1,139 @@
+"""Batch dialog tests (pytest-qt, offscreen): a folder with good images and a corrupt file, pause/resume,
+cancel, and dropping a folder on the main window. Small synthetic images in tmp_path; no sleeps."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from desktop_denoiser.paths import default_model_path  # noqa: E402
+from desktop_denoiser.pipeline.jobs import Denoiser, DenoiseOptions  # noqa: E402
+from desktop_denoiser.qt.batch import DONE, FAILED, WAITING, BatchDialog  # noqa: E402
+from desktop_denoiser.qt.main_window import MainWindow  # noqa: E402
+from desktop_denoiser.qt.settings import Settings  # noqa: E402
+
+MODEL = Path(os.environ.get("DESKTOP_DENOISER_MODEL") or default_model_path())
+needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"model file {MODEL} not available yet")
+TIMEOUT = 120_000  # ms
+
+
+def noisy_image(seed: int, h: int = 64, w: int = 64) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    clean = np.stack([0.3 + 0.4 * x / w, 0.3 + 0.4 * y / h, 0.5 + 0.2 * np.sin(x / 9.0 + seed)], axis=2)
+    rng = np.random.default_rng(seed)
+    return np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1)
+
+
+def make_folder(root: Path) -> Path:
+    """3 good images (one in a sub-folder) + 1 corrupt file (text renamed .png)."""
+    src = root / "in"
+    (src / "sub").mkdir(parents=True)
+    for i, rel in enumerate(["a.png", "b.png", "sub/c.png"]):
+        a = np.round(noisy_image(i) * 255).astype(np.uint8)
+        assert cv2.imwrite(str(src / rel), a[:, :, ::-1])
+    (src / "broken.png").write_text("this is a text file, not a PNG\n")
+    return src
+
+
+@pytest.fixture(scope="module")
+def denoiser():
+    return Denoiser(MODEL)
+
+
+@pytest.fixture
+def dialog(qtbot, tmp_path, denoiser):
+    settings = Settings.from_file(tmp_path / "settings.ini")
+    d = BatchDialog(denoiser, lambda: DenoiseOptions(mode="fidelity"), settings, quiet=True)
+    qtbot.addWidget(d)
+    d.show()
+    yield d
+    d.cancel()
+    d.close()
+
+
+@needs_model
+def test_batch_with_a_corrupt_file_goes_on(qtbot, dialog, tmp_path):
+    src = make_folder(tmp_path)
+    out = tmp_path / "out"
+    dialog.set_folders(src, out, recursive=True)
+    assert dialog.table.rowCount() == 4 and set(dialog.states) == {WAITING}
+    with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT) as blocker:
+        assert dialog.start()
+        assert dialog.is_running() and not dialog.start_button.isEnabled()
+    assert blocker.args == [3, 1]
+    for rel in ("a.png", "b.png", "sub/c.png"):  # sub-folder structure kept
+        written = out / rel
+        assert written.is_file(), rel
+        img = cv2.imread(str(written), cv2.IMREAD_UNCHANGED)
+        assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+        assert dialog.state_of(dialog.row_of(src / rel)) == DONE
+    bad = dialog.row_of(src / "broken.png")
+    assert dialog.state_of(bad) == FAILED and "broken.png" in dialog.reason_of(bad)
+    assert dialog.table.item(bad, 1).text() == "failed" and dialog.table.item(bad, 2).text()
+    assert not (out / "broken.png").exists()
+    assert dialog.progress.value() == dialog.progress.maximum()
+    assert "3 image(s) denoised" in dialog.summary_label.text() and "1 failed" in dialog.summary_label.text()
+    assert not dialog.is_running() and dialog.start_button.isEnabled()
+    assert dialog.preview_label.pixmap() is not None and not dialog.preview_label.pixmap().isNull()
+    # folders remembered
+    assert dialog.settings.batch_input_dir == str(src) and dialog.settings.batch_recursive
+
+
+@needs_model
+def test_batch_pause_resume_and_cancel(qtbot, dialog, tmp_path):
+    src = make_folder(tmp_path)
+    out = tmp_path / "out"
+    dialog.set_folders(src, out, recursive=False)
+    assert dialog.table.rowCount() == 3  # sub-folder not included
+    assert dialog.start()
+    dialog.set_paused(True)
+    qtbot.waitUntil(lambda: dialog.summary_label.text().startswith("Paused"), timeout=TIMEOUT)
+    assert dialog.worker.is_paused and dialog.pause_button.text() == "Resume"
+    paused_states = list(dialog.states)
+    assert paused_states.count(DONE) + paused_states.count(FAILED) < 3
+    with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT) as blocker:
+        dialog.set_paused(False)
+    assert blocker.args == [2, 1]
+
+    # cancel: starts again (outputs exist now -> replace them), stops early
+    dialog.overwrite_check.setChecked(True)
+    with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT) as blocker:
+        assert dialog.start()
+        dialog.cancel()
+    ok, failed = blocker.args
+    assert ok + failed < 3
+    assert dialog.summary_label.text().startswith("Cancelled")
+    assert not dialog.is_running()
+
+
+def test_existing_outputs_fail_without_replace_and_bad_folders_explained(qtbot, tmp_path):
+    d = BatchDialog(Denoiser(tmp_path / "none"), lambda: DenoiseOptions(), None, quiet=True)
+    qtbot.addWidget(d)
+    errors = []
+    d.error_shown.connect(errors.append)
+    d.set_folders(tmp_path / "missing", tmp_path / "out")
+    assert d.table.rowCount() == 0 and "does not exist" in d.summary_label.text()
+    assert d.start() is False and errors and "does not exist" in errors[-1]
+    src = make_folder(tmp_path)
+    d.set_folders(src, src)  # output == input would overwrite originals
+    assert d.start() is False and "overwrite" in errors[-1]
+
+
+def test_dropping_a_folder_opens_batch_prefilled(qtbot, tmp_path):
+    src = make_folder(tmp_path)
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"),
+                   quiet=True)
+    qtbot.addWidget(w)
+    w.handle_dropped_paths([src])
+    d = w.batch_dialog
+    assert d is not None and d.isVisible()
+    assert d.input_edit.text() == str(src)
+    assert d.output_edit.text() == str(tmp_path / "in_denoised")
+    assert d.table.rowCount() == 3  # a.png, b.png, broken.png (not recursive)
+    w.close()
