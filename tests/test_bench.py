@@ -1,0 +1,129 @@
+"""The benchmark tooling end to end on tiny synthetic images (fast; bm3d parts skip without bm3d)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from desktop_denoiser.bench import main as bench_main
+from desktop_denoiser.bench.report import markers, update_section
+from desktop_denoiser.paths import default_model_path
+
+needs_model = pytest.mark.skipif(not default_model_path().is_file(), reason="no bundled model file")
+
+
+def _photo(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([0.3 + 0.4 * xx / w, 0.25 + 0.5 * yy / h, 0.6 - 0.3 * xx / w], axis=-1)
+    for _ in range(3):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(h / 8, h / 3)
+        img += rng.uniform(-0.2, 0.2, 3) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))[..., None]
+    img[h // 4: h // 2, w // 3: 2 * w // 3] += 0.15
+    return np.clip(img, 0.05, 0.95).astype(np.float32)
+
+
+@pytest.fixture
+def clean_dir(tmp_path):
+    d = tmp_path / "clean"
+    d.mkdir()
+    for i in range(2):
+        u8 = np.round(_photo(64, 64, i) * 255).astype(np.uint8)
+        assert cv2.imwrite(str(d / f"img{i}.png"), u8[..., ::-1])
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads(monkeypatch):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        monkeypatch.setenv(var, "1")
+    n, ncv = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(n)
+    cv2.setNumThreads(ncv)
+
+
+def test_update_section_replaces_only_between_markers(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    begin, end = markers("awgn")
+    before = "# Results\n\nIntro text.\n\n"
+    after = "\n\n## Other\n\n<!-- real:begin -->\nkeep me\n<!-- real:end -->\ntrailing\n"
+    path.write_text(f"{before}{begin}\nold table\n{end}{after}", encoding="utf-8")
+    update_section(path, "awgn", "new table\nline 2")
+    text = path.read_text(encoding="utf-8")
+    assert text == f"{before}{begin}\nnew table\nline 2\n{end}{after}"
+    # a missing section is appended; an existing file's text stays
+    update_section(path, "speed", "fast")
+    text2 = path.read_text(encoding="utf-8")
+    assert text2.startswith(text.rstrip("\n"))
+    assert "<!-- speed:begin -->\nfast\n<!-- speed:end -->" in text2
+    # a missing file is created
+    update_section(tmp_path / "new.md", "real", "x")
+    assert "<!-- real:begin -->\nx\n<!-- real:end -->" in (tmp_path / "new.md").read_text(encoding="utf-8")
+
+
+@needs_model
+def test_awgn_end_to_end(tmp_path, clean_dir, capsys):
+    results = tmp_path / "RESULTS.md"
+    begin, end = markers("awgn")
+    head, tail = "# R\n\nkeep this\n\n", "\n\n<!-- speed:begin -->\nspeed stays\n<!-- speed:end -->\n"
+    results.write_text(f"{head}{begin}\nstale\n{end}{tail}", encoding="utf-8")
+    out_json = tmp_path / "awgn.json"
+    rc = bench_main(["awgn", "--data", str(clean_dir), "--sigmas", "25", "--peers", "nlm", "--limit", "2",
+                     "--detail-steps", "2", "--detail-limit", "1", "--threads", "1", "--device", "cpu",
+                     "--json", str(out_json), "--results", str(results), "--write", "--quiet"])
+    assert rc == 0
+    data = json.loads(out_json.read_text())
+    s = data["datasets"]["clean"]["sigmas"]["25"]
+    assert s["ours"]["n"] == 2 and s["nlm"]["n"] == 2 and s["ours_detail"]["n"] == 1
+    assert s["ours"]["psnr"] > s["noisy"]["psnr"] + 1.0
+    assert s["ours_blind"]["psnr"] > s["noisy"]["psnr"]
+    assert s["ours"]["s_per_img"] > 0 and s["ours"]["mp_per_s"] > 0
+    assert s["estimator"]["n"] == 2 and s["estimator"]["mae"] < 10
+    printed = capsys.readouterr().out
+    assert "ours fidelity, σ known" in printed and "published" in printed.lower()
+    text = results.read_text(encoding="utf-8")
+    assert text.startswith(head + begin + "\n") and text.endswith(end + tail)
+    assert "stale" not in text
+    section = text[text.index(begin): text.index(end)]
+    assert "- Command: `" in section and "awgn --data" in section and "- Machine:" in section
+    assert "trained" in section and "| 25 |" in section
+
+
+@needs_model
+def test_awgn_cbm3d_peer(tmp_path, clean_dir):
+    pytest.importorskip("bm3d")
+    out_json = tmp_path / "awgn.json"
+    rc = bench_main(["awgn", "--data", str(clean_dir), "--sigmas", "25", "--peers", "cbm3d", "--limit", "1",
+                     "--detail-limit", "0", "--no-blind", "--threads", "1", "--device", "cpu",
+                     "--json", str(out_json), "--quiet"])
+    assert rc == 0
+    s = json.loads(out_json.read_text())["datasets"]["clean"]["sigmas"]["25"]
+    assert "ours_detail" not in s and "ours_blind" not in s
+    assert s["cbm3d"]["psnr"] > s["noisy"]["psnr"] + 3.0
+
+
+def test_peers_improve_noisy():
+    from desktop_denoiser.bench.peers import nlm
+    from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
+
+    clean = _photo(48, 48, 3)
+    noisy = add_gaussian_noise_8bit(clean, 25, seed=0)
+    assert psnr(nlm(noisy, 25), clean) > psnr(noisy, clean) + 3.0
+    gray = clean.mean(axis=2, keepdims=True)
+    gnoisy = add_gaussian_noise_8bit(gray, 25, seed=1)
+    out = nlm(gnoisy, 25)
+    assert out.shape == gray.shape and psnr(out, gray) > psnr(gnoisy, gray)
+
+
+def test_opt_parsing():
+    from desktop_denoiser.bench.common import parse_opts
+
+    assert parse_opts(["ensemble=2", "mode=detail", "sigma=none", "preview=true"]) == {
+        "ensemble": 2, "mode": "detail", "sigma": None, "preview": True}
+    with pytest.raises(ValueError):
+        parse_opts(["no_such_field=1"])
