@@ -228,10 +228,10 @@ def test_cancel_mid_run_leaves_original_untouched(qtbot, window, tmp_path):
 
 @needs_model
 def test_gui_stays_responsive_during_run(qtbot, window, tmp_path):
-    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(64, 64), seed=3))
+    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(160, 160), seed=3))
     open_and_estimate(qtbot, window, path)
     window.noise_panel.set_mode("detail")
-    window.noise_panel.set_steps(6)
+    window.noise_panel.set_steps(40)  # enough work to last well over 0.2 s
     ticks = [0]
     timer = QTimer()
     timer.setInterval(20)
@@ -243,7 +243,7 @@ def test_gui_stays_responsive_during_run(qtbot, window, tmp_path):
         start_run(qtbot, window, rec)
     elapsed = time.perf_counter() - t0
     timer.stop()
-    assert rec.steps() == list(range(1, 7))
+    assert rec.steps() == list(range(1, 41))
     assert elapsed > 0.2
     assert ticks[0] >= 0.3 * elapsed / 0.02, (ticks[0], elapsed)
 
