@@ -131,12 +131,7 @@ def run(args, ctx) -> dict:
                         est_err[sigma].append(denoiser.estimate(noisy).sigma - sigma)
                     for peer in args.peers:
                         key = f"{key0}|{peer}|{nlm_tag if peer == 'nlm' else 'bm3d_rgb:np'}"
-                        rec = cache.get(key)
-                        if rec is None:
-                            with Timer() as t:
-                                den = peers_mod.run_peer(peer, noisy, sigma)
-                            rec = {"psnr": psnr(den, clean), "ssim": ssim(den, clean), "seconds": t.seconds}
-                            cache.put(key, rec)
+                        rec = cache.measure(key, clean, lambda: peers_mod.run_peer(peer, noisy, sigma))
                         a[peer].add(rec["psnr"], rec["ssim"], rec["seconds"], mp)
                     log(f"[awgn] {name} {i + 1}/{len(paths)} {path.name} σ={sigma:g}: "
                         + "  ".join(f"{m}={a[m].psnr[-1]:.2f}" for m in METHODS if a[m].psnr

@@ -182,3 +182,15 @@ class ResultCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
+
+    def measure(self, key: str, clean: np.ndarray, denoise) -> dict:
+        """The cached result for ``key``, or run ``denoise()`` (timed) and score it against ``clean``."""
+        rec = self.get(key)
+        if rec is None:
+            from ..core.metrics import psnr, ssim
+
+            with Timer() as t:
+                den = denoise()
+            rec = {"psnr": psnr(den, clean), "ssim": ssim(den, clean), "seconds": t.seconds}
+            self.put(key, rec)
+        return rec

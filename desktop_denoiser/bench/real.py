@@ -74,12 +74,7 @@ def run(args, ctx) -> dict:
         ours_sigmas.append(rec["sigma_used"])
         for peer in args.peers:
             key = f"real|{name}|{peer}|{nlm_tag if peer == 'nlm' else 'bm3d_rgb:np'}|sigma={est:.4f}"
-            rec = cache.get(key)
-            if rec is None:
-                with Timer() as t:
-                    den = peers_mod.run_peer(peer, noisy, est)
-                rec = {"psnr": psnr(den, clean), "ssim": ssim(den, clean), "seconds": t.seconds}
-                cache.put(key, rec)
+            rec = cache.measure(key, clean, lambda: peers_mod.run_peer(peer, noisy, est))
             accs[peer].add(rec["psnr"], rec["ssim"], rec["seconds"], mp)
         log(f"[real] {i + 1}/{len(pairs)} {name} σ̂={est:.2f}: "
             + "  ".join(f"{m}={accs[m].psnr[-1]:.2f}" for m in METHODS if accs[m].psnr))
