@@ -50,9 +50,11 @@ def _cmd_estimate(args) -> int:
             print(f"error: {path}: {exc}", file=sys.stderr)
             continue
         if args.json:
-            print(json.dumps({"path": str(path), "sigma": round(est.sigma, 3), "timestep": est.timestep}))
+            print(json.dumps({"path": str(path), "sigma": round(est.sigma, 3), "timestep": est.timestep,
+                              "correlated": est.correlated}))
         else:
-            print(f"{path}: sigma={est.sigma:.2f} (8-bit units)  t*={est.timestep}")
+            kind = "correlated camera noise" if est.correlated else "white noise"
+            print(f"{path}: sigma={est.sigma:.2f} (8-bit units, {kind})  t*={est.timestep}")
     return 1 if failed else 0
 
 
@@ -61,7 +63,7 @@ def _cmd_denoise(args) -> int:
 
     sigma = None if args.sigma == "auto" else float(args.sigma)
     opts = DenoiseOptions(sigma=sigma, mode=args.mode, steps=args.steps, seed=args.seed, device=args.device,
-                          tile=args.tile, ensemble=args.ensemble)
+                          tile=args.tile, ensemble=args.ensemble, noise_model=args.noise)
     try:
         jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive)
     except (FileNotFoundError, ValueError) as exc:
@@ -149,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: from free memory)")
     d.add_argument("--ensemble", type=int, default=1, choices=(1, 2, 4), help="average over N flips (fidelity)")
+    d.add_argument("--noise", choices=("auto", "gaussian", "real"), default="auto",
+                   help="noise model when sigma is estimated: auto detects correlated camera noise (default)")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders, keeping their structure")
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     d.add_argument("--json", action="store_true")

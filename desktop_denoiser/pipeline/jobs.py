@@ -15,7 +15,7 @@ import torch
 
 from ..core.checkpoint import LoadedModel, load_model
 from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
-from ..core.noise_estimation import estimate_sigma
+from ..core.real_noise import NoiseAnalysis, analyse_noise, denoise_real, plan_real
 from ..core.sampler import StepEvent
 from ..paths import default_model_path
 from .devices import default_tile_size, resolve_device
@@ -24,10 +24,29 @@ from .imageio import LoadedImage, list_images, read_image, write_image
 MIN_TILE = 128
 
 
+NOISE_MODELS = ("auto", "gaussian", "real")
+
+
 @dataclass(frozen=True)
 class NoiseEstimate:
-    sigma: float  # 8-bit units
+    sigma: float  # 8-bit units (per-pixel std; for correlated camera noise the measured one)
     timestep: int  # t*, -1 when there is nothing to remove
+    correlated: bool = False  # spatially correlated (real camera) noise: the real-noise path is used
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a run will do: the Gaussian path (``denoise``) or the real-camera-noise path (``analysis``)."""
+
+    sigma: float
+    timestep: int
+    steps: int
+    denoise: DenoisePlan | None = None
+    analysis: NoiseAnalysis | None = None
+
+    @property
+    def real(self) -> bool:
+        return self.analysis is not None
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,7 @@ class DenoiseOptions:
     device: str = "auto"
     tile: int | None = None  # None = chosen from free memory
     ensemble: int = 1
+    noise_model: str = "auto"  # auto: real-noise path when the noise is spatially correlated
     preview: bool = False
     preview_max_size: int = 256
 
@@ -78,14 +98,32 @@ class Denoiser:
         return self.model("cpu").schedule
 
     def estimate(self, pixels: np.ndarray) -> NoiseEstimate:
-        sigma = float(estimate_sigma(pixels))
-        return NoiseEstimate(sigma, self.schedule.sigma_to_timestep(sigma))
+        analysis = analyse_noise(pixels)
+        if analysis.correlated:
+            rp = plan_real(self.schedule, analysis)
+            return NoiseEstimate(rp.sigma, rp.timestep, True)
+        return NoiseEstimate(analysis.sigma_white, self.schedule.sigma_to_timestep(analysis.sigma_white))
 
-    def plan(self, pixels: np.ndarray, opts: DenoiseOptions) -> DenoisePlan:
-        sigma = opts.sigma if opts.sigma is not None else self.estimate(pixels).sigma
-        return plan_denoise(self.schedule, sigma, opts.mode, opts.steps)
+    def plan(self, pixels: np.ndarray, opts: DenoiseOptions) -> JobPlan:
+        """An explicit sigma or ``noise_model="gaussian"`` -> the Gaussian path (white-noise estimate);
+        otherwise the noise is analysed and correlated camera noise takes the real-noise path."""
+        if opts.noise_model not in NOISE_MODELS:
+            raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {opts.noise_model!r}")
+        if opts.sigma is None:
+            analysis = analyse_noise(pixels)
+            real = opts.noise_model == "real" or (opts.noise_model == "auto" and analysis.correlated)
+            if real:
+                if opts.noise_model == "real" and not analysis.correlated:
+                    analysis = replace(analysis, correlated=True)
+                rp = plan_real(self.schedule, analysis)
+                return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis)
+            sigma = analysis.sigma_white
+        else:
+            sigma = opts.sigma
+        dp = plan_denoise(self.schedule, sigma, opts.mode, opts.steps)
+        return JobPlan(dp.sigma, dp.timestep, dp.steps, denoise=dp)
 
-    def run(self, pixels: np.ndarray, opts: DenoiseOptions, plan: DenoisePlan | None = None
+    def run(self, pixels: np.ndarray, opts: DenoiseOptions, plan: JobPlan | None = None
             ) -> Generator[StepEvent, None, DenoiseResult]:
         """Denoise ``pixels`` (float HxWxC in [0,1]); yields StepEvents, returns a DenoiseResult.
 
@@ -98,9 +136,12 @@ class Denoiser:
         while True:
             lm = self.model(device)
             try:
-                out = yield from denoise_image(lm.model, lm.schedule, pixels, plan, device=device, seed=opts.seed,
-                                               tile=tile, ensemble=opts.ensemble, preview=opts.preview,
-                                               preview_max_size=opts.preview_max_size)
+                common = dict(device=device, seed=opts.seed, tile=tile, ensemble=opts.ensemble,
+                              preview=opts.preview, preview_max_size=opts.preview_max_size)
+                if plan.real:
+                    out = yield from denoise_real(lm.model, lm.schedule, pixels, plan.analysis, **common)
+                else:
+                    out = yield from denoise_image(lm.model, lm.schedule, pixels, plan.denoise, **common)
                 break
             except torch.cuda.OutOfMemoryError:
                 if device.type == "cuda":

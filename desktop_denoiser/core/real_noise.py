@@ -1,0 +1,415 @@
+"""Denoising real camera photos (correlated, signal-dependent noise) with the AWGN-trained DDPM.
+
+Real photos are not "clean + white Gaussian noise": demosaicing, in-camera noise reduction and JPEG
+make the noise spatially correlated (neighbouring pixels' noise correlates at ~0.7) and channel
+correlated, and its level depends on brightness. The white-noise PCA estimator
+(:func:`~desktop_denoiser.core.noise_estimation.estimate_sigma`) then sees only the small
+high-frequency tail of the noise spectrum and reports a sigma ~10x too low, so the plain path barely
+denoises such a photo.
+
+This module has two parts:
+
+* :func:`analyse_noise` measures the noise of *flat* image blocks directly: the per-pixel variance of
+  8x8 blocks (block mean removed), a low quantile over blocks (flat blocks only; texture only adds
+  variance), corrected for (a) the part of correlated noise that the block-mean removal takes away
+  and (b) the quantile of the block-variance distribution (a scaled chi-square whose degrees of
+  freedom follow from the measured spatial and channel correlation, Satterthwaite). The same flat
+  blocks give the lag-1 spatial correlation ``rho1`` of the noise: ~0 for white noise, 0.6-0.8 for
+  camera JPEGs. ``correlated = rho1 > CORRELATION_THRESHOLD``. A noise level function (sigma per
+  brightness bin) is reported for information.
+
+* :func:`denoise_real` denoises with the pixel-shuffle down-sampling of Zhou et al. 2020 ("When
+  AWGN-based denoiser meets real noises"): the image is split into 2x2 = 4 sub-images (every other
+  pixel in each direction), in which spatially correlated noise is much closer to white, each
+  sub-image is denoised by the network at the per-pixel sigma, and they are re-interleaved; a light
+  full-resolution pass at a smaller sigma then removes the residual noise and the 2-pixel pattern
+  left by the independent sub-image results. For white noise (``correlated=False``) it is exactly
+  the plain fidelity path (white-noise sigma -> t*, one x0 prediction).
+
+Everything is built on :func:`~desktop_denoiser.core.denoise.denoise_image`; the passes' StepEvents
+are renumbered 1..total across passes. No Qt imports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from statistics import NormalDist
+from typing import Generator
+
+import numpy as np
+import torch
+
+from .denoise import DenoisePlan, denoise_image, plan_denoise
+from .noise_estimation import estimate_sigma
+from .sampler import StepEvent, to_preview
+from .schedule import NoiseSchedule
+
+__all__ = ["NoiseAnalysis", "RealPlan", "analyse_noise", "denoise_real", "plan_real", "luma_sigma", "pd_split",
+           "pd_merge"]
+
+# -- analysis constants ------------------------------------------------------------------------------
+BLOCK = 8  # block side (pixels)
+QUANTILE = 0.1  # low quantile of the block variances that is taken as "flat" (noise-only)
+MAX_LAG = 3  # spatial correlation measured for lags |dy|, |dx| <= MAX_LAG
+MAX_BLOCKS = 30000  # random subset of blocks on large photos (deterministic seed)
+FLAT_VARIANCE = 0.25  # 8-bit^2: blocks flatter than this (JPEG-quantised to a constant) carry no noise
+CORRELATION_THRESHOLD = 0.3  # rho1 above this -> correlated (white: ~0.0-0.1, camera JPEG: 0.6-0.8)
+NLF_EDGES = (0.0, 32.0, 64.0, 96.0, 128.0, 160.0, 192.0, 224.0, 256.0)
+NLF_MIN_BLOCKS = 40
+# Smooth gradients inside a block look like strongly correlated "noise" once only the block mean is
+# removed. If a per-block plane fit explains most of the flat blocks' variance (median residual
+# fraction below this), the variance is signal, not noise: a clean photo (measured: clean JPEG
+# references 0.11-0.13, smooth synthetic images 0.03-0.09; real noisy camera JPEGs 0.34-0.96).
+MIN_PLANE_RESIDUAL = 0.2
+
+# -- denoising constants -----------------------------------------------------------------------------
+PD_STRIDE = 2  # pixel-shuffle factor
+LUMA_MATCHED = True  # sub-image sigma = luma_sigma(analysis) (else analysis.sigma)
+PD_SIGMA_SCALE = 1.0  # extra factor on the sub-image sigma (kept at 1: no tuning to one camera)
+REFINE_SIGMA_SCALE = 0.5  # refinement pass sigma = REFINE_SIGMA_SCALE * analysis.sigma (0 = no refinement)
+
+
+@dataclass(frozen=True)
+class NoiseAnalysis:
+    """What :func:`analyse_noise` measured (all sigmas in 8-bit units, per RGB channel)."""
+
+    sigma: float  # per-pixel noise std-dev measured in flat blocks (right for correlated noise)
+    correlated: bool  # spatially correlated (real camera) noise -> use the real path
+    sigma_white: float  # white-noise PCA estimate (noise_estimation.estimate_sigma): the plain path's sigma
+    rho1: float  # lag-1 spatial correlation of the noise (mean of horizontal and vertical)
+    channel_corr: float  # mean correlation of the noise between colour channels (0 for gray)
+    nlf_levels: tuple[float, ...] = ()  # brightness bin centres (8-bit)
+    nlf_sigma: tuple[float, ...] = ()  # sigma per bin (nan where too few flat blocks)
+    blocks: int = 0  # blocks used
+
+    @property
+    def denoise_sigma(self) -> float:
+        """The sigma the image will be denoised with (``sigma`` when correlated, else ``sigma_white``)."""
+        return self.sigma if self.correlated else self.sigma_white
+
+
+def _as_float_image(image: np.ndarray) -> np.ndarray:
+    x = np.asarray(image)
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3 or x.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 image, got shape {x.shape}")
+    return x[..., :3] if x.shape[2] == 4 else x
+
+
+def _sample_blocks(x: np.ndarray, b: int, max_blocks: int, seed: int = 0) -> np.ndarray:
+    """(N, b, b, C) float64 copies of non-overlapping b x b blocks (a random subset on big images)."""
+    H, W, C = x.shape
+    h, w = H // b, W // b
+    idx = np.arange(h * w)
+    if idx.size > max_blocks:
+        idx = np.sort(np.random.default_rng(seed).choice(idx.size, max_blocks, replace=False))
+    r, c = np.divmod(idx, w)
+    d = np.arange(b)
+    rows = (r * b)[:, None, None] + d[None, :, None]
+    cols = (c * b)[:, None, None] + d[None, None, :]
+    return x[rows, cols].astype(np.float64)  # (N, b, b, C): copies only the sampled blocks
+
+
+def _chi2_ratio(p: float, nu: float) -> float:
+    """Quantile p of chi2(nu)/nu (Wilson-Hilferty; accurate to ~1% for nu >= 3)."""
+    nu = max(float(nu), 1.0)
+    z = NormalDist().inv_cdf(p)
+    return max(1.0 - 2.0 / (9.0 * nu) + z * math.sqrt(2.0 / (9.0 * nu)), 0.05) ** 3
+
+
+def _autocorrelation(R: np.ndarray, L: int) -> np.ndarray:
+    """Normalised autocorrelation r[dy+L, dx+L] of the residual blocks R (N, b, b, C), channels pooled."""
+    b = R.shape[1]
+    den = float((R * R).mean())
+    r = np.zeros((2 * L + 1, 2 * L + 1))
+    if den <= 0:
+        r[L, L] = 1.0
+        return r
+    for dy in range(L + 1):
+        for dx in range(-L, L + 1):
+            a = R[:, dy:, max(dx, 0): b + min(dx, 0)]
+            c = R[:, : b - dy, max(-dx, 0): b - max(dx, 0)]
+            r[L + dy, L + dx] = r[L - dy, L - dx] = float((a * c).mean()) / den
+    return r
+
+
+def _correlation_model(r: np.ndarray, b: int) -> tuple[np.ndarray, float, float]:
+    """Undo the block-mean removal on the measured autocorrelation and return (rho, mean_factor, dof_b).
+
+    With the block mean removed, E[residual autocovariance] ~= c(d) - S sigma^2 / n with
+    S = sum_d (1-|dy|/b)(1-|dx|/b) rho(d) and n = b*b, so rho = r (1 - S/n) + S/n (fixed point).
+    mean_factor = E[block variance] / sigma^2 = tr(P R P)/n and dof_b = tr(P R P)^2 / tr((P R P)^2)
+    (Satterthwaite degrees of freedom of one channel's block variance)."""
+    L = (r.shape[0] - 1) // 2
+    n = b * b
+    dy, dx = np.mgrid[-L: L + 1, -L: L + 1]
+    w = (1 - np.abs(dy) / b) * (1 - np.abs(dx) / b)
+    rho = r.copy()
+    for _ in range(100):
+        S = float((w * rho).sum())
+        S = min(S, 0.9 * n)
+        new = r * (1 - S / n) + S / n
+        if np.max(np.abs(new - rho)) < 1e-7:
+            rho = new
+            break
+        rho = new
+    rho = np.clip(rho, -1.0, 1.0)
+    rho[L, L] = 1.0
+    yy, xx = np.divmod(np.arange(n), b)
+    dY, dX = yy[:, None] - yy[None, :], xx[:, None] - xx[None, :]
+    inside = (np.abs(dY) <= L) & (np.abs(dX) <= L)
+    Rm = np.where(inside, rho[np.clip(dY + L, 0, 2 * L), np.clip(dX + L, 0, 2 * L)], 0.0)
+    Rm = Rm - Rm.mean(axis=0, keepdims=True)
+    Rm = Rm - Rm.mean(axis=1, keepdims=True)  # P R P with P = I - 11'/n
+    tr1 = float(np.trace(Rm))
+    tr2 = float((Rm * Rm).sum())
+    mean_factor = max(tr1 / n, 0.05)
+    dof = tr1 * tr1 / tr2 if tr2 > 0 else float(n - 1)
+    return rho, mean_factor, max(dof, 1.0)
+
+
+def _plane_residual_fraction(R: np.ndarray) -> float:
+    """Median over blocks of the share of the (mean-removed) block variance that a plane fit leaves."""
+    b = R.shape[1]
+    c = np.arange(b) - (b - 1) / 2
+    gy = np.repeat(c[:, None], b, axis=1)[None, :, :, None]
+    gx = np.repeat(c[None, :], b, axis=0)[None, :, :, None]
+    norm = float((c * c).sum() * b)
+    ay = (R * gy).sum(axis=(1, 2), keepdims=True) / norm
+    ax = (R * gx).sum(axis=(1, 2), keepdims=True) / norm
+    res = R - ay * gy - ax * gx
+    ratio = (res * res).mean(axis=(1, 2, 3)) / np.maximum((R * R).mean(axis=(1, 2, 3)), 1e-12)
+    return float(np.median(ratio))
+
+
+def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
+    """Measure the noise of ``image`` (float HxW[xC] in [0, 1]; uint8/uint16 accepted too).
+
+    Deterministic (``seed`` picks the block subset on large photos); ~0.1 s for 512x512, bounded on
+    large photos by ``MAX_BLOCKS``."""
+    x = _as_float_image(image)
+    if x.dtype == np.uint8:
+        scale = 1.0
+    elif x.dtype == np.uint16:
+        scale = 255.0 / 65535.0
+    else:
+        scale = 255.0
+    sigma_white = float(estimate_sigma(x))
+    b = BLOCK
+    H, W, C = x.shape
+    if H < 2 * b or W < 2 * b:
+        return NoiseAnalysis(sigma_white, False, sigma_white, 0.0, 0.0)
+    B = _sample_blocks(x, b, MAX_BLOCKS, seed) * scale
+    # blocks touching the range bounds have clipped (shrunk) noise
+    lo, hi = B.min(axis=(1, 2, 3)), B.max(axis=(1, 2, 3))
+    B = B[(lo > 0.5) & (hi < 254.5)]
+    R = B - B.mean(axis=(1, 2), keepdims=True)
+    v = (R * R).mean(axis=(1, 2, 3))
+    keep = v > FLAT_VARIANCE
+    if np.count_nonzero(keep) < 50:
+        # too small, or (almost) no block has any variance (a clean or synthetic image): plain path
+        return NoiseAnalysis(sigma_white, False, sigma_white, 0.0, 0.0, blocks=int(np.count_nonzero(keep)))
+    B, R, v = B[keep], R[keep], v[keep]
+    q = float(np.quantile(v, QUANTILE))
+    flat = v <= np.quantile(v, min(2 * QUANTILE, 1.0))
+    Rf = R[flat]
+    if _plane_residual_fraction(Rf) < MIN_PLANE_RESIDUAL:
+        return NoiseAnalysis(sigma_white, False, sigma_white, 0.0, 0.0, blocks=int(Rf.shape[0]))
+    r = _autocorrelation(Rf, MAX_LAG)
+    rho, mean_factor, dof_b = _correlation_model(r, b)
+    if C > 1:
+        cov = np.einsum("nijc,nijd->cd", Rf, Rf)
+        d = np.sqrt(np.maximum(np.diag(cov), 1e-12))
+        cc = cov / d[:, None] / d[None, :]
+        channel_corr = float((cc.sum() - C) / (C * C - C))
+        dof = dof_b * C * C / float((cc * cc).sum())
+    else:
+        channel_corr = 0.0
+        dof = dof_b
+    conv = _chi2_ratio(QUANTILE, dof) * mean_factor  # quantile q = sigma^2 * conv
+    sigma = math.sqrt(q / conv)
+    rho1 = 0.5 * float(rho[MAX_LAG, MAX_LAG + 1] + rho[MAX_LAG + 1, MAX_LAG])
+    # noise level function: the same estimate per brightness bin
+    m = B.mean(axis=(1, 2, 3))
+    edges = np.asarray(NLF_EDGES)
+    k = np.clip(np.digitize(m, edges) - 1, 0, len(edges) - 2)
+    nlf = []
+    for j in range(len(edges) - 1):
+        vj = v[k == j]
+        nlf.append(math.sqrt(float(np.quantile(vj, QUANTILE)) / conv) if vj.size >= NLF_MIN_BLOCKS else float("nan"))
+    centres = tuple(float(0.5 * (a + c)) for a, c in zip(edges[:-1], edges[1:]))
+    return NoiseAnalysis(
+        sigma=float(sigma),
+        correlated=bool(rho1 > CORRELATION_THRESHOLD),
+        sigma_white=sigma_white,
+        rho1=rho1,
+        channel_corr=channel_corr,
+        nlf_levels=centres,
+        nlf_sigma=tuple(nlf),
+        blocks=int(v.size),
+    )
+
+
+# -- pixel-shuffle down-sampling ---------------------------------------------------------------------
+
+def pd_split(image: np.ndarray, s: int = 2) -> tuple[list[np.ndarray], tuple[int, int]]:
+    """Split HxWxC into s*s sub-images ``image[i::s, j::s]`` (edge-padded to a multiple of s)."""
+    H, W = image.shape[:2]
+    ph, pw = (-H) % s, (-W) % s
+    if ph or pw:
+        pad = ((0, ph), (0, pw)) + ((0, 0),) * (image.ndim - 2)
+        image = np.pad(image, pad, mode="edge")
+    subs = [np.ascontiguousarray(image[i::s, j::s]) for i in range(s) for j in range(s)]
+    return subs, (H, W)
+
+
+def pd_merge(subs: list[np.ndarray], size: tuple[int, int], s: int = 2) -> np.ndarray:
+    h, w = subs[0].shape[:2]
+    out = np.empty((h * s, w * s) + subs[0].shape[2:], dtype=subs[0].dtype)
+    for k, sub in enumerate(subs):
+        i, j = divmod(k, s)
+        out[i::s, j::s] = sub
+    return out[: size[0], : size[1]]
+
+
+# -- the real-noise path -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RealPass:
+    kind: str  # "pd" (the PD_STRIDE**2 pixel-shuffled sub-images, one after the other) or "full"
+    plan: DenoisePlan
+
+    @property
+    def steps(self) -> int:
+        return self.plan.steps * (PD_STRIDE * PD_STRIDE if self.kind == "pd" else 1)
+
+
+@dataclass(frozen=True)
+class RealPlan:
+    """The network passes :func:`denoise_real` runs (empty = nothing to remove: image returned as is)."""
+
+    passes: tuple[RealPass, ...]
+    sigma: float  # the noise level reported to the user (8-bit): NoiseAnalysis.denoise_sigma
+
+    @property
+    def total(self) -> int:
+        """Number of StepEvents denoise_real yields (= network evaluations)."""
+        return sum(p.steps for p in self.passes)
+
+    @property
+    def timestep(self) -> int:
+        """t* of the main (first) pass; -1 when there is nothing to remove."""
+        return self.passes[0].plan.timestep if self.passes else -1
+
+
+def luma_sigma(analysis: NoiseAnalysis) -> float:
+    """Noise std of the luminance direction (R+G+B)/sqrt(3), in the network's per-channel units.
+
+    The network was trained with i.i.d. noise of std s in every channel, i.e. std s along every
+    colour direction. Camera noise is strongly correlated between channels (rho_c ~0.8), so along
+    the luminance axis its std is sigma*sqrt(1 + 2 rho_c) (and much smaller along the chroma axes).
+    Matching the dominant (luminance) component is what removes the visible noise."""
+    return analysis.sigma * math.sqrt(max(1.0 + 2.0 * analysis.channel_corr, 1.0))
+
+
+def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis) -> RealPlan:
+    """Passes for ``analysis``: plain fidelity at sigma_white if not correlated; else pixel-shuffled
+    sub-images at the luminance-matched sigma, then a full-resolution refinement at
+    REFINE_SIGMA_SCALE * sigma."""
+    if not analysis.correlated:
+        plan = plan_denoise(schedule, analysis.sigma_white, "fidelity")
+        return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), analysis.sigma_white)
+    pd_sigma = PD_SIGMA_SCALE * (luma_sigma(analysis) if LUMA_MATCHED else analysis.sigma)
+    passes = []
+    pd_plan = plan_denoise(schedule, pd_sigma, "fidelity")
+    if pd_plan.timestep >= 0:
+        passes.append(RealPass("pd" if PD_STRIDE > 1 else "full", pd_plan))
+        if REFINE_SIGMA_SCALE > 0:
+            ref_plan = plan_denoise(schedule, REFINE_SIGMA_SCALE * analysis.sigma, "fidelity")
+            if ref_plan.timestep >= 0:
+                passes.append(RealPass("full", ref_plan))
+    return RealPlan(tuple(passes), analysis.sigma)
+
+
+def _with_previews(ev: StepEvent, image: np.ndarray, max_size: int | None) -> StepEvent:
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].mul(2).sub(1)
+    if x.shape[1] == 1:
+        x = x.expand(1, 3, *x.shape[2:])
+    p = to_preview(x, max_size)
+    return replace(ev, x_t=p, pred_x0=p.copy())
+
+
+def denoise_real(
+    model: torch.nn.Module,
+    schedule: NoiseSchedule,
+    image: np.ndarray,
+    analysis: NoiseAnalysis | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    tile: int | None = 512,
+    seed: int = 0,
+    preview: bool = False,
+    preview_max_size: int | None = 256,
+    ensemble: int = 1,
+) -> Generator[StepEvent, None, np.ndarray]:
+    """Denoise a real photo (float HxW[xC] in [0, 1]); yields StepEvents numbered 1..total over all
+    passes (total = ``plan_real(schedule, analysis).total``) and returns the clean float32 image
+    (same shape as ``image``).
+
+    ``analysis`` defaults to :func:`analyse_noise` (image). With ``correlated=False`` this is exactly
+    the plain fidelity path at ``analysis.sigma_white``. Previews during the sub-image passes show
+    the full image with the sub-images denoised so far."""
+    img = np.asarray(image, dtype=np.float32)
+    if analysis is None:
+        analysis = analyse_noise(img)
+    plan = plan_real(schedule, analysis)
+    if not plan.passes:
+        return img.copy()
+    squeeze = img.ndim == 2
+    cur = img[..., None] if squeeze else img
+    total, done = plan.total, 0
+    common = dict(device=device, tile=tile, ensemble=ensemble)
+    for p in plan.passes:
+        if p.kind == "full":
+            gen = denoise_image(model, schedule, cur, p.plan, seed=seed, preview=preview,
+                                preview_max_size=preview_max_size, **common)
+            cur = yield from _renumbered(gen, done, total)
+            done += p.steps
+            continue
+        s = PD_STRIDE
+        subs, size = pd_split(cur, s)
+        canvas = cur.copy() if preview else None
+        for k, sub in enumerate(subs):
+            gen = denoise_image(model, schedule, sub, p.plan, seed=seed + k, **common)
+            # hold each event back by one so the last one can carry a preview of the finished sub-image
+            last = None
+            while True:
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    subs[k] = stop.value
+                    break
+                if last is not None:
+                    yield last
+                last = replace(ev, index=done + ev.index, total=total)
+            done += p.plan.steps
+            if preview:
+                i, j = divmod(k, s)
+                rows, cols = len(range(i, size[0], s)), len(range(j, size[1], s))
+                canvas[i::s, j::s] = subs[k][:rows, :cols]
+                last = _with_previews(last, canvas, preview_max_size)
+            yield last
+        cur = pd_merge(subs, size, s)
+    out = np.ascontiguousarray(cur, dtype=np.float32)
+    return out[..., 0] if squeeze else out
+
+
+def _renumbered(gen: Generator[StepEvent, None, np.ndarray], offset: int, total: int):
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield replace(ev, index=offset + ev.index, total=total)

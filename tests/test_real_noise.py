@@ -1,0 +1,135 @@
+"""Real-camera-noise path: noise analysis (correlated vs white) and denoise_real."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import smooth_test_image
+from desktop_denoiser.core import real_noise as rn
+from desktop_denoiser.core.checkpoint import load_model
+from desktop_denoiser.core.denoise import denoise_image, plan_denoise
+from desktop_denoiser.core.metrics import psnr
+from desktop_denoiser.core.noise_estimation import NoiseEstimationError
+from desktop_denoiser.core.sampler import StepEvent, run_to_end
+from desktop_denoiser.core.schedule import NoiseSchedule
+from desktop_denoiser.core.unet import UNet, UNetConfig
+from desktop_denoiser.paths import default_model_path
+
+
+def _quantise(x: np.ndarray) -> np.ndarray:
+    return (np.clip(np.round(x * 255.0), 0, 255) / 255.0).astype(np.float32)
+
+
+def blurred_noise(shape, std, blur, seed):
+    """White noise blurred by a Gaussian of ``blur`` pixels, rescaled to per-pixel std ``std`` (8-bit)."""
+    w = np.random.default_rng(seed).standard_normal(shape)
+    n = np.stack([cv2.GaussianBlur(w[..., c], (0, 0), blur) for c in range(shape[2])], -1)
+    return n / n.std() * std
+
+
+def halfres_noise(shape, std, seed):
+    """Noise generated at half resolution and bilinearly up-sampled (demosaicing-like)."""
+    w = np.random.default_rng(seed).standard_normal((shape[0] // 2, shape[1] // 2, shape[2]))
+    n = cv2.resize(w, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return n / n.std() * std
+
+
+@pytest.fixture(scope="module")
+def image():
+    return smooth_test_image(128, 128, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    path = default_model_path()
+    if not path.is_file():
+        pytest.skip("no trained model in models/")
+    return load_model(path)
+
+
+@pytest.mark.parametrize("kind,std", [("blur", 10.0), ("blur", 6.0), ("halfres", 10.0)])
+def test_correlated_noise_is_detected_with_its_per_pixel_sigma(image, kind, std):
+    noise = blurred_noise(image.shape, std, 1.0, 1) if kind == "blur" else halfres_noise(image.shape, std, 1)
+    a = rn.analyse_noise(_quantise(image + noise / 255.0))
+    assert a.correlated
+    assert a.rho1 > 0.5
+    assert abs(a.sigma - std) < 0.2 * std, a
+    assert a.sigma_white < 0.5 * std  # the white-noise estimator misses most of it
+
+
+@pytest.mark.parametrize("std", [5.0, 15.0, 25.0])
+def test_white_noise_is_not_correlated(image, std):
+    noisy = _quantise(image + np.random.default_rng(2).normal(0, std / 255.0, image.shape))
+    a = rn.analyse_noise(noisy)
+    assert not a.correlated
+    assert a.rho1 < 0.2
+    assert a.denoise_sigma == a.sigma_white
+    assert abs(a.sigma - std) < 0.2 * std
+
+
+def test_analyse_noise_accepts_gray_uint8_and_tiny_images(image):
+    gray = _quantise(image.mean(2) + blurred_noise(image.shape[:2] + (1,), 8.0, 1.0, 4)[..., 0] / 255)
+    a = rn.analyse_noise(gray)
+    assert a.correlated and abs(a.sigma - 8.0) < 1.6
+    a8 = rn.analyse_noise(np.round(gray * 255).astype(np.uint8))
+    assert abs(a8.sigma - a.sigma) < 1e-6
+    small = rn.analyse_noise(image[:24, :24])  # too small for the block analysis: plain path
+    assert not small.correlated and small.sigma == small.sigma_white
+    with pytest.raises(NoiseEstimationError):  # like estimate_sigma
+        rn.analyse_noise(image[:10, :10])
+
+
+def test_pd_split_merge_roundtrip():
+    x = np.random.default_rng(0).random((37, 50, 3)).astype(np.float32)
+    subs, size = rn.pd_split(x, 2)
+    assert len(subs) == 4 and subs[0].shape == (19, 25, 3)
+    assert np.array_equal(rn.pd_merge(subs, size, 2), x)
+
+
+def _tiny():
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, time_embed_dim=16)).eval()
+    return model, NoiseSchedule()
+
+
+def test_events_are_numbered_across_passes(image):
+    model, schedule = _tiny()
+    noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
+    a = rn.analyse_noise(noisy)
+    assert a.correlated
+    passes = rn.plan_real(schedule, a).passes
+    assert [p.kind for p in passes] == ["pd", "full"]
+    events = []
+    out = run_to_end(rn.denoise_real(model, schedule, noisy, a, preview=True, preview_max_size=32), events.append)
+    total = len(events)
+    assert total == 4 + 1 == rn.plan_real(schedule, a).total  # 4 sub-images + refinement
+    assert all(isinstance(e, StepEvent) for e in events)
+    assert [e.index for e in events] == list(range(1, total + 1))
+    assert all(e.total == total for e in events)
+    assert all(e.pred_x0 is not None and max(e.pred_x0.shape[:2]) <= 32 for e in events)
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    gray = run_to_end(rn.denoise_real(model, schedule, noisy.mean(2), a))
+    assert gray.shape == noisy.shape[:2]
+
+
+def test_white_noise_runs_the_plain_path(image):
+    model, schedule = _tiny()
+    noisy = _quantise(image + np.random.default_rng(6).normal(0, 15 / 255.0, image.shape))
+    a = rn.analyse_noise(noisy)
+    assert not a.correlated
+    out = run_to_end(rn.denoise_real(model, schedule, noisy, a))
+    ref = run_to_end(denoise_image(model, schedule, noisy, plan_denoise(schedule, a.sigma_white)))
+    assert np.array_equal(out, ref)
+
+
+def test_denoise_real_improves_correlated_noise(trained, image):
+    noisy = _quantise(image + blurred_noise(image.shape, 10.0, 1.0, 7) / 255)
+    out = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy))
+    assert psnr(out, image) > psnr(noisy, image) + 1.0
+
+
+def test_clean_image_comes_back_almost_unchanged(trained, image):
+    clean = _quantise(image)
+    out = run_to_end(rn.denoise_real(trained.model, trained.schedule, clean))
+    assert psnr(out, clean) >= 45.0
