@@ -135,3 +135,11 @@ def test_denoise_image_grayscale_shape():
     gray = np.random.default_rng(0).random((20, 30, 1), dtype=np.float32)
     out = run_to_end(denoise_image(_tiny_model(), s, gray, plan_denoise(s, 20)))
     assert out.shape == (20, 30, 1) and out.dtype == np.float32
+
+
+def test_fidelity_uses_more_steps_only_at_heavy_noise():
+    s = NoiseSchedule()
+    assert plan_denoise(s, 25, "fidelity").steps == 1
+    heavy = plan_denoise(s, 50, "fidelity")
+    assert heavy.timestep == 114 and heavy.steps == 3 and heavy.timesteps[0] == 114 and heavy.eta == 0.0
+    assert plan_denoise(s, 50, "fidelity", steps=1).steps == 1
