@@ -20,14 +20,18 @@ from .sampler import EpsFn
 ALIGN = 16
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
+def _layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
+    """(tile length, start positions) covering ``length`` with the fewest tiles of at most ``tile``
+    pixels, made as even as possible so little work is wasted on overlap."""
     if length <= tile:
-        return [0]
-    stride = max(ALIGN, (tile - overlap) // ALIGN * ALIGN)
-    starts = list(range(0, length - tile, stride))
-    last = length - tile
-    starts.append(last)
-    return starts
+        return length, [0]
+    n = -(-(length - overlap) // max(1, tile - overlap))
+    size = -(-(length + (n - 1) * overlap) // n)
+    size = min(tile, -(-size // ALIGN) * ALIGN)
+    stride = max(ALIGN, (size - overlap) // ALIGN * ALIGN)
+    starts = list(range(0, length - size, stride))
+    starts.append(length - size)
+    return size, starts
 
 
 def _weights(n: int, lead: int, trail: int, device) -> torch.Tensor:
@@ -57,13 +61,12 @@ def tiled_eps(model: Callable, device: torch.device | str, tile: int | None, ove
         ov = max(0, min(overlap, tile // 4))
         out = torch.zeros_like(x, dtype=torch.float32)
         weight = torch.zeros((1, 1, H, W), dtype=torch.float32, device=x.device)
-        ys, xs = _starts(H, tile, ov), _starts(W, tile, ov)
+        th, ys = _layout(H, tile, ov)
+        tw, xs = _layout(W, tile, ov)
         for iy, y0 in enumerate(ys):
-            th = min(tile, H)
             lead_y = (ys[iy - 1] + th - y0) if iy > 0 else 0
             wy = _weights(th, lead_y, 0, x.device)
             for ix, x0 in enumerate(xs):
-                tw = min(tile, W)
                 lead_x = (xs[ix - 1] + tw - x0) if ix > 0 else 0
                 wx = _weights(tw, lead_x, 0, x.device)
                 ya, yb = max(0, y0 - margin), min(H, y0 + th + margin)
