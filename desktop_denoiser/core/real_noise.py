@@ -15,16 +15,25 @@ This module has two parts:
   and (b) the quantile of the block-variance distribution (a scaled chi-square whose degrees of
   freedom follow from the measured spatial and channel correlation, Satterthwaite). The same flat
   blocks give the lag-1 spatial correlation ``rho1`` of the noise: ~0 for white noise, 0.6-0.8 for
-  camera JPEGs. ``correlated = rho1 > CORRELATION_THRESHOLD``. A noise level function (sigma per
-  brightness bin) is reported for information.
+  camera JPEGs. ``correlated = rho1 > CORRELATION_THRESHOLD``, unless a per-block plane fit explains
+  the flat blocks (smooth gradients of a clean photo, see MIN_PLANE_RESIDUAL). A noise level
+  function (sigma per brightness bin) is reported for information (a spatially varying sigma built
+  on it measured worse than one global sigma).
 
 * :func:`denoise_real` denoises with the pixel-shuffle down-sampling of Zhou et al. 2020 ("When
   AWGN-based denoiser meets real noises"): the image is split into 2x2 = 4 sub-images (every other
   pixel in each direction), in which spatially correlated noise is much closer to white, each
-  sub-image is denoised by the network at the per-pixel sigma, and they are re-interleaved; a light
-  full-resolution pass at a smaller sigma then removes the residual noise and the 2-pixel pattern
-  left by the independent sub-image results. For white noise (``correlated=False``) it is exactly
-  the plain fidelity path (white-noise sigma -> t*, one x0 prediction).
+  sub-image is denoised by the network at the luminance-matched sigma (:func:`luma_sigma`: camera
+  noise is ~0.8 correlated between R, G and B, so its luminance component is ~1.6x the per-channel
+  std), and they are re-interleaved; a light full-resolution pass at 0.5 x the per-pixel sigma then
+  removes the residual noise and the 2-pixel pattern left by the independent sub-image results.
+  For white noise (``correlated=False``) it is exactly the plain fidelity path (white-noise
+  sigma -> t*, one x0 prediction). Cost: 2 network evaluations of the image's size (4 quarter-size
+  sub-images + 1 full), i.e. ~2x the plain fidelity path.
+
+Measured on PolyU-Canon5D2 (29 real pairs) with the 7000-step model: noisy 35.52 dB, plain path
+35.52 (unchanged: t* = -1), this path 36.87 dB / SSIM 0.957 (OpenCV NLM with h tuned on 10 pairs:
+36.30 dB; CBM3D at the same sigma: +0.55 dB over the noisy input on 6 pairs).
 
 Everything is built on :func:`~desktop_denoiser.core.denoise.denoise_image`; the passes' StepEvents
 are renumbered 1..total across passes. No Qt imports.
