@@ -63,7 +63,8 @@ def _cmd_denoise(args) -> int:
 
     sigma = None if args.sigma == "auto" else float(args.sigma)
     opts = DenoiseOptions(sigma=sigma, mode=args.mode, steps=args.steps, seed=args.seed, device=args.device,
-                          tile=args.tile, ensemble=args.ensemble, noise_model=args.noise)
+                          tile=args.tile, ensemble=args.ensemble, noise_model=args.noise,
+                          precision=args.precision)
     try:
         jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive)
     except (FileNotFoundError, ValueError) as exc:
@@ -99,14 +100,21 @@ def _cmd_denoise(args) -> int:
 
 def _cmd_train(args) -> int:
     from .core.training import TrainConfig, Trainer
+    from .core.checkpoint import load_model
+    from .core.schedule import ScheduleConfig
     from .core.unet import UNetConfig
 
     model = UNetConfig(base_channels=args.base_channels, channel_mults=tuple(args.channel_mults),
                        num_res_blocks=args.res_blocks).to_dict()
+    schedule = ScheduleConfig().to_dict()
+    if args.init:  # fine-tuning: the architecture and schedule come from the checkpoint, not the flags
+        loaded = load_model(args.init)
+        model, schedule = loaded.model.config.to_dict(), loaded.schedule.config.to_dict()
     cfg = TrainConfig(data=args.data, val_data=args.val or [], out_dir=args.out, steps=args.steps,
                       batch_size=args.batch_size, crop_size=args.crop, lr=args.lr, val_every=args.val_every,
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
-                      focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, model=model)
+                      focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
+                      init=args.init, model=model, schedule=schedule)
     trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
     bar = ProgressBar(cfg.steps, "train")
     last = [0.0]
@@ -150,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: from free memory)")
+    d.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="network arithmetic: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     d.add_argument("--ensemble", type=int, default=1, choices=(1, 2, 4), help="average over N flips (fidelity)")
     d.add_argument("--noise", choices=("auto", "gaussian", "real"), default="auto",
                    help="noise model when sigma is estimated: auto detects correlated camera noise (default)")
@@ -173,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     t.add_argument("--focus-sigma", type=float, default=80.0)
     t.add_argument("--focus-prob", type=float, default=0.9)
+    t.add_argument("--clip-prob", type=float, default=0.5,
+                   help="fraction of denoising-range samples whose noisy image is clipped like an 8-bit file")
+    t.add_argument("--init", default=None, help="start from these weights (.safetensors); keeps their architecture")
     t.add_argument("--base-channels", type=int, default=32)
     t.add_argument("--channel-mults", type=int, nargs="+", default=[1, 2, 4])
     t.add_argument("--res-blocks", type=int, default=2)

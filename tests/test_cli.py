@@ -78,3 +78,33 @@ def test_denoise_refuses_to_write_onto_inputs(noisy_png, capsys):
 def test_module_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "desktop_denoiser.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "denoise" in r.stdout and "estimate" in r.stdout
+
+
+def test_train_then_fine_tune_with_init(tmp_path, capsys):
+    from desktop_denoiser.core.checkpoint import load_model
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray((smooth_test_image(48, 48, seed=i) * 255).astype(np.uint8)).save(photos / f"{i}.png")
+    small = ["--batch-size", "2", "--crop", "32", "--base-channels", "8", "--channel-mults", "1", "2",
+             "--res-blocks", "1", "--threads", "1"]
+    first = tmp_path / "first.safetensors"
+    assert main(["train", str(photos), "--out", str(tmp_path / "a"), "--steps", "2", *small,
+                 "--export", str(first)]) == 0
+    # --init takes the architecture from the file: the (different) --base-channels default is ignored
+    second = tmp_path / "second.safetensors"
+    assert main(["train", str(photos), "--out", str(tmp_path / "b"), "--steps", "2", "--init", str(first),
+                 "--clip-prob", "0.5", "--batch-size", "2", "--crop", "32", "--export", str(second)]) == 0
+    lm = load_model(second)
+    assert lm.model.config.base_channels == 8 and lm.info["init"] == "first.safetensors"
+    assert lm.info["steps"] == 2 and lm.info["clip_prob"] == 0.5
+
+
+def test_denoise_with_explicit_precision(noisy_png, tmp_path, capsys):
+    path, clean, noisy = noisy_png
+    for precision in ("fp32", "bf16"):
+        out_dir = tmp_path / precision
+        assert main(["denoise", str(path), "-o", str(out_dir), "--precision", precision, "--sigma", "25"]) == 0
+        out = np.asarray(Image.open(out_dir / path.name), np.float32) / 255
+        assert psnr(out, clean) > psnr(noisy, clean) + 3

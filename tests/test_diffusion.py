@@ -52,3 +52,26 @@ def test_training_loss_of_perfect_predictor_is_zero():
     oracle = lambda x, t: noise  # noqa: E731
     assert d.training_loss(oracle, x0, torch.tensor([5, 700]), noise).item() == 0.0
     assert d.training_loss(lambda x, t: torch.zeros_like(x), x0, torch.tensor([5, 700]), noise).item() > 0.5
+
+
+def test_clipped_observation_noise_embeds_a_clipped_photo():
+    d = Diffusion(NoiseSchedule())
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.cat([torch.full((1, 3, 32, 32), -0.95), torch.zeros(1, 3, 32, 32)])  # a dark and a mid-grey image
+    t = torch.tensor([114, 114])  # sigma = 50 in 8-bit units
+    noise = torch.randn(x0.shape, generator=g)
+    eff = d.clipped_observation_noise(x0, t, noise)
+    ab = float(d.schedule.alphas_cumprod[114])
+    sigma_t = ((1 - ab) / ab) ** 0.5
+    # q_sample with the effective noise is exactly sqrt(abar) * clip(x0 + sigma_t * eps)
+    torch.testing.assert_close(d.q_sample(x0, t, eff), ab ** 0.5 * (x0 + sigma_t * noise).clamp(-1, 1),
+                               atol=1e-5, rtol=1e-5)
+    # the dark image's noise is biased upwards (values below black were cut off) ...
+    assert eff[0].mean() > 0.3 and eff[0].min() >= (-1 - (-0.95)) / sigma_t - 1e-6
+    # ... the mid-grey one hardly clips: its effective noise is the Gaussian noise itself where unclipped
+    unclipped = ((x0[1] + sigma_t * noise[1]).abs() < 1)
+    torch.testing.assert_close(eff[1][unclipped], noise[1][unclipped])
+    # the mask keeps the Gaussian noise for unselected samples
+    mixed = d.clipped_observation_noise(x0, t, noise, mask=torch.tensor([False, True]))
+    torch.testing.assert_close(mixed[0], noise[0])
+    torch.testing.assert_close(mixed[1], eff[1])

@@ -87,3 +87,20 @@ def test_torchrun_ddp_two_cpu_processes(photo_dir, tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     lm = load_model(out / "model_ema.safetensors")
     assert lm.info["steps"] == 3 and lm.info["batch_size"] == 4  # 2 ranks x 2
+
+
+def test_init_from_weights_fine_tunes_with_clipped_samples(photo_dir, tmp_path):
+    base = Trainer(_cfg(photo_dir, tmp_path / "base", 2))
+    base.train()
+    weights = tmp_path / "base" / "model_ema.safetensors"
+    tuned = Trainer(_cfg(photo_dir, tmp_path / "tuned", 3, init=str(weights), clip_prob=1.0))
+    assert tuned.step == 0
+    for p, q in zip(base.ema.parameters(), tuned.model.parameters()):
+        torch.testing.assert_close(p, q)  # starts from the given weights, not random ones
+    res = tuned.train()
+    assert res["step"] == 3 and np.isfinite(res["loss"])
+    lm = load_model(tmp_path / "tuned" / "model_ema.safetensors")
+    assert lm.info["init"] == "model_ema.safetensors" and lm.info["clip_prob"] == 1.0
+    other = dict(TINY, base_channels=16)
+    with pytest.raises(ValueError, match="another model"):
+        Trainer(TrainConfig(data=[str(photo_dir)], out_dir=str(tmp_path / "x"), init=str(weights), model=other))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .diffusion import Diffusion
+from .precision import with_precision
 from .sampler import StepEvent, ddpm_timesteps, reverse_process, strided_timesteps
 from .schedule import NoiseSchedule
 from .tiling import tiled_eps
@@ -92,8 +93,11 @@ def denoise_image(
     preview: bool = False,
     preview_max_size: int | None = 256,
     diffusion: Diffusion | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Generator[StepEvent, None, np.ndarray]:
     """Denoise ``image`` (HxW, HxWx1 or HxWx3 float in [0, 1]) following ``plan``.
+
+    ``dtype`` (bf16/fp16) runs the network under autocast (:mod:`.precision`); None = float32.
 
     The full image stays on the CPU when tiling on another device, so memory is bounded by the tile size."""
     img = np.asarray(image, dtype=np.float32)
@@ -114,7 +118,8 @@ def denoise_image(
         x = x.expand(1, 3, H, W)
     x = x.mul(2.0).sub_(1.0)  # [-1, 1]
     x.mul_(float(schedule.sqrt_alphas_cumprod[plan.timestep]))  # x_{t*} = sqrt(abar) * y
-    net = _ensemble(model, ensemble) if ensemble > 1 else model
+    net = with_precision(model, device, dtype)
+    net = _ensemble(net, ensemble) if ensemble > 1 else net
     eps_fn = tiled_eps(net, device, tile, overlap)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     x0 = yield from reverse_process(eps_fn, diffusion, x, plan.timesteps, eta=plan.eta, generator=gen,

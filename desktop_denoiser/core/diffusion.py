@@ -70,6 +70,22 @@ class Diffusion:
     def epsilon_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return (x_t - self._coef("sqrt_alphas_cumprod", t, x_t) * x0) / self._coef("sqrt_one_minus_alphas_cumprod", t, x_t)
 
+    def clipped_observation_noise(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                                  mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The noise that makes ``q_sample(x0, t, result)`` the embedding of a *clipped* photo.
+
+        A user's noisy file is y = clip(x0 + sigma_t * eps, -1, 1) (8-bit values cannot leave the range),
+        embedded as x_t = sqrt(abar_t) * y. Its effective noise (y - x0) / sigma_t equals ``noise`` where
+        nothing clipped and is biased towards the image where it did (dark and bright areas). Training on
+        it for part of the batch teaches the network the bias; ``mask`` (B,) bool picks those samples.
+        """
+        ab = self._coef("alphas_cumprod", t, x0)
+        sigma_t = ((1 - ab) / ab).sqrt()
+        eff = ((x0 + sigma_t * noise).clamp(-1.0, 1.0) - x0) / sigma_t
+        if mask is not None:
+            eff = torch.where(mask.to(x0.device).reshape(-1, *([1] * (x0.ndim - 1))), eff, noise)
+        return eff
+
     # -- Algorithm 1 ---------------------------------------------------------------------------
     def training_loss(self, model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None,
                       weights: torch.Tensor | None = None) -> torch.Tensor:

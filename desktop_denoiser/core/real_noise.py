@@ -362,6 +362,7 @@ def denoise_real(
     preview: bool = False,
     preview_max_size: int | None = 256,
     ensemble: int = 1,
+    dtype: torch.dtype | None = None,
 ) -> Generator[StepEvent, None, np.ndarray]:
     """Denoise a real photo (float HxW[xC] in [0, 1]); yields StepEvents numbered 1..total over all
     passes (total = ``plan_real(schedule, analysis).total``) and returns the clean float32 image
@@ -379,7 +380,7 @@ def denoise_real(
     squeeze = img.ndim == 2
     cur = img[..., None] if squeeze else img
     total, done = plan.total, 0
-    common = dict(device=device, tile=tile, ensemble=ensemble)
+    common = dict(device=device, tile=tile, ensemble=ensemble, dtype=dtype)
     for p in plan.passes:
         if p.kind == "full":
             gen = denoise_image(model, schedule, cur, p.plan, seed=seed, preview=preview,

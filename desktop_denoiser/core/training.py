@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
-from .checkpoint import save_model
+from .checkpoint import load_model, save_model
 from .denoise import denoise_image, plan_denoise
 from .diffusion import Diffusion
 from .metrics import add_gaussian_noise_8bit, psnr
@@ -49,6 +49,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     focus_sigma: float = 80.0  # 8-bit sigma bounding the timesteps that matter for photos
     focus_prob: float = 0.9  # fraction of samples drawn from t in [0, t(focus_sigma)]
+    clip_prob: float = 0.5  # fraction of focus-range samples whose noisy image is clipped to [-1, 1] like a file
+    init: str | None = None  # start from these weights (.safetensors) instead of random ones (fine-tuning)
     val_every: int = 1000
     save_every: int = 250
     val_images: int = 8
@@ -169,6 +171,8 @@ class Trainer:
         self.history: list[dict] = []
         if self.state_path.exists():
             self.resume()
+        elif cfg.init:
+            self._init_from(Path(cfg.init))
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model
 
     # -- state ------------------------------------------------------------------------------
@@ -209,10 +213,21 @@ class Trainer:
         self.history = json.loads(state.get("history", "[]"))
         self.log(f"resumed from {self.state_path} at step {self.step}")
 
+    def _init_from(self, path: Path) -> None:
+        loaded = load_model(path)
+        if loaded.model.config.to_dict() != self.cfg.model or loaded.schedule.config.to_dict() != self.cfg.schedule:
+            raise ValueError(f"{path} has another model/schedule config than this run")
+        self.model.load_state_dict(loaded.model.state_dict())
+        self.ema.load_state_dict(loaded.model.state_dict())
+        self.init_info = loaded.info
+        self.log(f"initialised from {path} ({loaded.info.get('steps', '?')} steps)")
+
     def export(self, path: Path) -> Path:
         info = {"steps": self.step, "data": [str(d) for d in self.cfg.data], "crop_size": self.cfg.crop_size,
                 "batch_size": self.cfg.batch_size * self.world, "focus_sigma": self.cfg.focus_sigma,
-                "history": self.history[-3:]}
+                "clip_prob": self.cfg.clip_prob, "history": self.history[-3:]}
+        if self.cfg.init:
+            info["init"] = Path(self.cfg.init).name
         return save_model(path, self.ema, self.schedule_config, info)
 
     # -- loop -------------------------------------------------------------------------------
@@ -250,6 +265,10 @@ class Trainer:
             x0 = patches.batch(cfg.batch_size).to(self.device)
             t = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen).to(self.device)
             noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
+            if cfg.clip_prob > 0:
+                t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)
+                clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob).to(self.device) & (t <= t_focus)
+                noise = self.diffusion.clipped_observation_noise(x0, t, noise, clip)
             for g in self.opt.param_groups:
                 g["lr"] = self._lr()
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):

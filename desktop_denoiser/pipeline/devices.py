@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.precision import DTYPES
+
 
 class DeviceError(RuntimeError):
     """The requested device does not exist on this machine."""
@@ -57,6 +59,38 @@ _BYTES_PER_PIXEL = 400
 # On the CPU the whole photo's buffers (a few float32 copies) also live in RAM: keep the tile's share
 # at 1 GiB so a 24-megapixel photo stays under ~3 GB peak.
 _CPU_TILE_BUDGET = 1 << 30
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AVX512-BF16 or AMX: oneDNN runs bf16 convolutions natively (elsewhere bf16 is emulated, slowly)."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(cpu, probe, None)
+        try:
+            if fn is not None and fn():
+                return True
+        except Exception:  # private probes: never let them break inference
+            pass
+    return False
+
+
+def resolve_precision(name: str | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``device`` (None = float32). ``auto``: fp16 on CUDA, bf16 on CPUs with
+    native bf16, float32 otherwise -- both measured within 0.02 dB of float32 (benchmarks/RESULTS.md)."""
+    name = (name or "auto").strip().lower()
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {name!r}")
+    if name == "auto":
+        if device.type == "cuda":
+            name = "fp16"
+        elif device.type == "cpu" and cpu_has_fast_bf16():
+            name = "bf16"
+        else:
+            name = "fp32"
+    return None if name == "fp32" else DTYPES[name]
 
 
 def default_tile_size(device: torch.device, fraction: float = 0.5, lo: int = 256, hi: int = 2048) -> int:

@@ -18,7 +18,7 @@ from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
 from ..core.real_noise import NoiseAnalysis, analyse_noise, denoise_real, plan_real
 from ..core.sampler import StepEvent
 from ..paths import default_model_path
-from .devices import default_tile_size, resolve_device
+from .devices import default_tile_size, resolve_device, resolve_precision
 from .imageio import LoadedImage, list_images, read_image, write_image
 
 MIN_TILE = 128
@@ -59,6 +59,7 @@ class DenoiseOptions:
     tile: int | None = None  # None = chosen from free memory
     ensemble: int = 1
     noise_model: str = "auto"  # auto: real-noise path when the noise is spatially correlated
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (network arithmetic; see devices.resolve_precision)
     preview: bool = False
     preview_max_size: int = 256
 
@@ -92,6 +93,8 @@ class Denoiser:
                     self._models[key] = replace(cpu, model=copy.deepcopy(cpu.model).to(key))
                 else:
                     self._models[key] = load_model(self.model_path, device=key)
+                # channels-last weights match the channels-last inputs of core.precision.with_precision
+                self._models[key].model.to(memory_format=torch.channels_last)
             return self._models[key]
 
     @property
@@ -147,7 +150,8 @@ class Denoiser:
             lm = self.model(device)
             try:
                 common = dict(device=device, seed=opts.seed, tile=tile, ensemble=opts.ensemble,
-                              preview=opts.preview, preview_max_size=opts.preview_max_size)
+                              preview=opts.preview, preview_max_size=opts.preview_max_size,
+                              dtype=resolve_precision(opts.precision, device))
                 if plan.real:
                     out = yield from denoise_real(lm.model, lm.schedule, pixels, plan.analysis, **common)
                 else:
