@@ -323,20 +323,22 @@ def luma_sigma(analysis: NoiseAnalysis) -> float:
     return analysis.sigma * math.sqrt(max(1.0 + 2.0 * analysis.channel_corr, 1.0))
 
 
-def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis) -> RealPlan:
+def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fidelity",
+              steps: int | None = None) -> RealPlan:
     """Passes for ``analysis``: plain fidelity at sigma_white if not correlated; else pixel-shuffled
     sub-images at the luminance-matched sigma, then a full-resolution refinement at
-    REFINE_SIGMA_SCALE * sigma."""
+    REFINE_SIGMA_SCALE * sigma. ``mode``/``steps`` apply to every pass (``detail``: each pass is the
+    ancestral chain from its own t*, so the result keeps re-synthesised fine texture)."""
     if not analysis.correlated:
-        plan = plan_denoise(schedule, analysis.sigma_white, "fidelity")
+        plan = plan_denoise(schedule, analysis.sigma_white, mode, steps)
         return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), analysis.sigma_white)
     pd_sigma = PD_SIGMA_SCALE * (luma_sigma(analysis) if LUMA_MATCHED else analysis.sigma)
     passes = []
-    pd_plan = plan_denoise(schedule, pd_sigma, "fidelity")
+    pd_plan = plan_denoise(schedule, pd_sigma, mode, steps)
     if pd_plan.timestep >= 0:
         passes.append(RealPass("pd" if PD_STRIDE > 1 else "full", pd_plan))
         if REFINE_SIGMA_SCALE > 0:
-            ref_plan = plan_denoise(schedule, REFINE_SIGMA_SCALE * analysis.sigma, "fidelity")
+            ref_plan = plan_denoise(schedule, REFINE_SIGMA_SCALE * analysis.sigma, mode, steps)
             if ref_plan.timestep >= 0:
                 passes.append(RealPass("full", ref_plan))
     return RealPlan(tuple(passes), analysis.sigma)
@@ -363,9 +365,11 @@ def denoise_real(
     preview_max_size: int | None = 256,
     ensemble: int = 1,
     dtype: torch.dtype | None = None,
+    mode: str = "fidelity",
+    steps: int | None = None,
 ) -> Generator[StepEvent, None, np.ndarray]:
     """Denoise a real photo (float HxW[xC] in [0, 1]); yields StepEvents numbered 1..total over all
-    passes (total = ``plan_real(schedule, analysis).total``) and returns the clean float32 image
+    passes (total = ``plan_real(schedule, analysis, mode, steps).total``) and returns the clean float32 image
     (same shape as ``image``).
 
     ``analysis`` defaults to :func:`analyse_noise` (image). With ``correlated=False`` this is exactly
@@ -374,7 +378,7 @@ def denoise_real(
     img = np.asarray(image, dtype=np.float32)
     if analysis is None:
         analysis = analyse_noise(img)
-    plan = plan_real(schedule, analysis)
+    plan = plan_real(schedule, analysis, mode, steps)
     if not plan.passes:
         return img.copy()
     squeeze = img.ndim == 2

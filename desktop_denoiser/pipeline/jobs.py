@@ -128,7 +128,7 @@ class Denoiser:
             if real:
                 if opts.noise_model == "real" and not analysis.correlated:
                     analysis = replace(analysis, correlated=True)
-                rp = plan_real(self.schedule, analysis)
+                rp = plan_real(self.schedule, analysis, opts.mode, opts.steps)
                 return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis)
             sigma = analysis.sigma_white
         else:
@@ -153,7 +153,8 @@ class Denoiser:
                               preview=opts.preview, preview_max_size=opts.preview_max_size,
                               dtype=resolve_precision(opts.precision, device))
                 if plan.real:
-                    out = yield from denoise_real(lm.model, lm.schedule, pixels, plan.analysis, **common)
+                    out = yield from denoise_real(lm.model, lm.schedule, pixels, plan.analysis, mode=opts.mode,
+                                                  steps=opts.steps, **common)
                 else:
                     out = yield from denoise_image(lm.model, lm.schedule, pixels, plan.denoise, **common)
                 break
