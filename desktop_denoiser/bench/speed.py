@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..core.precision import DTYPES
+from ..pipeline.devices import PRECISIONS, resolve_device, resolve_precision
 from . import peers as peers_mod
 from .common import Timer
 from .report import fmt, table
@@ -33,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peers", nargs="*", default=["cbm3d"], choices=peers_mod.PEERS,
                    help="peers timed on the crop")
     p.add_argument("--tile", type=int, default=None, help="passed to the CLI as --tile")
+    p.add_argument("--precisions", nargs="+", default=["auto", "fp32"], choices=PRECISIONS,
+                   help="network arithmetic to time (passed to the CLI as --precision)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per CLI run")
 
 
@@ -89,11 +93,18 @@ def _parse_elapsed(text: str) -> float | None:
     return secs
 
 
+def precision_label(name: str, device: str) -> str:
+    """'auto (bf16)': the option and what it resolves to on this machine."""
+    dtype = resolve_precision(name, resolve_device(device))
+    actual = {None: "fp32", **{v: k for k, v in DTYPES.items()}}[dtype]
+    return f"{name} ({actual})" if name == "auto" else actual
+
+
 def run_cli(img: Path, out_dir: Path, sigma: float, device: str, threads: int, tile: int | None,
-            timeout: float) -> dict:
+            timeout: float, precision: str = "auto") -> dict:
     """Run ``python -m desktop_denoiser.cli denoise`` in a child process; wall seconds and peak RSS."""
     cmd = [sys.executable, "-m", "desktop_denoiser.cli", "denoise", str(img), "-o", str(out_dir),
-           "--sigma", f"{sigma:g}", "--device", device, "--json", "--overwrite"]
+           "--sigma", f"{sigma:g}", "--device", device, "--precision", precision, "--json", "--overwrite"]
     if tile:
         cmd += ["--tile", str(tile)]
     env = dict(os.environ)
@@ -146,18 +157,22 @@ def run(args, ctx) -> dict:
             if k == 0 and args.crop_mp > 0:
                 crop_result = _crop_compare(args, ctx, clean, noisy, psnr, run_to_end, DenoiseOptions)
             del clean, noisy
-            log(f"[speed] {w}x{h} ({real_mp:.1f} MP) {args.format}: running the CLI ...")
-            r = run_cli(img, tmp / "out", args.sigma, args.device, ctx.threads, args.tile, args.timeout)
-            r.update({"mp": real_mp, "size": f"{w}×{h}", "mp_per_s": real_mp / r["wall_s"]})
-            results.append(r)
-            log(f"[speed] {real_mp:.1f} MP: {r['wall_s']:.1f} s wall, peak RSS {fmt(r['peak_rss_gb'])} GB")
-            rows.append([f"{r['size']} ({real_mp:.1f} MP, {args.format.upper()})", fmt(r["wall_s"], 1),
-                         fmt(r["job_s"], 1), fmt(r["mp_per_s"], 3), fmt(r["peak_rss_gb"], 2)])
+            for precision in args.precisions:
+                label = precision_label(precision, args.device)
+                log(f"[speed] {w}x{h} ({real_mp:.1f} MP) {args.format}, {label}: running the CLI ...")
+                r = run_cli(img, tmp / "out", args.sigma, args.device, ctx.threads, args.tile, args.timeout,
+                            precision)
+                r.update({"mp": real_mp, "size": f"{w}×{h}", "mp_per_s": real_mp / r["wall_s"],
+                          "precision": label})
+                results.append(r)
+                log(f"[speed] {real_mp:.1f} MP: {r['wall_s']:.1f} s wall, peak RSS {fmt(r['peak_rss_gb'])} GB")
+                rows.append([f"{r['size']} ({real_mp:.1f} MP, {args.format.upper()})", label, fmt(r["wall_s"], 1),
+                             fmt(r["job_s"], 1), fmt(r["mp_per_s"], 3), fmt(r["peak_rss_gb"], 2)])
             for f in (img, tmp / "out" / img.name):
                 f.unlink(missing_ok=True)
     cli = results[0]["command"].replace(str(tmp), "TMP") if results else ""
     md = ("### End to end (CLI, fidelity mode)\n\n"
-          + table(["image", "wall s (whole process)", "job s (read+denoise+write)", "MP/s (wall)",
+          + table(["image", "precision", "wall s (whole process)", "job s (read+denoise+write)", "MP/s (wall)",
                    "peak RSS (GB)"], rows)
           + f"\n\nEach row: `/usr/bin/time -v {cli}` in a fresh process (Python start-up, imports and model "
             f"loading included in wall s), σ={args.sigma:g}, synthetic photo-like image with Gaussian noise.")
@@ -180,12 +195,14 @@ def _crop_compare(args, ctx, clean, noisy_u8, psnr, run_to_end, DenoiseOptions) 
     c = clean[y0:y0 + ch, x0:x0 + cw].copy()
     mp = ch * cw / 1e6
     methods = {}
-    opts = DenoiseOptions(sigma=args.sigma, mode="fidelity", device=ctx.device)
-    with Timer() as t:
-        den = run_to_end(ctx.denoiser.run(y, opts))
-    methods["ours fidelity (σ known)"] = {"seconds": t.seconds, "mp_per_s": mp / t.seconds,
-                                           "psnr": psnr(den.pixels, c)}
-    ctx.log(f"[speed] crop {cw}x{ch}: ours {t.seconds:.2f} s")
+    for precision in args.precisions:
+        opts = DenoiseOptions(sigma=args.sigma, mode="fidelity", device=ctx.device, precision=precision)
+        with Timer() as t:
+            den = run_to_end(ctx.denoiser.run(y, opts))
+        name = "ours fidelity (σ known)" if precision == args.precisions[0] else \
+            f"ours fidelity (σ known), {precision_label(precision, ctx.device)}"
+        methods[name] = {"seconds": t.seconds, "mp_per_s": mp / t.seconds, "psnr": psnr(den.pixels, c)}
+        ctx.log(f"[speed] crop {cw}x{ch}: ours {precision} {t.seconds:.2f} s")
     for peer in args.peers:
         with Timer() as t:
             den = peers_mod.run_peer(peer, y, args.sigma)
