@@ -27,6 +27,7 @@ from .checkpoint import load_model, save_model
 from .denoise import denoise_image, plan_denoise
 from .diffusion import Diffusion
 from .metrics import add_gaussian_noise_8bit, psnr
+from .observation import camera_like_noise
 from .sampler import run_to_end
 from .schedule import NoiseSchedule, ScheduleConfig
 from .unet import UNet, UNetConfig
@@ -49,6 +50,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     focus_sigma: float = 80.0  # 8-bit sigma bounding the timesteps that matter for photos
     focus_prob: float = 0.9  # fraction of samples drawn from t in [0, t(focus_sigma)]
+    corr_prob: float = 0.0  # fraction of focus-range samples with camera-like correlated noise (observation.py)
     clip_prob: float = 0.5  # fraction of focus-range samples whose noisy image is clipped to [-1, 1] like a file
     init: str | None = None  # start from these weights (.safetensors) instead of random ones (fine-tuning)
     val_every: int = 1000
@@ -225,7 +227,7 @@ class Trainer:
     def export(self, path: Path) -> Path:
         info = {"steps": self.step, "data": [str(d) for d in self.cfg.data], "crop_size": self.cfg.crop_size,
                 "batch_size": self.cfg.batch_size * self.world, "focus_sigma": self.cfg.focus_sigma,
-                "clip_prob": self.cfg.clip_prob, "history": self.history[-3:]}
+                "clip_prob": self.cfg.clip_prob, "corr_prob": self.cfg.corr_prob, "history": self.history[-3:]}
         if self.cfg.init:
             info["init"] = Path(self.cfg.init).name
         return save_model(path, self.ema, self.schedule_config, info)
@@ -264,9 +266,14 @@ class Trainer:
         while self.step < stop:
             x0 = patches.batch(cfg.batch_size).to(self.device)
             t = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen).to(self.device)
-            noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
+            noise = torch.randn(x0.shape, generator=self.gen)
+            t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)
+            if cfg.corr_prob > 0:
+                corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t.cpu() <= t_focus)
+                if corr.any():
+                    noise[corr] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen)
+            noise = noise.to(self.device)
             if cfg.clip_prob > 0:
-                t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)
                 clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob).to(self.device) & (t <= t_focus)
                 noise = self.diffusion.clipped_observation_noise(x0, t, noise, clip)
             for g in self.opt.param_groups:
