@@ -73,6 +73,8 @@ NLF_MIN_BLOCKS = 40
 MIN_PLANE_RESIDUAL = 0.2
 
 # -- denoising constants -----------------------------------------------------------------------------
+STRATEGY = "pd"  # "pd": pixel-shuffle passes + refinement; "direct": one full-resolution pass
+DIRECT_SIGMA_SCALE = 1.0  # "direct": sigma = DIRECT_SIGMA_SCALE * analysis.sigma (per-pixel std)
 PD_STRIDE = 2  # pixel-shuffle factor
 LUMA_MATCHED = True  # sub-image sigma = luma_sigma(analysis) (else analysis.sigma)
 PD_SIGMA_SCALE = 1.0  # extra factor on the sub-image sigma (kept at 1: no tuning to one camera)
@@ -332,6 +334,9 @@ def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fid
     if not analysis.correlated:
         plan = plan_denoise(schedule, analysis.sigma_white, mode, steps)
         return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), analysis.sigma_white)
+    if STRATEGY == "direct":
+        plan = plan_denoise(schedule, DIRECT_SIGMA_SCALE * analysis.sigma, mode, steps)
+        return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), analysis.sigma)
     pd_sigma = PD_SIGMA_SCALE * (luma_sigma(analysis) if LUMA_MATCHED else analysis.sigma)
     passes = []
     pd_plan = plan_denoise(schedule, pd_sigma, mode, steps)
