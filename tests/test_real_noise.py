@@ -143,7 +143,20 @@ def test_white_noise_runs_the_plain_path(image):
     assert np.array_equal(out, ref)
 
 
-def test_denoise_real_improves_correlated_noise(trained, image):
+def test_direct_strategy_is_one_full_resolution_pass(image, monkeypatch):
+    schedule = NoiseSchedule()
+    noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
+    a = rn.analyse_noise(noisy)
+    monkeypatch.setattr(rn, "STRATEGY", "direct")
+    plan = rn.plan_real(schedule, a)
+    assert [p.kind for p in plan.passes] == ["full"] and plan.total == 1
+    assert plan.timestep == schedule.sigma_to_timestep(rn.DIRECT_SIGMA_SCALE * a.sigma)
+    assert rn.plan_real(schedule, a, "detail").total == plan.timestep + 1
+
+
+@pytest.mark.parametrize("strategy", ["pd", "direct"])
+def test_denoise_real_improves_correlated_noise(trained, image, strategy, monkeypatch):
+    monkeypatch.setattr(rn, "STRATEGY", strategy)
     noisy = _quantise(image + blurred_noise(image.shape, 10.0, 1.0, 7) / 255)
     out = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy))
     assert psnr(out, image) > psnr(noisy, image) + 1.0
