@@ -76,7 +76,7 @@ MIN_PLANE_RESIDUAL = 0.2
 STRATEGY = "pd"  # "pd": pixel-shuffle passes + refinement; "direct": one full-resolution pass
 DIRECT_SIGMA_SCALE = 1.0  # "direct": sigma = DIRECT_SIGMA_SCALE * analysis.sigma (per-pixel std)
 PD_STRIDE = 2  # pixel-shuffle factor
-LUMA_MATCHED = True  # sub-image sigma = luma_sigma(analysis) (else analysis.sigma)
+LUMA_MATCHED = False  # sub-image sigma = luma_sigma(analysis) if True, else the per-pixel analysis.sigma
 PD_SIGMA_SCALE = 1.0  # extra factor on the sub-image sigma (kept at 1: no tuning to one camera)
 REFINE_SIGMA_SCALE = 0.5  # refinement pass sigma = REFINE_SIGMA_SCALE * analysis.sigma (0 = no refinement)
 
