@@ -8,6 +8,8 @@ import sys
 import desktop_denoiser.core.schedule, desktop_denoiser.core.diffusion, desktop_denoiser.core.unet
 import desktop_denoiser.core.sampler, desktop_denoiser.core.tiling, desktop_denoiser.core.checkpoint
 import desktop_denoiser.core.noise_estimation, desktop_denoiser.core.training, desktop_denoiser.core.denoise
+import desktop_denoiser.core.precision, desktop_denoiser.core.observation, desktop_denoiser.core.real_noise
+import desktop_denoiser.core.metrics
 import desktop_denoiser.pipeline.jobs, desktop_denoiser.pipeline.imageio, desktop_denoiser.pipeline.devices
 import desktop_denoiser.cli
 from desktop_denoiser.cli import build_parser
@@ -36,4 +38,23 @@ def test_only_qt_package_imports_pyside():
         str(p.relative_to(root)) for p in root.rglob("*.py")
         if "qt" not in p.relative_to(root).parts[:1] and p.name != "__main__.py" and pattern.search(p.read_text(encoding="utf-8"))
     ]
+    assert offenders == []
+
+
+def test_imports_point_one_way():
+    """core imports neither pipeline nor qt; pipeline does not import qt."""
+    import re
+    from pathlib import Path
+
+    import desktop_denoiser
+
+    root = Path(desktop_denoiser.__file__).parent
+    rules = {"core": ("pipeline", "qt", "bench"), "pipeline": ("qt", "bench")}
+    offenders = []
+    for layer, banned in rules.items():
+        for p in (root / layer).rglob("*.py"):
+            text = p.read_text(encoding="utf-8")
+            for b in banned:
+                if re.search(rf"^\s*(from|import)\s+(\.\.{b}\b|desktop_denoiser\.{b}\b)", text, re.M):
+                    offenders.append(f"{layer}/{p.name} imports {b}")
     assert offenders == []
