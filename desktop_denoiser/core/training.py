@@ -221,7 +221,6 @@ class Trainer:
             raise ValueError(f"{path} has another model/schedule config than this run")
         self.model.load_state_dict(loaded.model.state_dict())
         self.ema.load_state_dict(loaded.model.state_dict())
-        self.init_info = loaded.info
         self.log(f"initialised from {path} ({loaded.info.get('steps', '?')} steps)")
 
     def export(self, path: Path) -> Path:
@@ -263,11 +262,11 @@ class Trainer:
                 val_imgs.append(im[y:y + c, x:x + c].astype(np.float32) / 255.0)
         self.model.train()
         t0, last_step, ema_loss = time.time(), self.step, None
+        t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)  # observation samples stay below it
         while self.step < stop:
             x0 = patches.batch(cfg.batch_size).to(self.device)
             t = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen).to(self.device)
             noise = torch.randn(x0.shape, generator=self.gen)
-            t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)
             if cfg.corr_prob > 0:
                 corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t.cpu() <= t_focus)
                 if corr.any():
