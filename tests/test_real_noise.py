@@ -35,6 +35,16 @@ def halfres_noise(shape, std, seed):
     return n / n.std() * std
 
 
+def fine_texture(shape, amp, seed, density=0.03):
+    """Clean fine texture (sparse, slightly blurred strokes, like stone or fur): as spatially correlated
+    as camera noise (rho1 ~0.7-0.8), but not Gaussian. ``amp``: its std in 8-bit units."""
+    rng = np.random.default_rng(seed)
+    impulses = (rng.random(shape[:2]) < density) * rng.choice([-1.0, 1.0], size=shape[:2])
+    t = cv2.GaussianBlur(impulses, (0, 0), 0.8)
+    t = t / t.std() * amp
+    return np.repeat(t[..., None], shape[2], axis=2) * np.array([1.0, 0.9, 0.8])
+
+
 @pytest.fixture(scope="module")
 def image():
     return smooth_test_image(128, 128, seed=3)
@@ -56,6 +66,24 @@ def test_correlated_noise_is_detected_with_its_per_pixel_sigma(image, kind, std)
     assert a.rho1 > 0.5
     assert abs(a.sigma - std) < 0.2 * std, a
     assert a.sigma_white < 0.5 * std  # the white-noise estimator misses most of it
+    assert abs(a.texture_excess) < 0.2  # Gaussian: as heavy-tailed as its phase-randomised surrogate
+
+
+@pytest.mark.parametrize("amp", [4.0, 10.0])
+def test_fine_texture_of_a_clean_photo_is_not_taken_for_camera_noise(image, amp):
+    """Second-order statistics cannot tell it from correlated noise (rho1 > threshold), the kurtosis test can."""
+    a = rn.analyse_noise(_quantise(image + fine_texture(image.shape, amp, 1) / 255.0))
+    assert a.rho1 > rn.CORRELATION_THRESHOLD
+    assert a.texture_excess > 1.0
+    assert not a.correlated
+
+
+def test_texture_excess_is_zero_for_gaussian_blocks_and_positive_for_sparse_ones():
+    rng = np.random.default_rng(0)
+    gauss = rng.standard_normal((2000, 8, 8, 3))
+    sparse = rng.standard_normal((2000, 8, 8, 3)) * (rng.random((2000, 8, 8, 1)) < 0.1)
+    assert abs(rn.texture_excess(gauss - gauss.mean(axis=(1, 2), keepdims=True))) < 0.05
+    assert rn.texture_excess(sparse - sparse.mean(axis=(1, 2), keepdims=True)) > 1.0
 
 
 @pytest.mark.parametrize("std", [5.0, 15.0, 25.0])
@@ -162,7 +190,8 @@ def test_denoise_real_improves_correlated_noise(trained, image, strategy, monkey
     assert psnr(out, image) > psnr(noisy, image) + 1.0
 
 
-def test_clean_image_comes_back_almost_unchanged(trained, image):
-    clean = _quantise(image)
+@pytest.mark.parametrize("texture", [0.0, 6.0])
+def test_clean_image_comes_back_almost_unchanged(trained, image, texture):
+    clean = _quantise(image + fine_texture(image.shape, texture, 2) / 255.0) if texture else _quantise(image)
     out = run_to_end(rn.denoise_real(trained.model, trained.schedule, clean))
     assert psnr(out, clean) >= 45.0

@@ -1,6 +1,10 @@
 """``bench real``: real camera noise, PolyU Canon 5D Mark II pairs (``*_real.JPG`` noisy, ``*_mean.JPG``
 clean, 512x512). Ours runs the pipeline's default path (DenoiseOptions(), sigma estimated, plus any
-``--opt key=value``); CBM3D and NLM get the sigma from our estimator."""
+``--opt key=value``); CBM3D and NLM get the sigma from our estimator.
+
+Clean-photo check (``--clean``): the same default path on photos *without* added noise (the PolyU
+``*_mean`` references, and any folders given, e.g. CBSD68 and McMaster): the output should be the input
+(PSNR >= CLEAN_PSNR dB). Reports how many pass, how many were taken for camera noise, and the worst."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from .common import Acc, Timer, megapixels, parse_opts
 from .report import fmt, table
 
 METHODS = ("noisy", "ours", "cbm3d", "nlm")
+CLEAN_PSNR = 45.0  # dB: a clean photo must come back (almost) unchanged
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="set a DenoiseOptions field for ours (repeatable), e.g. --opt ensemble=2")
     p.add_argument("--variant", default=None, help="label of our row (default: from --opt)")
+    p.add_argument("--clean", nargs="*", default=None, metavar="DIR",
+                   help="also check that clean photos come back unchanged: the pairs' *_mean images and the "
+                        "images in these folders (none given: the *_mean images only)")
 
 
 def find_pairs(folder: Path) -> list[tuple[Path, Path]]:
@@ -93,6 +102,49 @@ def run(args, ctx) -> dict:
             f"the peers get max(σ̂, 0.5)). "
           + (f"Ours − best peer ({best_peer.upper() if best_peer == 'nlm' else 'CBM3D'}): "
              f"**{fmt(margin, 2, True)} dB**." if best_peer else ""))
-    return {"pairs": len(pairs), "variant": variant, "options": {k: str(v) for k, v in extra.items()},
+    clean = None
+    if args.clean is not None:
+        sets = [("PolyU *_mean references", [c for _, c in pairs])]
+        for folder in args.clean:
+            files = sorted(f for f in Path(folder).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            sets.append((Path(folder).name, files[: args.limit] if args.limit else files))
+        clean = clean_check(sets, denoiser, opts, opt_tag, ctx)
+        md += "\n\n" + clean["markdown"]
+    return {"pairs": len(pairs), "variant": variant, "clean": clean and clean["sets"], "options": {k: str(v) for k, v in extra.items()},
             "methods": summ, "mean_sigma": mean_sigma, "best_peer": best_peer, "ours_minus_best_peer": margin,
             "markdown": md}
+
+
+def clean_check(sets, denoiser, opts, opt_tag: str, ctx) -> dict:
+    """Ours (same options) on clean photos: PSNR of the output against the input itself."""
+    from ..core.metrics import psnr
+    from ..core.sampler import run_to_end
+    from ..pipeline.imageio import read_image
+
+    rows, out = [], []
+    for label, files in sets:
+        recs = []
+        for path in files:
+            key = f"clean|{Path(path).parent.name}/{Path(path).name}|model={ctx.model_hash}|{opt_tag}"
+            rec = ctx.cache.get(key)
+            if rec is None:
+                x = read_image(path).pixels
+                plan = denoiser.plan(x, opts)
+                res = run_to_end(denoiser.run(x, opts, plan))
+                rec = {"psnr": psnr(res.pixels, x), "sigma": plan.sigma, "real": plan.real}
+                ctx.cache.put(key, rec)
+            recs.append((rec, Path(path).name))
+            ctx.log(f"[clean] {label}: {Path(path).name} σ̂={rec['sigma']:.2f} real={rec['real']} "
+                    f"PSNR vs input={rec['psnr']:.2f}")
+        ps = [min(r["psnr"], 99.0) for r, _ in recs]
+        worst_rec, worst_name = min(recs, key=lambda rn: rn[0]["psnr"])
+        entry = {"set": label, "n": len(recs), "pass": sum(p >= CLEAN_PSNR for p in ps),
+                 "real_path": sum(bool(r["real"]) for r, _ in recs), "median_psnr": float(sorted(ps)[len(ps) // 2]),
+                 "worst": worst_name, "worst_psnr": worst_rec["psnr"], "worst_sigma": worst_rec["sigma"]}
+        out.append(entry)
+        rows.append([label, entry["n"], f"{entry['pass']}/{entry['n']}", entry["real_path"],
+                     fmt(entry["median_psnr"]), f"{worst_name}: {fmt(entry['worst_psnr'])} (σ̂ {entry['worst_sigma']:.1f})"])
+    md = ("### Clean photos (no noise added): does the output equal the input?\n\n"
+          + table(["photos", "n", f"PSNR ≥ {CLEAN_PSNR:.0f} dB vs input", "taken for camera noise",
+                   "median PSNR (dB, capped at 99)", "worst"], rows))
+    return {"sets": out, "markdown": md}
