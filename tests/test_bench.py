@@ -127,3 +127,29 @@ def test_opt_parsing():
         "ensemble": 2, "mode": "detail", "sigma": None, "preview": True}
     with pytest.raises(ValueError):
         parse_opts(["no_such_field=1"])
+
+
+@needs_model
+def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir):
+    """Synthetic *_real / *_mean pairs (blurred noise on smooth photos) and a folder of clean photos."""
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        clean = _photo(96, 96, 10 + i) * 255
+        noise = cv2.GaussianBlur(rng.standard_normal(clean.shape), (0, 0), 1.0)
+        noisy = clean + noise / noise.std() * 6.0
+        for name, img in (("mean", clean), ("real", noisy)):
+            u8 = np.clip(np.round(img), 0, 255).astype(np.uint8)
+            assert cv2.imwrite(str(pairs / f"p{i}_{name}.png"), u8[..., ::-1])
+    out_json = tmp_path / "real.json"
+    rc = bench_main(["real", "--data", str(pairs), "--peers", "nlm", "--clean", str(clean_dir),
+                     "--threads", "1", "--device", "cpu", "--json", str(out_json), "--quiet"])
+    assert rc == 0
+    data = json.loads(out_json.read_text())
+    assert data["pairs"] == 2
+    assert data["methods"]["ours"]["psnr"] > data["methods"]["noisy"]["psnr"] + 1.0
+    sets = {s["set"]: s for s in data["clean"]}
+    assert sets["pairs *_mean"]["n"] == 2 and sets["clean"]["n"] == 2
+    for s in sets.values():  # smooth clean photos come back unchanged and are not taken for camera noise
+        assert s["pass"] == s["n"] and s["real_path"] == 0 and s["worst_psnr"] >= 45.0

@@ -104,7 +104,7 @@ def run(args, ctx) -> dict:
              f"**{fmt(margin, 2, True)} dB**." if best_peer else ""))
     clean = None
     if args.clean is not None:
-        sets = [("PolyU *_mean references", [c for _, c in pairs])]
+        sets = [(f"{Path(args.data).name} *_mean", [c for _, c in pairs])]
         for folder in args.clean:
             files = sorted(f for f in Path(folder).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
             sets.append((Path(folder).name, files[: args.limit] if args.limit else files))
