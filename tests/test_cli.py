@@ -123,9 +123,7 @@ def test_cli_choices_and_defaults_match_the_library():
     assert tuple(denoise["noise"].choices) == NOISE_MODELS
     train = {a.dest: a.default for a in sub["train"]._actions}
     cfg = TrainConfig()
-    # corr_prob is the one exception: 0.3 on the command line (how the shipped model was trained), 0 in
-    # TrainConfig, whose unit tests check the white-noise loss after a few steps
-    for flag, field in [("clip_prob", "clip_prob"), ("focus_sigma", "focus_sigma"),
+    for flag, field in [("clip_prob", "clip_prob"), ("corr_prob", "corr_prob"), ("focus_sigma", "focus_sigma"),
                         ("focus_prob", "focus_prob"), ("crop", "crop_size"), ("lr", "lr"), ("steps", "steps"),
                         ("batch_size", "batch_size")]:
         assert train[flag] == getattr(cfg, field), flag

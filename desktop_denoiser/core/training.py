@@ -50,7 +50,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     focus_sigma: float = 80.0  # 8-bit sigma bounding the timesteps that matter for photos
     focus_prob: float = 0.9  # fraction of samples drawn from t in [0, t(focus_sigma)]
-    corr_prob: float = 0.0  # fraction of focus-range samples with camera-like correlated noise (observation.py)
+    corr_prob: float = 0.3  # fraction of focus-range samples with camera-like correlated noise (observation.py)
     clip_prob: float = 0.5  # fraction of focus-range samples whose noisy image is clipped to [-1, 1] like a file
     init: str | None = None  # start from these weights (.safetensors) instead of random ones (fine-tuning)
     val_every: int = 1000
