@@ -163,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network arithmetic: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     d.add_argument("--ensemble", type=int, default=1, choices=(1, 2, 4), help="average over N flips (fidelity)")
     d.add_argument("--noise", choices=("auto", "gaussian", "real"), default="auto",
-                   help="noise model when sigma is estimated: auto detects correlated camera noise (default)")
+                   help="auto: detect correlated camera noise when sigma is estimated (default; an explicit --sigma "
+                        "is taken as white noise); real: the camera-noise path (at --sigma if given); "
+                        "gaussian: the white-noise path")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders, keeping their structure")
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     d.add_argument("--json", action="store_true")

@@ -22,7 +22,7 @@ from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from desktop_denoiser.paths import default_model_path, resource  # noqa: E402
 from desktop_denoiser.pipeline.imageio import output_path_for, read_image  # noqa: E402
-from desktop_denoiser.pipeline.jobs import Denoiser  # noqa: E402
+from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser  # noqa: E402
 from desktop_denoiser.qt import app as qt_app  # noqa: E402
 from desktop_denoiser.qt.convert import array_to_qimage, qimage_to_array  # noqa: E402
 from desktop_denoiser.qt.errors import describe_error  # noqa: E402
@@ -172,9 +172,11 @@ def test_open_shows_sigma_and_t_estimated_on_worker(qtbot, window, denoiser, tmp
     panel.set_override(50.0)
     assert "manual" in panel.t_label.text() and int(panel.t_label.text().split()[0]) > est.timestep
     assert panel.options().sigma == pytest.approx(50.0)
+    assert panel.options().noise_model == "gaussian"  # "Auto" keeps the detected kind: white noise here
+    assert "white noise" in panel.sigma_label.text() and not est.correlated
     panel.set_override(None)
     assert panel.t_label.text() == str(est.timestep)
-    assert panel.options().sigma == pytest.approx(est.sigma)
+    assert panel.options().sigma is None and panel.options().noise_model == "auto"  # planned from est.analysis
     panel.set_mode("detail")
     assert int(panel.steps_label.text()) == est.timestep + 1
 
@@ -202,6 +204,41 @@ def test_run_progress_previews_and_psnr(qtbot, window, tmp_path):
     assert window.save_action.isEnabled() and not window.cancel_action.isEnabled()
     assert window.progress_bar.value() == window.progress_bar.maximum()
     assert window.x0_preview.pixmap() is not None and not window.x0_preview.pixmap().isNull()
+
+
+def add_camera_noise(clean: np.ndarray, std: float = 8.0, seed: int = 0) -> np.ndarray:
+    """Spatially correlated noise (blurred white noise, per-pixel std ``std`` in 8-bit units)."""
+    w = np.random.default_rng(seed).standard_normal(clean.shape)
+    n = np.stack([cv2.GaussianBlur(w[..., c], (0, 0), 1.0) for c in range(clean.shape[2])], -1)
+    return np.clip(clean + n / n.std() * std / 255.0, 0, 1).astype(np.float32)
+
+
+@needs_model
+def test_camera_noise_runs_the_real_noise_path_the_panel_planned(qtbot, window, tmp_path):
+    from desktop_denoiser.core.real_noise import plan_real
+
+    clean = smooth_image(128, 128)
+    path = write_png(tmp_path / "camera.png", add_camera_noise(clean, seed=3))
+    noisy = read_image(path).pixels
+    open_and_estimate(qtbot, window, path)
+    panel = window.noise_panel
+    est = panel.estimate()
+    assert est.correlated and "camera noise" in panel.sigma_label.text()
+    real_steps = plan_real(window.denoiser.schedule, est.analysis).total
+    assert real_steps > 1 and panel.steps_label.text() == str(real_steps)
+    panel.set_noise_model("gaussian")  # the panel re-plans: the white-noise path at the white-noise sigma
+    white = window.denoiser.plan(noisy, DenoiseOptions(noise_model="gaussian"), analysis=est.analysis)
+    assert white.steps <= 1 and white.sigma < 0.5 * est.sigma  # the white estimator misses correlated noise
+    assert panel.steps_label.text() == str(white.steps) and panel.options().noise_model == "gaussian"
+    panel.set_noise_model("auto")
+    assert panel.steps_label.text() == str(real_steps)
+    rec = Recorder()
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        start_run(qtbot, window, rec)
+    result = blocker.args[0]
+    assert result.steps == real_steps and rec.steps()[-1] == real_steps
+    assert result.sigma == pytest.approx(est.sigma)
+    assert psnr(result.pixels, clean) > psnr(noisy, clean) + 2.0
 
 
 @needs_model
@@ -382,6 +419,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
     w.noise_panel.set_mode("detail")
     w.noise_panel.set_steps(17)
     w.noise_panel.set_seed(42)
+    w.noise_panel.set_noise_model("real")
     w.set_side_by_side(True)
     w.show()
     w.resize(720, 520)  # smaller than the offscreen screen (800x600), else Qt clamps the restore
@@ -399,6 +437,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
     assert any(a.text().endswith("a.png") for a in w2.recent_menu.actions())
     opts = w2.noise_panel.options()
     assert opts.mode == "detail" and opts.steps == 17 and opts.seed == 42 and opts.device == "auto"
+    assert opts.noise_model == "real" and w2.noise_panel.batch_options().noise_model == "real"
 
 
 def test_viewer_zoom_pan_split_in_sync(qtbot):

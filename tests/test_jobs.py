@@ -112,3 +112,47 @@ def test_precision_choice_per_device():
     assert resolve_precision("auto", cpu) is (torch.bfloat16 if cpu_has_fast_bf16() else None)
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("int8", cpu)
+
+
+def _camera_noisy(seed: int = 0) -> np.ndarray:
+    """A smooth photo with spatially correlated noise (blurred white noise, per-pixel std 8)."""
+    import cv2
+
+    clean = smooth_test_image(96, 96, seed=4)
+    w = np.random.default_rng(seed).standard_normal(clean.shape)
+    n = np.stack([cv2.GaussianBlur(w[..., c], (0, 0), 1.0) for c in range(3)], -1)
+    return (np.clip(np.round((clean + n / n.std() * 8.0 / 255) * 255), 0, 255) / 255).astype(np.float32)
+
+
+def test_estimate_carries_its_analysis_and_plans_reuse_it(denoiser, monkeypatch):
+    from desktop_denoiser.core import real_noise as rn
+    from desktop_denoiser.pipeline import jobs
+
+    noisy = _camera_noisy()
+    est = denoiser.estimate(noisy)
+    assert est.correlated and est.analysis is not None and est.analysis.correlated
+    assert est.sigma == pytest.approx(est.analysis.sigma)
+
+    def no_analysis(*a, **k):
+        raise AssertionError("analysed again")
+
+    monkeypatch.setattr(jobs, "analyse_noise", no_analysis)
+    fresh = noisy.copy()  # a new array: the per-array cache cannot answer, the analysis passed in must
+    auto = denoiser.plan(fresh, DenoiseOptions(), analysis=est.analysis)
+    assert auto.real and auto.steps == rn.plan_real(denoiser.schedule, est.analysis).total
+    # an explicit sigma is white noise in auto mode, camera noise at that sigma with noise_model="real"
+    white = denoiser.plan(fresh, DenoiseOptions(sigma=12.0), analysis=est.analysis)
+    assert not white.real and white.sigma == 12.0 and white.steps == 1
+    cam = denoiser.plan(fresh, DenoiseOptions(sigma=12.0, noise_model="real"), analysis=est.analysis)
+    assert cam.real and cam.sigma == 12.0 and cam.analysis.sigma == 12.0
+    assert cam.timestep == denoiser.schedule.sigma_to_timestep(rn.PD_SIGMA_SCALE * 12.0)
+    gauss = denoiser.plan(fresh, DenoiseOptions(noise_model="gaussian"), analysis=est.analysis)
+    assert not gauss.real and gauss.sigma == pytest.approx(est.analysis.sigma_white)
+
+
+def test_forced_camera_path_at_a_manual_sigma_denoises(denoiser):
+    noisy = _camera_noisy(1)
+    clean = smooth_test_image(96, 96, seed=4)
+    res = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=8.0, noise_model="real", device="cpu")))
+    assert res.sigma == 8.0 and res.steps > 1  # pixel-shuffled sub-images + refinement
+    assert psnr(res.pixels, clean) > psnr(noisy, clean) + 2.0

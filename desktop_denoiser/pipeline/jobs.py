@@ -32,6 +32,7 @@ class NoiseEstimate:
     sigma: float  # 8-bit units (per-pixel std; for correlated camera noise the measured one)
     timestep: int  # t*, -1 when there is nothing to remove
     correlated: bool = False  # spatially correlated (real camera) noise: the real-noise path is used
+    analysis: NoiseAnalysis | None = field(default=None, compare=False, repr=False)  # what it was read from
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class DenoiseOptions:
     device: str = "auto"
     tile: int | None = None  # None = chosen from free memory
     ensemble: int = 1
-    noise_model: str = "auto"  # auto: real-noise path when the noise is spatially correlated
+    noise_model: str = "auto"  # auto: real-noise path when the noise is spatially correlated (sigma None);
+    # "real": the real-noise path, at ``sigma`` if given; "gaussian": the white-noise path
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (network arithmetic; see devices.resolve_precision)
     preview: bool = False
     preview_max_size: int = 256
@@ -113,21 +115,30 @@ class Denoiser:
         return analysis
 
     def estimate(self, pixels: np.ndarray) -> NoiseEstimate:
-        """Noise level and t* the default (blind) run would use."""
-        plan = self.plan(pixels, DenoiseOptions())
-        return NoiseEstimate(plan.sigma, plan.timestep, plan.real)
+        """Noise level and t* the default (blind) run would use, with the analysis behind them (pass it
+        back to :meth:`plan` / :meth:`run` to plan other options without analysing again)."""
+        analysis = self._analyse(pixels)
+        plan = self.plan(pixels, DenoiseOptions(), analysis=analysis)
+        return NoiseEstimate(plan.sigma, plan.timestep, plan.real, analysis)
 
-    def plan(self, pixels: np.ndarray, opts: DenoiseOptions) -> JobPlan:
-        """An explicit sigma or ``noise_model="gaussian"`` -> the Gaussian path (white-noise estimate);
-        otherwise the noise is analysed and correlated camera noise takes the real-noise path."""
+    def plan(self, pixels: np.ndarray, opts: DenoiseOptions, *, analysis: NoiseAnalysis | None = None) -> JobPlan:
+        """Which path, sigma and t* a run with ``opts`` takes.
+
+        sigma None: the noise is analysed (or ``analysis`` is used) and correlated camera noise takes the
+        real-noise path (``noise_model="auto"``), or the path is forced (``"real"`` / ``"gaussian"``).
+        An explicit sigma takes the Gaussian path, unless ``noise_model="real"``: then the real-noise path
+        runs at that sigma."""
         if opts.noise_model not in NOISE_MODELS:
             raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {opts.noise_model!r}")
-        if opts.sigma is None:
-            analysis = self._analyse(pixels)
-            real = opts.noise_model == "real" or (opts.noise_model == "auto" and analysis.correlated)
+        if opts.sigma is None or opts.noise_model == "real":
+            analysis = analysis or self._analyse(pixels)
+            if opts.sigma is None:
+                real = opts.noise_model == "real" or (opts.noise_model == "auto" and analysis.correlated)
+            else:
+                real = True
             if real:
-                if opts.noise_model == "real" and not analysis.correlated:
-                    analysis = replace(analysis, correlated=True)
+                sigma = analysis.sigma if opts.sigma is None else float(opts.sigma)
+                analysis = replace(analysis, correlated=True, sigma=sigma)
                 rp = plan_real(self.schedule, analysis, opts.mode, opts.steps)
                 return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis)
             sigma = analysis.sigma_white

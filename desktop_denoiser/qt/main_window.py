@@ -311,6 +311,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.noise_panel.set_mode(s.mode)
+        self.noise_panel.set_noise_model(s.noise_model)
         self.noise_panel.set_steps(s.steps)
         self.noise_panel.set_seed(s.seed)
         self.noise_panel.set_device(s.device)
@@ -321,6 +322,7 @@ class MainWindow(QMainWindow):
         s.geometry = self.saveGeometry()
         s.window_state = self.saveState()
         s.mode = self.noise_panel.mode()
+        s.noise_model = self.noise_panel.noise_model()
         s.steps = self.noise_panel.steps()
         s.seed = self.noise_panel.seed()
         s.device = self.noise_panel.device()
@@ -471,10 +473,14 @@ class MainWindow(QMainWindow):
         if self.image is None or self._schedule is None:
             return
         opts = self.noise_panel.options()
-        if opts.sigma is None:
-            return
+        est = self.noise_panel.estimate()
         try:
-            plan = plan_denoise(self._schedule, opts.sigma, opts.mode, opts.steps)
+            if est is not None and est.analysis is not None:  # the run's own plan (no new analysis)
+                plan = self.denoiser.plan(self.image.pixels, opts, analysis=est.analysis)
+            elif opts.sigma is not None and opts.noise_model != "real":
+                plan = plan_denoise(self._schedule, opts.sigma, opts.mode, opts.steps)
+            else:
+                return
         except Exception:
             return
         self.noise_panel.set_planned(plan.steps, plan.timestep)
@@ -544,7 +550,8 @@ class MainWindow(QMainWindow):
         if self.is_running():
             return None
         opts = self.noise_panel.options()
-        worker = DenoiseWorker(self.denoiser, self.image.pixels, opts)
+        est = self.noise_panel.estimate()
+        worker = DenoiseWorker(self.denoiser, self.image.pixels, opts, analysis=est.analysis if est else None)
         worker.planned.connect(self._on_planned)
         worker.progress.connect(self._on_progress)
         worker.preview.connect(self._on_preview)

@@ -1,4 +1,4 @@
-"""The noise and options panel: estimated sigma and t*, manual override, mode, steps, seed, device."""
+"""The noise and options panel: noise type, estimated sigma and t*, manual override, mode, steps, seed, device."""
 
 from __future__ import annotations
 
@@ -19,6 +19,17 @@ MODES = [
     ("detail", "Detail (DDPM chain)",
      "Runs the reverse diffusion chain from t* down to 0 (one step per timestep). "
      "Re-creates finer texture, slightly less faithful, slower."),
+]
+
+NOISE_TYPES = [
+    ("auto", "Auto (detect)",
+     "Detects whether the photo has camera noise (grainy, blotchy, correlated between neighbouring pixels: "
+     "real photos) or white Gaussian noise, and picks the matching method."),
+    ("real", "Camera noise",
+     "Real camera noise: pixel-shuffled passes that break its correlation, then a light full-resolution pass. "
+     "Use it when Auto leaves a noisy photo grainy."),
+    ("gaussian", "Gaussian (white)",
+     "White Gaussian noise of level σ: one prediction of the clean image at t*."),
 ]
 
 
@@ -42,6 +53,13 @@ class NoisePanel(QWidget):
         self.t_label.setToolTip("Diffusion timestep t* whose noise level matches the photo; denoising starts there.")
         self.steps_label = QLabel("–")
         self.steps_label.setToolTip("Network evaluations the next run will take.")
+        self.noise_combo = QComboBox()
+        self.noise_combo.setObjectName("noiseTypeCombo")
+        for key, label, tip in NOISE_TYPES:
+            self.noise_combo.addItem(label, key)
+            self.noise_combo.setItemData(self.noise_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.noise_combo.setToolTip("\n\n".join(f"{label}: {tip}" for _, label, tip in NOISE_TYPES))
+        form.addRow("Noise type:", self.noise_combo)
         form.addRow("Estimated σ:", self.sigma_label)
         form.addRow("Timestep t*:", self.t_label)
         form.addRow("Planned steps:", self.steps_label)
@@ -101,7 +119,7 @@ class NoisePanel(QWidget):
         self.override_check.toggled.connect(self._on_override)
         self.sigma_slider.valueChanged.connect(self._slider_moved)
         self.sigma_spin.valueChanged.connect(self._spin_changed)
-        for sig in (self.mode_combo.currentIndexChanged, self.steps_spin.valueChanged,
+        for sig in (self.noise_combo.currentIndexChanged, self.mode_combo.currentIndexChanged, self.steps_spin.valueChanged,
                     self.seed_spin.valueChanged, self.device_combo.currentIndexChanged):
             sig.connect(self.options_changed)
         self._on_override(False)
@@ -144,7 +162,8 @@ class NoisePanel(QWidget):
 
     def set_estimate(self, est: NoiseEstimate) -> None:
         self._estimate = est
-        self.sigma_label.setText(f"{est.sigma:.1f}  (8-bit units)")
+        kind = "camera noise" if est.correlated else ("white noise" if est.timestep >= 0 else "no noise")
+        self.sigma_label.setText(f"{est.sigma:.1f}  (8-bit units, {kind})")
         self.t_label.setText(str(est.timestep) if est.timestep >= 0 else "none (no noise to remove)")
         if not self.override_check.isChecked():
             self.set_sigma(est.sigma)
@@ -155,6 +174,8 @@ class NoisePanel(QWidget):
         self.steps_label.setText("–" if steps is None else str(steps))
         if timestep is not None and self.override_check.isChecked():
             self.t_label.setText(f"{timestep} (manual σ)" if timestep >= 0 else "none (σ too low)")
+        elif timestep is not None:
+            self.t_label.setText(str(timestep) if timestep >= 0 else "none (no noise to remove)")
         elif self._estimate is not None:
             t = self._estimate.timestep
             self.t_label.setText(str(t) if t >= 0 else "none (no noise to remove)")
@@ -171,6 +192,13 @@ class NoisePanel(QWidget):
         else:
             self.set_sigma(sigma)
             self.override_check.setChecked(True)
+
+    def noise_model(self) -> str:
+        return str(self.noise_combo.currentData())
+
+    def set_noise_model(self, model: str) -> None:
+        i = self.noise_combo.findData(model)
+        self.noise_combo.setCurrentIndex(i if i >= 0 else 0)
 
     def mode(self) -> str:
         return str(self.mode_combo.currentData())
@@ -199,21 +227,25 @@ class NoisePanel(QWidget):
         i = self.device_combo.findData(name)
         self.device_combo.setCurrentIndex(i if i >= 0 else 0)
 
-    def options(self, *, fallback_sigma: bool = True) -> DenoiseOptions:
-        """Options for a run. sigma: the manual value, else the estimate (so the run does not re-estimate),
-        else None (estimate in the worker)."""
+    def options(self) -> DenoiseOptions:
+        """Options for a run. sigma: the manual value, else None: the run plans from the noise analysis (the
+        one behind the estimate for the open photo, see MainWindow.run_denoise; per file in a batch).
+        A manual sigma with "Auto" keeps the noise type the estimate detected."""
         sigma = self.sigma_override()
-        if sigma is None and fallback_sigma and self._estimate is not None:
-            sigma = self._estimate.sigma
+        model = self.noise_model()
+        if model == "auto" and sigma is not None and self._estimate is not None:
+            model = "real" if self._estimate.correlated else "gaussian"
         return DenoiseOptions(sigma=sigma, mode=self.mode(), steps=self.steps() or None, seed=self.seed(),
-                              device=self.device())
+                              device=self.device(), noise_model=model)
 
     def batch_options(self) -> DenoiseOptions:
-        """Options for a batch: sigma is estimated per file unless set manually."""
-        return self.options(fallback_sigma=False)
+        """Options for a batch: noise type and sigma are estimated per file unless set by hand."""
+        sigma = self.sigma_override()
+        return DenoiseOptions(sigma=sigma, mode=self.mode(), steps=self.steps() or None, seed=self.seed(),
+                              device=self.device(), noise_model=self.noise_model())
 
     def set_controls_enabled(self, enabled: bool) -> None:
-        for w in (self.override_check, self.mode_combo, self.steps_spin, self.seed_spin, self.device_combo):
+        for w in (self.noise_combo, self.override_check, self.mode_combo, self.steps_spin, self.seed_spin, self.device_combo):
             w.setEnabled(enabled)
         on = enabled and self.override_check.isChecked()
         self.sigma_slider.setEnabled(on)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..pipeline.jobs import NOISE_MODELS
+
 ORGANISATION = "DesktopDenoiser"
 APPLICATION = "Desktop Denoiser"
 MAX_RECENT = 8
@@ -103,6 +105,15 @@ class Settings:
     @mode.setter
     def mode(self, v: str) -> None:
         self.q.setValue("denoise/mode", str(v))
+
+    @property
+    def noise_model(self) -> str:
+        v = self._str("denoise/noise_model", "auto")
+        return v if v in NOISE_MODELS else "auto"
+
+    @noise_model.setter
+    def noise_model(self, v: str) -> None:
+        self.q.setValue("denoise/noise_model", str(v))
 
     @property
     def steps(self) -> int:

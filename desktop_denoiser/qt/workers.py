@@ -29,6 +29,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from ..core.real_noise import NoiseAnalysis
 from ..core.sampler import StepEvent
 from ..pipeline.imageio import read_image
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, process_file
@@ -154,17 +155,19 @@ class DenoiseWorker(Worker):
     failed = Signal(str)
 
     def __init__(self, denoiser: Denoiser, pixels: np.ndarray, opts: DenoiseOptions, *,
-                 previews: bool = True, preview_interval: float = PREVIEW_INTERVAL):
+                 previews: bool = True, preview_interval: float = PREVIEW_INTERVAL,
+                 analysis: NoiseAnalysis | None = None):
         super().__init__()
         self.denoiser = denoiser
         self.pixels = pixels
         self.opts = replace(opts, preview=previews)
         self.preview_interval = preview_interval
+        self.analysis = analysis  # the estimate's noise analysis of these pixels (not recomputed)
 
     def run(self) -> None:
         gen = None
         try:
-            plan = self.denoiser.plan(self.pixels, self.opts)
+            plan = self.denoiser.plan(self.pixels, self.opts, analysis=self.analysis)
             self.planned.emit(plan.steps, float(plan.sigma), int(plan.timestep))
             gen = self.denoiser.run(self.pixels, self.opts, plan)
             t0 = time.perf_counter()
