@@ -24,6 +24,16 @@ def smooth_test_image(h: int = 96, w: int = 96, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0.05, 0.95).astype(np.float32)
 
 
+def blurred_noise(shape, std: float, blur: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Camera-like spatially correlated noise: white noise blurred by a Gaussian of ``blur`` pixels,
+    rescaled to per-pixel std ``std`` (8-bit units)."""
+    import cv2
+
+    w = np.random.default_rng(seed).standard_normal(shape)
+    n = np.stack([cv2.GaussianBlur(w[..., c], (0, 0), blur) for c in range(shape[2])], -1)
+    return n / n.std() * std
+
+
 @pytest.fixture
 def clean_image():
     return smooth_test_image()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import blurred_noise
 from desktop_denoiser.bench import main as bench_main
 from desktop_denoiser.bench.report import markers, update_section
 from desktop_denoiser.paths import default_model_path
@@ -134,11 +135,9 @@ def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir):
     """Synthetic *_real / *_mean pairs (blurred noise on smooth photos) and a folder of clean photos."""
     pairs = tmp_path / "pairs"
     pairs.mkdir()
-    rng = np.random.default_rng(0)
     for i in range(2):
         clean = _photo(96, 96, 10 + i) * 255
-        noise = cv2.GaussianBlur(rng.standard_normal(clean.shape), (0, 0), 1.0)
-        noisy = clean + noise / noise.std() * 6.0
+        noisy = clean + blurred_noise(clean.shape, 6.0, seed=i)
         for name, img in (("mean", clean), ("real", noisy)):
             u8 = np.clip(np.round(img), 0, 255).astype(np.uint8)
             assert cv2.imwrite(str(pairs / f"p{i}_{name}.png"), u8[..., ::-1])

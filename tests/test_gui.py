@@ -20,6 +20,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QTimer, QUrl, Slot  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
+from conftest import blurred_noise  # noqa: E402
 from desktop_denoiser.paths import default_model_path, resource  # noqa: E402
 from desktop_denoiser.pipeline.imageio import output_path_for, read_image  # noqa: E402
 from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser  # noqa: E402
@@ -191,6 +192,7 @@ def test_run_progress_previews_and_psnr(qtbot, window, tmp_path):
     rec = Recorder()
     with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
         start_run(qtbot, window, rec)
+    qtbot.waitUntil(lambda: "finished" in rec.kinds(), timeout=TIMEOUT)  # queued after run_finished
     result = blocker.args[0]
     steps = rec.steps()
     assert steps == list(range(1, len(steps) + 1)) and steps[-1] == result.steps
@@ -207,10 +209,7 @@ def test_run_progress_previews_and_psnr(qtbot, window, tmp_path):
 
 
 def add_camera_noise(clean: np.ndarray, std: float = 8.0, seed: int = 0) -> np.ndarray:
-    """Spatially correlated noise (blurred white noise, per-pixel std ``std`` in 8-bit units)."""
-    w = np.random.default_rng(seed).standard_normal(clean.shape)
-    n = np.stack([cv2.GaussianBlur(w[..., c], (0, 0), 1.0) for c in range(clean.shape[2])], -1)
-    return np.clip(clean + n / n.std() * std / 255.0, 0, 1).astype(np.float32)
+    return np.clip(clean + blurred_noise(clean.shape, std, seed=seed) / 255.0, 0, 1).astype(np.float32)
 
 
 @needs_model
@@ -235,6 +234,7 @@ def test_camera_noise_runs_the_real_noise_path_the_panel_planned(qtbot, window, 
     rec = Recorder()
     with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
         start_run(qtbot, window, rec)
+    qtbot.waitUntil(lambda: "finished" in rec.kinds(), timeout=TIMEOUT)  # queued after run_finished
     result = blocker.args[0]
     assert result.steps == real_steps and rec.steps()[-1] == real_steps
     assert result.sigma == pytest.approx(est.sigma)
@@ -278,6 +278,7 @@ def test_gui_stays_responsive_during_run(qtbot, window, tmp_path):
     t0 = time.perf_counter()
     with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
         start_run(qtbot, window, rec)
+    qtbot.waitUntil(lambda: "finished" in rec.kinds(), timeout=TIMEOUT)  # queued after run_finished
     elapsed = time.perf_counter() - t0
     timer.stop()
     assert rec.steps() == list(range(1, 41))

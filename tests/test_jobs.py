@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import smooth_test_image
+from conftest import blurred_noise, smooth_test_image
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import StepEvent, run_to_end
 from desktop_denoiser.pipeline.devices import DeviceError, available_devices, resolve_device
@@ -116,12 +116,9 @@ def test_precision_choice_per_device():
 
 def _camera_noisy(seed: int = 0) -> np.ndarray:
     """A smooth photo with spatially correlated noise (blurred white noise, per-pixel std 8)."""
-    import cv2
-
     clean = smooth_test_image(96, 96, seed=4)
-    w = np.random.default_rng(seed).standard_normal(clean.shape)
-    n = np.stack([cv2.GaussianBlur(w[..., c], (0, 0), 1.0) for c in range(3)], -1)
-    return (np.clip(np.round((clean + n / n.std() * 8.0 / 255) * 255), 0, 255) / 255).astype(np.float32)
+    noisy = clean + blurred_noise(clean.shape, 8.0, seed=seed) / 255
+    return (np.clip(np.round(noisy * 255), 0, 255) / 255).astype(np.float32)
 
 
 def test_estimate_carries_its_analysis_and_plans_reuse_it(denoiser, monkeypatch):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import smooth_test_image
+from conftest import blurred_noise, smooth_test_image
 from desktop_denoiser.core import real_noise as rn
 from desktop_denoiser.core.checkpoint import load_model
 from desktop_denoiser.core.denoise import denoise_image, plan_denoise
@@ -19,13 +19,6 @@ from desktop_denoiser.paths import default_model_path
 
 def _quantise(x: np.ndarray) -> np.ndarray:
     return (np.clip(np.round(x * 255.0), 0, 255) / 255.0).astype(np.float32)
-
-
-def blurred_noise(shape, std, blur, seed):
-    """White noise blurred by a Gaussian of ``blur`` pixels, rescaled to per-pixel std ``std`` (8-bit)."""
-    w = np.random.default_rng(seed).standard_normal(shape)
-    n = np.stack([cv2.GaussianBlur(w[..., c], (0, 0), blur) for c in range(shape[2])], -1)
-    return n / n.std() * std
 
 
 def halfres_noise(shape, std, seed):
