@@ -104,3 +104,26 @@ def test_init_from_weights_fine_tunes_with_clipped_samples(photo_dir, tmp_path):
     other = dict(TINY, base_channels=16)
     with pytest.raises(ValueError, match="another model"):
         Trainer(TrainConfig(data=[str(photo_dir)], out_dir=str(tmp_path / "x"), init=str(weights), model=other))
+
+
+def test_training_precision_is_resolved_and_recorded(photo_dir, tmp_path):
+    from desktop_denoiser.core.precision import cpu_has_fast_bf16
+    from desktop_denoiser.core.training import training_autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert training_autocast_dtype("fp32", cpu) is None
+    assert training_autocast_dtype("bf16", cpu) is torch.bfloat16
+    assert training_autocast_dtype("auto", cpu) is (torch.bfloat16 if cpu_has_fast_bf16() else None)
+    with pytest.raises(ValueError, match="precision"):
+        training_autocast_dtype("fp8", cpu)
+    losses = {}
+    for prec in ("fp32", "bf16"):
+        tr = Trainer(_cfg(photo_dir, tmp_path / prec, 2, precision=prec))
+        seen = []
+        tr.train(progress=lambda d: seen.append(d["loss"]))
+        assert len(seen) == 2 and all(np.isfinite(seen))
+        losses[prec] = seen[0]
+        lm = load_model(tmp_path / prec / "model_ema.safetensors")
+        assert lm.info["precision"] == prec
+    # same seed, same first batch: the bf16 loss is the float32 loss to bf16 accuracy
+    assert abs(losses["bf16"] - losses["fp32"]) < 0.05 * losses["fp32"]

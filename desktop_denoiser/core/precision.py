@@ -1,8 +1,9 @@
-"""Inference precision: run the epsilon-network under autocast (bf16/fp16) with channels-last inputs.
+"""Network arithmetic: autocast (bf16/fp16) with channels-last inputs, and which CPUs run bf16 natively.
 
-The caller picks the dtype (``pipeline/devices.py: resolve_precision`` knows which one a device runs
-fast and accurately); ``None`` or float32 means plain float32. The wrapped function always returns
-float32, so the reverse process and tile blending stay in full precision.
+For inference the caller picks the dtype (``pipeline/devices.py: resolve_precision`` knows which one a
+device runs fast and accurately); ``None`` or float32 means plain float32. The wrapped function always
+returns float32, so the reverse process and tile blending stay in full precision. Training uses
+:func:`cpu_has_fast_bf16` too (``TrainConfig.precision``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,19 @@ from typing import Callable
 import torch
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AVX512-BF16 or AMX: oneDNN runs bf16 convolutions natively (elsewhere bf16 is emulated, slowly)."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(cpu, probe, None)
+        try:
+            if fn is not None and fn():
+                return True
+        except Exception:  # private probes: never let them break inference
+            pass
+    return False
 
 
 def with_precision(model: Callable, device: torch.device | str, dtype: torch.dtype | None) -> Callable:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.precision import DTYPES
+from ..core.precision import DTYPES, cpu_has_fast_bf16
 
 
 class DeviceError(RuntimeError):
@@ -62,19 +62,6 @@ _CPU_TILE_BUDGET = 1 << 30
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def cpu_has_fast_bf16() -> bool:
-    """AVX512-BF16 or AMX: oneDNN runs bf16 convolutions natively (elsewhere bf16 is emulated, slowly)."""
-    cpu = getattr(torch, "cpu", None)
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        fn = getattr(cpu, probe, None)
-        try:
-            if fn is not None and fn():
-                return True
-        except Exception:  # private probes: never let them break inference
-            pass
-    return False
 
 
 def resolve_precision(name: str | None, device: torch.device) -> torch.dtype | None:
