@@ -152,3 +152,19 @@ def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir):
     assert sets["pairs *_mean"]["n"] == 2 and sets["clean"]["n"] == 2
     for s in sets.values():  # smooth clean photos come back unchanged and are not taken for camera noise
         assert s["pass"] == s["n"] and s["real_path"] == 0 and s["worst_psnr"] >= 45.0
+
+
+@needs_model
+def test_awgn_jpeg_variant_writes_its_own_section(tmp_path, clean_dir):
+    results = tmp_path / "RESULTS.md"
+    update_section(results, "awgn", "png table stays")
+    out_json = tmp_path / "jpeg.json"
+    args = ["awgn", "--data", str(clean_dir), "--sigmas", "25", "--peers", "nlm", "--limit", "1", "--jpeg", "90",
+            "--detail-limit", "0", "--threads", "1", "--device", "cpu", "--results", str(results), "--write",
+            "--json", str(out_json), "--quiet"]
+    assert bench_main(args) == 0
+    s = json.loads(out_json.read_text())["datasets"]["clean"]["sigmas"]["25"]
+    assert s["ours"]["psnr"] > s["noisy"]["psnr"] + 1.0
+    text = results.read_text(encoding="utf-8")
+    assert "png table stays" in text and "<!-- awgn_jpeg:begin -->" in text and "JPEG q90" in text
+    assert bench_main(args[:-6] + ["--jpeg", "0", "--quiet"]) == 2  # a quality out of range: a clear error

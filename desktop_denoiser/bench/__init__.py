@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data["command"] = command_line(argv)
         Path(args.json).write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     if args.write:
-        path = update_section(args.results, args.bench, md)
-        print(f"\nupdated the '{args.bench}' section of {path}", file=sys.stderr)
+        section = result.get("section", args.bench)
+        path = update_section(args.results, section, md)
+        print(f"\nupdated the '{section}' section of {path}", file=sys.stderr)
     return 0

@@ -1,7 +1,10 @@
-"""``bench awgn``: synthetic additive white Gaussian noise, saved and re-read as 8-bit PNG.
+"""``bench awgn``: synthetic additive white Gaussian noise, saved and re-read as 8-bit PNG (or JPEG).
 
 For each clean image (sorted) and sigma: seeded noise -> clipped 8-bit PNG in a temp folder -> read back
 -> ours (fidelity with sigma known, fidelity blind, detail) and the peers (CBM3D sigma known, OpenCV NLM).
+``--jpeg Q`` saves the noisy images as JPEG of quality Q instead (what photos shared as JPEG look like:
+the compression removes part of the noise and correlates the rest); its report goes to the
+``awgn_jpeg`` section. "σ known" is then the sigma of the noise before compression.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detail-limit", type=int, default=None,
                    help="run detail mode on the first M images only (0 = skip detail mode)")
     p.add_argument("--no-blind", action="store_true", help="skip ours with sigma estimated")
+    p.add_argument("--jpeg", type=int, default=None, metavar="Q",
+                   help="save the noisy images as JPEG of quality Q (1-100) instead of PNG")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="DenoiseOptions field for all our runs (sigma and mode are set by the benchmark)")
 
@@ -50,7 +55,7 @@ def seed_for(index: int, sigma: float) -> int:
 
 def method_label(m: str, args) -> str:
     if m == "noisy":
-        return "noisy input (8-bit)"
+        return f"noisy input (8-bit JPEG q{args.jpeg})" if args.jpeg else "noisy input (8-bit)"
     if m == "ours":
         return "**ours fidelity, σ known**"
     if m == "ours_blind":
@@ -76,6 +81,8 @@ def run(args, ctx) -> dict:
     from ..pipeline.jobs import DenoiseOptions
 
     denoiser, log, cache = ctx.denoiser, ctx.log, ctx.cache
+    if args.jpeg is not None and not 1 <= args.jpeg <= 100:
+        raise ValueError(f"--jpeg must be a quality from 1 to 100, got {args.jpeg}")
     extra = parse_opts(args.opt)
     base = replace(DenoiseOptions(), device=ctx.device, **extra)
     opt_tag = ",".join(f"{k}={v}" for k, v in sorted(extra.items()))
@@ -103,13 +110,14 @@ def run(args, ctx) -> dict:
                 for sigma in args.sigmas:
                     seed = seed_for(i, sigma)
                     noisy = add_gaussian_noise_8bit(clean, sigma, seed)
-                    png = Path(tmp) / f"{name}_{path.stem}_s{sigma:g}.png"
-                    write_image(png, noisy, format="PNG", bit_depth=8, exif=None, icc_profile=None,
-                                alpha=False, overwrite=True)
-                    noisy = read_image(png).pixels  # what users really have: clipped, rounded 8-bit
+                    fmt_ = "JPEG" if args.jpeg else "PNG"
+                    saved = Path(tmp) / f"{name}_{path.stem}_s{sigma:g}.{fmt_.lower()}"
+                    write_image(saved, noisy, format=fmt_, bit_depth=8, jpeg_quality=args.jpeg or 95, exif=None,
+                                icc_profile=None, alpha=False, overwrite=True)
+                    noisy = read_image(saved).pixels  # what users really have: clipped, rounded 8-bit
                     a = accs[sigma]
                     a["noisy"].add(psnr(noisy, clean), ssim(noisy, clean), None, mp)
-                    key0 = f"awgn|{name}/{path.name}|s={sigma:g}|seed={seed}"
+                    key0 = f"awgn|{name}/{path.name}|s={sigma:g}|seed={seed}" + (f"|jpeg={args.jpeg}" if args.jpeg else "")
                     todo = [("ours", replace(base, sigma=float(sigma), mode="fidelity", seed=seed))]
                     if not args.no_blind:
                         todo.append(("ours_blind", replace(base, sigma=None, mode="fidelity", seed=seed)))
@@ -145,8 +153,11 @@ def run(args, ctx) -> dict:
                 ds[f"{sigma:g}"] = s
             out["datasets"][name] = {"images": len(paths), "sigmas": ds}
             md_parts.append(_markdown_dataset(name, len(paths), ds, args))
-    md_parts.append(_markdown_published())
+    if not args.jpeg:
+        md_parts.append(_markdown_published())
     out["markdown"] = "\n\n".join(md_parts)
+    if args.jpeg:
+        out["section"] = "awgn_jpeg"
     return out
 
 

@@ -18,6 +18,7 @@ DEFAULT_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.
 
 SECTION_TITLES = {
     "awgn": "Synthetic Gaussian noise (AWGN, 8-bit)",
+    "awgn_jpeg": "Synthetic Gaussian noise, then JPEG",
     "real": "Real camera noise (PolyU Canon 5D Mark II)",
     "speed": "Speed and memory",
 }
