@@ -3,8 +3,8 @@
 Features: timestep sampling focused on the noise levels photos need (``focus_sigma``), EMA weights,
 AdamW, gradient clipping, resumable training state (step, optimiser, EMA, RNG) saved with
 ``torch.save`` and read back with ``weights_only=True``, periodic validation PSNR at sigma 15/25/50 on
-8-bit clipped noisy crops, bf16 autocast (AMP) on CUDA and on CPUs with native bf16, and DistributedDataParallel when started by ``torchrun``
-(NCCL on GPUs, gloo on CPU).
+8-bit clipped noisy crops, bf16 autocast (AMP) on CUDA and on CPUs with native bf16, and
+DistributedDataParallel when started by ``torchrun`` (NCCL on GPUs, gloo on CPU).
 """
 
 from __future__ import annotations
