@@ -152,6 +152,9 @@ def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir):
     assert sets["pairs *_mean"]["n"] == 2 and sets["clean"]["n"] == 2
     for s in sets.values():  # smooth clean photos come back unchanged and are not taken for camera noise
         assert s["pass"] == s["n"] and s["real_path"] == 0 and s["worst_psnr"] >= 45.0
+    # a folder that is not there: a clear error and exit status 2, not a traceback
+    assert bench_main(["real", "--data", str(pairs), "--peers", "nlm", "--clean", str(tmp_path / "missing"),
+                       "--threads", "1", "--device", "cpu", "--quiet"]) == 2
 
 
 @needs_model

@@ -92,10 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     warm = np.full((64, 64, 3), 0.5, np.float32)
     run_to_end(denoiser.run(warm, DenoiseOptions(sigma=25.0, device=device)))
 
+    from ..pipeline.imageio import ImageReadError
+
     module = {"awgn": awgn, "real": real, "speed": speed}[args.bench]
     try:
         result = module.run(args, ctx)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ImageReadError) as exc:  # bad folders or options: a clear message
         print(f"error: {exc}", file=sys.stderr)
         return 2
     extra = [f"{ctx.cache.hits} per-image results reused from cache {args.cache}"] if ctx.cache.hits else []

@@ -153,11 +153,11 @@ def run(args, ctx) -> dict:
                 ds[f"{sigma:g}"] = s
             out["datasets"][name] = {"images": len(paths), "sigmas": ds}
             md_parts.append(_markdown_dataset(name, len(paths), ds, args))
-    if not args.jpeg:
-        md_parts.append(_markdown_published())
-    out["markdown"] = "\n\n".join(md_parts)
     if args.jpeg:
         out["section"] = "awgn_jpeg"
+    else:
+        md_parts.append(_markdown_published())
+    out["markdown"] = "\n\n".join(md_parts)
     return out
 
 

@@ -18,7 +18,6 @@ from .report import fmt, table
 
 METHODS = ("noisy", "ours", "cbm3d", "nlm")
 CLEAN_PSNR = 45.0  # dB: a clean photo must come back (almost) unchanged
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,7 +45,7 @@ def find_pairs(folder: Path) -> list[tuple[Path, Path]]:
 def run(args, ctx) -> dict:
     from ..core.metrics import psnr, ssim
     from ..core.sampler import run_to_end
-    from ..pipeline.imageio import read_image
+    from ..pipeline.imageio import list_images, read_image
     from ..pipeline.jobs import DenoiseOptions
 
     denoiser, log, cache = ctx.denoiser, ctx.log, ctx.cache
@@ -106,7 +105,7 @@ def run(args, ctx) -> dict:
     if args.clean is not None:
         sets = [(f"{Path(args.data).name} *_mean", [c for _, c in pairs])]
         for folder in args.clean:
-            files = sorted(f for f in Path(folder).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            files = list_images(folder)
             sets.append((Path(folder).name, files[: args.limit] if args.limit else files))
         clean = clean_check(sets, denoiser, opts, opt_tag, ctx)
         md += "\n\n" + clean["markdown"]

@@ -397,7 +397,8 @@ def luma_sigma(analysis: NoiseAnalysis) -> float:
 def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fidelity",
               steps: int | None = None) -> RealPlan:
     """Passes for ``analysis``: plain fidelity at sigma_white if not correlated; else pixel-shuffled
-    sub-images at the luminance-matched sigma, then a full-resolution refinement at
+    sub-images at PD_SIGMA_SCALE x the per-pixel sigma (the luminance-matched one if LUMA_MATCHED), then a
+    full-resolution refinement at
     REFINE_SIGMA_SCALE * sigma. ``mode``/``steps`` apply to every pass (``detail``: each pass is the
     ancestral chain from its own t*, so the result keeps re-synthesised fine texture)."""
     if not analysis.correlated:

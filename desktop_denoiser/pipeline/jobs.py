@@ -121,6 +121,11 @@ class Denoiser:
         plan = self.plan(pixels, DenoiseOptions(), analysis=analysis)
         return NoiseEstimate(plan.sigma, plan.timestep, plan.real, analysis)
 
+    @staticmethod
+    def needs_analysis(opts: DenoiseOptions) -> bool:
+        """Whether planning ``opts`` needs the photo's noise analysis (else it is the Gaussian path at opts.sigma)."""
+        return opts.sigma is None or opts.noise_model == "real"
+
     def plan(self, pixels: np.ndarray, opts: DenoiseOptions, *, analysis: NoiseAnalysis | None = None) -> JobPlan:
         """Which path, sigma and t* a run with ``opts`` takes.
 
@@ -130,7 +135,7 @@ class Denoiser:
         runs at that sigma."""
         if opts.noise_model not in NOISE_MODELS:
             raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {opts.noise_model!r}")
-        if opts.sigma is None or opts.noise_model == "real":
+        if self.needs_analysis(opts):
             analysis = analysis or self._analyse(pixels)
             if opts.sigma is None:
                 real = opts.noise_model == "real" or (opts.noise_model == "auto" and analysis.correlated)

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QToolBar,
                                QVBoxLayout, QWidget)
 
-from ..core.denoise import plan_denoise
 from ..paths import resource, resources_dir
 from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, write_image
 from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate
@@ -475,12 +474,10 @@ class MainWindow(QMainWindow):
         opts = self.noise_panel.options()
         est = self.noise_panel.estimate()
         try:
-            if est is not None and est.analysis is not None:  # the run's own plan (no new analysis)
-                plan = self.denoiser.plan(self.image.pixels, opts, analysis=est.analysis)
-            elif opts.sigma is not None and opts.noise_model != "real":
-                plan = plan_denoise(self._schedule, opts.sigma, opts.mode, opts.steps)
-            else:
-                return
+            analysis = est.analysis if est is not None else None
+            if analysis is None and self.denoiser.needs_analysis(opts):
+                return  # not on the GUI thread: the estimate's analysis arrives from its worker
+            plan = self.denoiser.plan(self.image.pixels, opts, analysis=analysis)  # the run's own plan
         except Exception:
             return
         self.noise_panel.set_planned(plan.steps, plan.timestep)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QSlider, QSpinBox, QVBoxLayout, QWidget)
@@ -228,21 +230,18 @@ class NoisePanel(QWidget):
         self.device_combo.setCurrentIndex(i if i >= 0 else 0)
 
     def options(self) -> DenoiseOptions:
-        """Options for a run. sigma: the manual value, else None: the run plans from the noise analysis (the
-        one behind the estimate for the open photo, see MainWindow.run_denoise; per file in a batch).
-        A manual sigma with "Auto" keeps the noise type the estimate detected."""
-        sigma = self.sigma_override()
-        model = self.noise_model()
-        if model == "auto" and sigma is not None and self._estimate is not None:
-            model = "real" if self._estimate.correlated else "gaussian"
-        return DenoiseOptions(sigma=sigma, mode=self.mode(), steps=self.steps() or None, seed=self.seed(),
-                              device=self.device(), noise_model=model)
+        """Options for a run on the open photo: :meth:`batch_options`, except that a manual sigma with "Auto"
+        keeps the noise type the estimate detected. With sigma None the run plans from the noise analysis
+        behind the estimate (see MainWindow.run_denoise)."""
+        opts = self.batch_options()
+        if opts.noise_model == "auto" and opts.sigma is not None and self._estimate is not None:
+            opts = replace(opts, noise_model="real" if self._estimate.correlated else "gaussian")
+        return opts
 
     def batch_options(self) -> DenoiseOptions:
         """Options for a batch: noise type and sigma are estimated per file unless set by hand."""
-        sigma = self.sigma_override()
-        return DenoiseOptions(sigma=sigma, mode=self.mode(), steps=self.steps() or None, seed=self.seed(),
-                              device=self.device(), noise_model=self.noise_model())
+        return DenoiseOptions(sigma=self.sigma_override(), mode=self.mode(), steps=self.steps() or None,
+                              seed=self.seed(), device=self.device(), noise_model=self.noise_model())
 
     def set_controls_enabled(self, enabled: bool) -> None:
         for w in (self.noise_combo, self.override_check, self.mode_combo, self.steps_spin, self.seed_spin, self.device_combo):
