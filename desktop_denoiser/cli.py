@@ -114,7 +114,7 @@ def _cmd_train(args) -> int:
                       batch_size=args.batch_size, crop_size=args.crop, lr=args.lr, val_every=args.val_every,
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
                       focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
-                      corr_prob=args.corr_prob, precision=args.precision,
+                      corr_prob=args.corr_prob, precision=args.precision, time_limit=args.time_limit,
                       init=args.init, model=model, schedule=schedule)
     trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
     bar = ProgressBar(cfg.steps, "train")
@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--crop", type=int, default=96)
     t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--time-limit", type=float, default=0.0,
+                   help="stop after this many seconds of training (0 = none); the cosine learning-rate decay then "
+                        "runs over whichever of --steps or the time ends first (a fixed slot on a lent GPU)")
     t.add_argument("--val-every", type=int, default=1000)
     t.add_argument("--save-every", type=int, default=250)
     t.add_argument("--seed", type=int, default=0)

@@ -127,3 +127,24 @@ def test_training_precision_is_resolved_and_recorded(photo_dir, tmp_path):
         assert lm.info["precision"] == prec
     # same seed, same first batch: the bf16 loss is the float32 loss to bf16 accuracy
     assert abs(losses["bf16"] - losses["fp32"]) < 0.05 * losses["fp32"]
+
+
+def test_time_limit_stops_the_run_and_decays_the_learning_rate_over_the_time(photo_dir, tmp_path):
+    import time
+
+    val = tmp_path / "val"
+    val.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8)).save(val / "v.png")
+    cfg = _cfg(photo_dir, tmp_path / "tl", 10**6, time_limit=1.5, val_data=[str(val)], val_crop=32)
+    tr = Trainer(cfg)
+    started = time.time()
+    res = tr.train()
+    assert 0 < res["step"] < 10**6 and time.time() - started < 60
+    assert tr.history and tr.history[-1]["step"] == res["step"]  # validated where time ran out
+    assert load_model(tmp_path / "tl" / "model_ema.safetensors").info["steps"] == res["step"]
+    # the cosine decay follows the clock: half the time gone = half-way down, all of it = the 5% floor
+    tr.step = cfg.warmup_steps + 1
+    tr._run_start = time.time() - cfg.time_limit / 2
+    assert tr._lr() == pytest.approx(cfg.lr * (0.05 + 0.95 * 0.5), rel=0.02)
+    tr._run_start = time.time() - 2 * cfg.time_limit
+    assert tr._lr() == pytest.approx(cfg.lr * 0.05)

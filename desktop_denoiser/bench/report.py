@@ -21,6 +21,7 @@ SECTION_TITLES = {
     "awgn_jpeg": "Synthetic Gaussian noise, then JPEG",
     "real": "Real camera noise (PolyU Canon 5D Mark II)",
     "speed": "Speed and memory",
+    "cuda": "CUDA GPU: precision, out-of-memory fallback, throughput",
 }
 
 _HEAD = """# Desktop Denoiser benchmark results

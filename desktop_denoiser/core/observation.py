@@ -34,18 +34,22 @@ def blur_kernel(width: float) -> torch.Tensor:
 
 
 def camera_like_noise(shape, generator: torch.Generator, blur_range=BLUR_RANGE,
-                      channel_corr_range=CHANNEL_CORR_RANGE) -> torch.Tensor:
+                      channel_corr_range=CHANNEL_CORR_RANGE,
+                      noise_generator: torch.Generator | None = None) -> torch.Tensor:
     """(B, C, H, W) unit-variance noise, spatially and channel-correlated like a camera's, one random
-    blur width and channel correlation per sample (CPU, drawn from ``generator``)."""
+    blur width and channel correlation per sample, drawn from ``generator`` (CPU). The noise itself is
+    drawn from ``noise_generator`` and made on its device (default: ``generator``, i.e. the CPU)."""
     B, C, H, W = shape
-    out = torch.empty(shape)
+    noise_gen = generator if noise_generator is None else noise_generator
+    dev = noise_gen.device
+    out = torch.empty(shape, device=dev)
     for i in range(B):
         width = _uniform(*blur_range, generator)
         rho = _uniform(*channel_corr_range, generator)
-        k = blur_kernel(width)
+        k = blur_kernel(width).to(dev)
         r = (k.numel() - 1) // 2
-        white = torch.randn((1, C, H + 2 * r, W + 2 * r), generator=generator)
-        shared = torch.randn((1, 1, H + 2 * r, W + 2 * r), generator=generator)
+        white = torch.randn((1, C, H + 2 * r, W + 2 * r), generator=noise_gen, device=dev)
+        shared = torch.randn((1, 1, H + 2 * r, W + 2 * r), generator=noise_gen, device=dev)
         n = math.sqrt(rho) * shared + math.sqrt(1 - rho) * white  # unit variance, channel correlation rho
         n = F.conv2d(n, k.view(1, 1, 1, -1).expand(C, 1, 1, -1).contiguous(), groups=C)
         n = F.conv2d(n, k.view(1, 1, -1, 1).expand(C, 1, -1, 1).contiguous(), groups=C)

@@ -54,6 +54,7 @@ class TrainConfig:
     corr_prob: float = 0.3  # fraction of focus-range samples with camera-like correlated noise (observation.py)
     clip_prob: float = 0.5  # fraction of focus-range samples whose noisy image is clipped to [-1, 1] like a file
     init: str | None = None  # start from these weights (.safetensors) instead of random ones (fine-tuning)
+    time_limit: float = 0.0  # seconds of training for this run (0 = none): stop then, cosine LR over the time
     val_every: int = 1000
     save_every: int = 250
     val_images: int = 8
@@ -94,7 +95,8 @@ class PatchSampler:
         self.crop = crop
         self.gen = generator
 
-    def batch(self, n: int) -> torch.Tensor:
+    def batch(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """(n, 3, crop, crop) float in [-1, 1] on ``device`` (moved there as uint8, a quarter of the bytes)."""
         c = self.crop
         out = np.empty((n, c, c, 3), dtype=np.uint8)
         r = torch.randint(0, 2**31 - 1, (n, 4), generator=self.gen).numpy()
@@ -108,7 +110,7 @@ class PatchSampler:
             if k >= 4:
                 p = p[:, ::-1]
             out[i] = p
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        return torch.from_numpy(out).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
 def sample_timesteps(n: int, schedule: NoiseSchedule, focus_sigma: float, focus_prob: float,
@@ -183,9 +185,18 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                     fused=self.device.type == "cuda")
+        # loss scaling is for float16 only; bf16 has float32's range (and the scaler's inf check syncs the GPU)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.amp_dtype is torch.float16)
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
+        # the batch's noise is drawn on the training device (a GPU would otherwise wait for CPU randn)
+        if self.device.type == "cpu":
+            self.noise_gen = self.gen
+        else:
+            self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + self.rank)
+            torch.backends.cudnn.benchmark = self.device.type == "cuda"
+        self._run_start: float | None = None
         self.step = 0
         self.out_dir = Path(cfg.out_dir)
         self.state_path = self.out_dir / "train_state.pt"
@@ -206,6 +217,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "noise_rng": self.noise_gen.get_state(),
             "config": json.dumps(asdict(self.cfg)),
             "history": json.dumps(self.history),
         }
@@ -230,6 +242,8 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.gen.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
+        if "noise_rng" in state and self.noise_gen is not self.gen:
+            self.noise_gen.set_state(state["noise_rng"])
         self.step = int(state["step"])
         self.history = json.loads(state.get("history", "[]"))
         self.log(f"resumed from {self.state_path} at step {self.step}")
@@ -257,16 +271,26 @@ class Trainer:
         if self.step < cfg.warmup_steps:
             return cfg.lr * (self.step + 1) / cfg.warmup_steps
         progress = min(1.0, (self.step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        if cfg.time_limit > 0 and self._run_start is not None:  # whichever ends first: steps or time
+            progress = max(progress, min(1.0, (time.time() - self._run_start) / cfg.time_limit))
         return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def _update_ema(self) -> None:
         d = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
-            for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
-                pe.lerp_(pm.detach(), 1 - d)
+            torch._foreach_lerp_(list(self.ema.parameters()), [p.detach() for p in self.model.parameters()], 1 - d)
+
+    def _validate(self, val_imgs: list[np.ndarray], loss: float | None, seconds: float) -> None:
+        res = validate(self.ema, self.schedule, val_imgs, device=self.device)
+        res.update(step=self.step, loss=loss, seconds=seconds)
+        self.history.append(res)
+        self.log(json.dumps(res))
 
     def train(self, progress: Callable[[dict], None] | None = None, until: int | None = None) -> dict:
-        """Train to ``cfg.steps`` (or stop early at step ``until``, e.g. to fit a time slot; resume later)."""
+        """Train to ``cfg.steps`` (or stop early at step ``until``, e.g. to fit a time slot; resume later).
+
+        With ``cfg.time_limit`` the run also stops after that many seconds of training, and the cosine
+        learning-rate decay runs over whichever of steps or time ends first (a fixed slot on a lent GPU)."""
         cfg = self.cfg
         stop = min(cfg.steps, until) if until is not None else cfg.steps
         files = list_image_files(cfg.data)
@@ -280,20 +304,25 @@ class Trainer:
                 c = min(cfg.val_crop, *im.shape[:2])
                 y, x = (im.shape[0] - c) // 2, (im.shape[1] - c) // 2
                 val_imgs.append(im[y:y + c, x:x + c].astype(np.float32) / 255.0)
+        if val_imgs and self.step == 0 and cfg.init:  # the starting point of a fine-tuning run, for comparison
+            self._validate(val_imgs, None, 0.0)
         self.model.train()
         t0, last_step, ema_loss = time.time(), self.step, None
+        self._run_start = t0
+        out_of_time = lambda: cfg.time_limit > 0 and time.time() - t0 >= cfg.time_limit  # noqa: E731
         t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)  # observation samples stay below it
-        while self.step < stop:
-            x0 = patches.batch(cfg.batch_size).to(self.device).contiguous(memory_format=torch.channels_last)
-            t = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen).to(self.device)
-            noise = torch.randn(x0.shape, generator=self.gen)
+        while self.step < stop and not out_of_time():
+            x0 = patches.batch(cfg.batch_size, self.device).contiguous(memory_format=torch.channels_last)
+            t_cpu = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen)
+            t = t_cpu.to(self.device)
+            noise = torch.randn(x0.shape, generator=self.noise_gen, device=self.device)
             if cfg.corr_prob > 0:
-                corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t.cpu() <= t_focus)
+                corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t_cpu <= t_focus)
                 if corr.any():
-                    noise[corr] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen)
-            noise = noise.to(self.device)
+                    noise[corr.to(self.device)] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen,
+                                                                    noise_generator=self.noise_gen)
             if cfg.clip_prob > 0:
-                clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob).to(self.device) & (t <= t_focus)
+                clip = ((torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)).to(self.device)
                 noise = self.diffusion.clipped_observation_noise(x0, t, noise, clip)
             for g in self.opt.param_groups:
                 g["lr"] = self._lr()
@@ -307,19 +336,17 @@ class Trainer:
             self.scaler.update()
             self.step += 1
             self._update_ema()
-            lv = float(loss.detach())
+            lv = loss.detach()  # stays on the device: reading it every step would stall a GPU
             ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
-            if progress is not None and self.rank == 0:
+            report = self.device.type == "cpu" or self.step % 25 == 0
+            if progress is not None and self.rank == 0 and report:
                 dt = time.time() - t0
-                progress({"step": self.step, "steps": cfg.steps, "loss": ema_loss, "lr": self._lr(),
+                progress({"step": self.step, "steps": cfg.steps, "loss": float(ema_loss), "lr": self._lr(),
                           "it_s": (self.step - last_step) / dt if dt > 0 else 0.0})
             if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                 self.save()
-            if val_imgs and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
-                res = validate(self.ema, self.schedule, val_imgs, device=self.device)
-                res.update(step=self.step, loss=ema_loss, seconds=time.time() - t0)
-                self.history.append(res)
-                self.log(json.dumps(res))
+            if val_imgs and (self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time()):
+                self._validate(val_imgs, float(ema_loss), time.time() - t0)
                 self.model.train()
         self.save()
-        return {"step": self.step, "loss": ema_loss, "history": self.history}
+        return {"step": self.step, "loss": None if ema_loss is None else float(ema_loss), "history": self.history}
