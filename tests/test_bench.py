@@ -171,3 +171,22 @@ def test_awgn_jpeg_variant_writes_its_own_section(tmp_path, clean_dir):
     text = results.read_text(encoding="utf-8")
     assert "png table stays" in text and "<!-- awgn_jpeg:begin -->" in text and "JPEG q90" in text
     assert bench_main(args[:-6] + ["--jpeg", "0", "--quiet"]) == 2  # a quality out of range: a clear error
+
+
+@needs_model
+def test_cuda_bench_dry_run_on_the_cpu(tmp_path, clean_dir):
+    """Without a GPU the cuda bench runs its precision and throughput parts on the CPU (a dry run of the
+    script a lent GPU runs); fp16 matches float32, and the out-of-memory part is left out."""
+    out_json = tmp_path / "cuda.json"
+    results = tmp_path / "RESULTS.md"
+    rc = bench_main(["cuda", "--data", str(clean_dir), "--limit", "1", "--sigmas", "25", "--mp", "0.02",
+                     "--device", "cpu", "--threads", "1", "--json", str(out_json), "--results", str(results),
+                     "--write", "--quiet"])
+    assert rc == 0
+    data = json.loads(out_json.read_text())
+    row = data["precision"]["σ=25"]
+    assert set(row) == {"fp32", "fp16", "bf16"}
+    assert abs(row["fp16"]["psnr"] - row["fp32"]["psnr"]) < 0.05 and row["fp32"]["psnr"] > 28
+    assert data["oom"] == {} and [r["precision"] for r in data["speed"]] == ["auto", "fp32"]
+    assert "<!-- cuda:begin -->" in results.read_text(encoding="utf-8")
+    assert bench_main(["cuda", "--data", str(tmp_path / "missing"), "--device", "cpu", "--quiet"]) == 2
