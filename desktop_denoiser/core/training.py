@@ -195,8 +195,9 @@ class Trainer:
             self.noise_gen = self.gen
         else:
             self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + self.rank)
-            torch.backends.cudnn.benchmark = self.device.type == "cuda"
-        self._run_start: float | None = None
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
+        self._elapsed: float | None = None  # seconds of this run so far, the same on every rank
         self.step = 0
         self.out_dir = Path(cfg.out_dir)
         self.state_path = self.out_dir / "train_state.pt"
@@ -271,14 +272,27 @@ class Trainer:
         if self.step < cfg.warmup_steps:
             return cfg.lr * (self.step + 1) / cfg.warmup_steps
         progress = min(1.0, (self.step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-        if cfg.time_limit > 0 and self._run_start is not None:  # whichever ends first: steps or time
-            progress = max(progress, min(1.0, (time.time() - self._run_start) / cfg.time_limit))
+        if cfg.time_limit > 0 and self._elapsed is not None:  # whichever ends first: steps or time
+            progress = max(progress, min(1.0, self._elapsed / cfg.time_limit))
         return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def _update_ema(self) -> None:
         d = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
             torch._foreach_lerp_(list(self.ema.parameters()), [p.detach() for p in self.model.parameters()], 1 - d)
+
+    def _tick(self, t0: float) -> bool:
+        """Update the run's elapsed time; True when ``cfg.time_limit`` is used up. Under DDP every rank
+        takes the largest clock, so all ranks use the same learning rate and stop at the same step
+        (a rank that stopped alone would leave the others waiting in the gradient all-reduce)."""
+        elapsed = time.time() - t0
+        if self.distributed and self.cfg.time_limit > 0:
+            dev = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+            e = torch.tensor([elapsed], dtype=torch.float64, device=dev)
+            dist.all_reduce(e, op=dist.ReduceOp.MAX)
+            elapsed = float(e.item())
+        self._elapsed = elapsed
+        return self.cfg.time_limit > 0 and elapsed >= self.cfg.time_limit
 
     def _validate(self, val_imgs: list[np.ndarray], loss: float | None, seconds: float) -> None:
         res = validate(self.ema, self.schedule, val_imgs, device=self.device)
@@ -308,10 +322,9 @@ class Trainer:
             self._validate(val_imgs, None, 0.0)
         self.model.train()
         t0, last_step, ema_loss = time.time(), self.step, None
-        self._run_start = t0
-        out_of_time = lambda: cfg.time_limit > 0 and time.time() - t0 >= cfg.time_limit  # noqa: E731
         t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)  # observation samples stay below it
-        while self.step < stop and not out_of_time():
+        out_of_time = self._tick(t0)
+        while self.step < stop and not out_of_time:
             x0 = patches.batch(cfg.batch_size, self.device).contiguous(memory_format=torch.channels_last)
             t_cpu = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen)
             t = t_cpu.to(self.device)
@@ -345,7 +358,8 @@ class Trainer:
                           "it_s": (self.step - last_step) / dt if dt > 0 else 0.0})
             if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                 self.save()
-            if val_imgs and (self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time()):
+            out_of_time = self._tick(t0)
+            if val_imgs and (self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time):
                 self._validate(val_imgs, float(ema_loss), time.time() - t0)
                 self.model.train()
         self.save()
