@@ -114,7 +114,8 @@ def _cmd_train(args) -> int:
                       batch_size=args.batch_size, crop_size=args.crop, lr=args.lr, val_every=args.val_every,
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
                       focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
-                      corr_prob=args.corr_prob, precision=args.precision, time_limit=args.time_limit,
+                      corr_prob=args.corr_prob, color_prob=args.color_prob, precision=args.precision,
+                      time_limit=args.time_limit,
                       init=args.init, model=model, schedule=schedule)
     trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
     bar = ProgressBar(cfg.steps, "train")
@@ -193,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of denoising-range samples whose noisy image is clipped like an 8-bit file")
     t.add_argument("--corr-prob", type=float, default=0.3,
                    help="fraction of denoising-range samples with camera-like (spatially/channel-correlated) noise")
+    t.add_argument("--color-prob", type=float, default=0.5,
+                   help="fraction of samples given saturated colours (channel permutation, saturation boost)")
     t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="autocast dtype of the training steps: auto = bf16 on CUDA and on CPUs with native bf16 "
                         "(about 2x faster there), else fp32; weights and optimiser stay float32")

@@ -143,3 +143,22 @@ def test_fidelity_uses_more_steps_only_at_heavy_noise():
     heavy = plan_denoise(s, 50, "fidelity")
     assert heavy.timestep == 114 and heavy.steps == 3 and heavy.timesteps[0] == 114 and heavy.eta == 0.0
     assert plan_denoise(s, 50, "fidelity", steps=1).steps == 1
+
+
+@pytest.mark.parametrize("t", [0, 3, 40])
+def test_a_runaway_epsilon_is_bounded(t):
+    """A network failure (|eps| ~ 100 on flat saturated colours, seen at small t) moves x0 by at most
+    EPS_BOUND * sigma_t from the observation, not by the runaway value; a sane eps is untouched."""
+    from desktop_denoiser.core.sampler import EPS_BOUND
+
+    d = Diffusion(NoiseSchedule())
+    x = torch.rand(1, 3, 16, 16) * 1.6 - 0.8
+    ab = float(d.schedule.alphas_cumprod[t])
+    sigma_t = ((1 - ab) / ab) ** 0.5
+    runaway = run_to_end(reverse_process(lambda xt, tt: torch.full_like(xt, -100.0), d, x, [t], clip_x0=False))
+    shift = (runaway - x / ab ** 0.5).abs().max().item()
+    assert shift == pytest.approx(EPS_BOUND * sigma_t, rel=1e-4)
+    sane = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)).clamp(-4, 4)
+    bounded = run_to_end(reverse_process(lambda xt, tt: sane, d, x, [t], clip_x0=False))
+    unbounded = run_to_end(reverse_process(lambda xt, tt: sane, d, x, [t], clip_x0=False, eps_bound=None))
+    torch.testing.assert_close(bounded, unbounded)

@@ -155,3 +155,18 @@ def test_time_limit_stops_the_run_and_decays_the_learning_rate_over_the_time(pho
     assert tr._lr() == pytest.approx(cfg.lr * (0.05 + 0.95 * 0.5), rel=0.01)
     tr._elapsed = 2 * cfg.time_limit
     assert tr._lr() == pytest.approx(cfg.lr * 0.05)
+
+
+def test_color_augment_makes_saturated_colours_from_a_fraction_of_the_batch():
+    from desktop_denoiser.core.training import color_augment
+
+    x = torch.rand(64, 3, 24, 24, generator=torch.Generator().manual_seed(1)) * 0.6 - 0.3  # dull colours
+    y = color_augment(x, 0.5, torch.Generator().manual_seed(2))
+    changed = (y != x).flatten(1).any(1)
+    assert 20 <= int(changed.sum()) <= 44  # about half
+    assert y.min() >= -1 and y.max() <= 1 and y.shape == x.shape
+    sat = lambda z: (z - z.mean(1, keepdim=True)).abs().mean().item()  # noqa: E731
+    assert sat(y[changed]) > 1.5 * sat(x[changed])  # more saturated
+    assert y[changed].abs().amax((1, 2, 3)).mean() > 0.6  # pushed towards the range bounds (from <= 0.3)
+    torch.testing.assert_close(y, color_augment(x, 0.5, torch.Generator().manual_seed(2)))  # seeded
+    torch.testing.assert_close(color_augment(x, 0.0, torch.Generator()), x)

@@ -70,6 +70,15 @@ def to_preview(x: torch.Tensor, max_size: int | None) -> np.ndarray:
     return np.array(img, dtype=np.float32, copy=True)
 
 
+# The network predicts E[eps | x_t] of unit-variance noise, which cannot plausibly leave +-5 (a unit
+# Gaussian exceeds 5 with probability 6e-7, and the clipped or camera-like noise the model is trained on
+# is no larger). Bounding it caps what a network failure can do to x0 at 5 sigma_t per pixel: the stage-2
+# and stage-3 models' small-t gain of ~1/sigma_t leaked the level of flat saturated blue and magenta
+# into eps (|eps| ~ 100, a 5 dB result at sigma 1.5); natural photos never reach the bound (unchanged
+# PSNR, benchmarks/RESULTS.md).
+EPS_BOUND = 5.0
+
+
 def reverse_process(
     eps_fn: EpsFn,
     diffusion: Diffusion,
@@ -81,6 +90,7 @@ def reverse_process(
     preview: bool = False,
     preview_max_size: int | None = 256,
     clip_x0: bool = True,
+    eps_bound: float | None = EPS_BOUND,
 ) -> Generator[StepEvent, None, torch.Tensor]:
     """Run the reverse process from ``x`` = x_{timesteps[0]} through ``timesteps`` (strictly decreasing).
 
@@ -98,6 +108,8 @@ def reverse_process(
         t_batch = torch.full((B,), t, dtype=torch.long, device=x.device)
         with torch.no_grad():
             eps = eps_fn(x, t_batch)
+            if eps_bound is not None:
+                eps = eps.clamp(-eps_bound, eps_bound)
             x0 = diffusion.pred_original_sample(x, t_batch, eps)
             if clip_x0:
                 x0 = x0.clamp(-1, 1)
