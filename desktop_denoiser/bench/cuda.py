@@ -54,13 +54,10 @@ def precision_check(args, ctx) -> dict:
     files = list_images(args.data)[: args.limit]
     if not files:
         raise FileNotFoundError(f"no images in {args.data}")
-    sets: list[tuple[str, list[tuple[np.ndarray, np.ndarray]], dict]] = []
-    for s in args.sigmas:
-        pairs = []
-        for i, f in enumerate(files):
-            clean = read_image(f).pixels
-            pairs.append((add_gaussian_noise_8bit(clean, s, seed=seed_for(i, s)), clean))
-        sets.append((f"σ={s:g}", pairs, {"sigma": float(s)}))
+    cleans = [read_image(f).pixels for f in files]
+    sets: list[tuple[str, list[tuple[np.ndarray, np.ndarray]], dict]] = [
+        (f"σ={s:g}", [(add_gaussian_noise_8bit(c, s, seed=seed_for(i, s)), c) for i, c in enumerate(cleans)],
+         {"sigma": float(s)}) for s in args.sigmas]
     if args.real:
         real = [(read_image(n).pixels, read_image(c).pixels) for n, c in find_pairs(Path(args.real))[: args.real_limit]]
         if real:

@@ -219,8 +219,7 @@ class Trainer:
             p.requires_grad_(False)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                      fused=self.device.type == "cuda")
-        # loss scaling is for float16 only; bf16 has float32's range (and the scaler's inf check syncs the GPU)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.amp_dtype is torch.float16)
+        # no loss scaler: training autocasts to bf16 only (TRAIN_PRECISIONS), which has float32's range
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
         # the batch's noise is drawn on the training device (a GPU would otherwise wait for CPU randn)
         if self.device.type == "cpu":
@@ -247,7 +246,6 @@ class Trainer:
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
             "optimizer": self.opt.state_dict(),
-            "scaler": self.scaler.state_dict(),
             "rng": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "noise_rng": self.noise_gen.get_state(),
@@ -272,7 +270,6 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
         self.gen.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         if "noise_rng" in state and self.noise_gen is not self.gen:
@@ -374,14 +371,12 @@ class Trainer:
                 noise = self.diffusion.clipped_observation_noise(x0, t, noise, clip)
             for g in self.opt.param_groups:
                 g["lr"] = self._lr()
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
                 loss = self.diffusion.training_loss(self.ddp, x0, t, noise)
             self.opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.opt)
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.scaler.step(self.opt)
-            self.scaler.update()
+            self.opt.step()
             self.step += 1
             self._update_ema()
             lv = loss.detach()  # stays on the device: reading it every step would stall a GPU
