@@ -1,4 +1,5 @@
-"""The noise and options panel: noise type, estimated sigma and t*, manual override, mode, steps, seed, device."""
+"""The noise and options panel: noise type, estimated sigma and t*, manual override, mode, quality, steps, seed,
+device."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ MODES = [
     ("detail", "Detail (DDPM chain)",
      "Runs the reverse diffusion chain from t* down to 0 (one step per timestep). "
      "Re-creates finer texture, slightly less faithful, slower."),
+]
+
+QUALITIES = [
+    (1, "Fast", "One pass of the network."),
+    (2, "Better (2× time)", "Averages the network over the photo and its mirror image."),
+    (8, "Best (8× time)",
+     "Averages the network over the photo's 8 flips and rotations: the cleanest result "
+     "(about +0.2 dB on photos with white noise), 8 times slower."),
 ]
 
 NOISE_TYPES = [
@@ -94,6 +103,12 @@ class NoisePanel(QWidget):
             self.mode_combo.addItem(label, key)
             self.mode_combo.setItemData(self.mode_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.mode_combo.setToolTip("\n\n".join(f"{label}: {tip}" for _, label, tip in MODES))
+        self.quality_combo = QComboBox()
+        self.quality_combo.setObjectName("qualityCombo")
+        for views, label, tip in QUALITIES:
+            self.quality_combo.addItem(label, views)
+            self.quality_combo.setItemData(self.quality_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.quality_combo.setToolTip("\n\n".join(f"{label}: {tip}" for _, label, tip in QUALITIES))
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, 1000)
         self.steps_spin.setSpecialValueText("Default")
@@ -109,6 +124,7 @@ class NoisePanel(QWidget):
             self.device_combo.addItem(dev.label, dev.name)
         self.device_combo.setToolTip("Where the network runs. Auto picks the first CUDA GPU, else the CPU.")
         oform.addRow("Mode:", self.mode_combo)
+        oform.addRow("Quality:", self.quality_combo)
         oform.addRow("Steps:", self.steps_spin)
         oform.addRow("Seed:", self.seed_spin)
         oform.addRow("Device:", self.device_combo)
@@ -121,7 +137,8 @@ class NoisePanel(QWidget):
         self.override_check.toggled.connect(self._on_override)
         self.sigma_slider.valueChanged.connect(self._slider_moved)
         self.sigma_spin.valueChanged.connect(self._spin_changed)
-        for sig in (self.noise_combo.currentIndexChanged, self.mode_combo.currentIndexChanged, self.steps_spin.valueChanged,
+        for sig in (self.noise_combo.currentIndexChanged, self.mode_combo.currentIndexChanged,
+                    self.quality_combo.currentIndexChanged, self.steps_spin.valueChanged,
                     self.seed_spin.valueChanged, self.device_combo.currentIndexChanged):
             sig.connect(self.options_changed)
         self._on_override(False)
@@ -210,6 +227,14 @@ class NoisePanel(QWidget):
         if i >= 0:
             self.mode_combo.setCurrentIndex(i)
 
+    def ensemble(self) -> int:
+        """Network views averaged per step (``DenoiseOptions.ensemble``) from the Quality choice."""
+        return int(self.quality_combo.currentData())
+
+    def set_ensemble(self, views: int) -> None:
+        i = self.quality_combo.findData(int(views))
+        self.quality_combo.setCurrentIndex(i if i >= 0 else 0)
+
     def steps(self) -> int:
         return int(self.steps_spin.value())
 
@@ -241,10 +266,12 @@ class NoisePanel(QWidget):
     def batch_options(self) -> DenoiseOptions:
         """Options for a batch: noise type and sigma are estimated per file unless set by hand."""
         return DenoiseOptions(sigma=self.sigma_override(), mode=self.mode(), steps=self.steps() or None,
-                              seed=self.seed(), device=self.device(), noise_model=self.noise_model())
+                              seed=self.seed(), device=self.device(), noise_model=self.noise_model(),
+                              ensemble=self.ensemble())
 
     def set_controls_enabled(self, enabled: bool) -> None:
-        for w in (self.noise_combo, self.override_check, self.mode_combo, self.steps_spin, self.seed_spin, self.device_combo):
+        for w in (self.noise_combo, self.override_check, self.mode_combo, self.quality_combo, self.steps_spin,
+                  self.seed_spin, self.device_combo):
             w.setEnabled(enabled)
         on = enabled and self.override_check.isChecked()
         self.sigma_slider.setEnabled(on)

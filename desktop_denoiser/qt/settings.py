@@ -116,6 +116,15 @@ class Settings:
         self.q.setValue("denoise/noise_model", str(v))
 
     @property
+    def ensemble(self) -> int:
+        v = self._int("denoise/ensemble", 1)
+        return v if v in (1, 2, 4, 8) else 1
+
+    @ensemble.setter
+    def ensemble(self, v: int) -> None:
+        self.q.setValue("denoise/ensemble", int(v))
+
+    @property
     def steps(self) -> int:
         return max(0, self._int("denoise/steps", 0))
 
