@@ -82,11 +82,13 @@ def test_awgn_end_to_end(tmp_path, clean_dir, capsys):
     s = data["datasets"]["clean"]["sigmas"]["25"]
     assert s["ours"]["n"] == 2 and s["nlm"]["n"] == 2 and s["ours_detail"]["n"] == 1
     assert s["ours"]["psnr"] > s["noisy"]["psnr"] + 1.0
+    assert s["ours_best"]["n"] == 2 and s["ours_best"]["psnr"] > s["ours"]["psnr"]  # the 8-view ensemble
     assert s["ours_blind"]["psnr"] > s["noisy"]["psnr"]
     assert s["ours"]["s_per_img"] > 0 and s["ours"]["mp_per_s"] > 0
     assert s["estimator"]["n"] == 2 and s["estimator"]["mae"] < 10
     printed = capsys.readouterr().out
     assert "ours fidelity, σ known" in printed and "published" in printed.lower()
+    assert "Best quality (8-view ensemble)" in printed and "ours Best − CBM3D" in printed
     text = results.read_text(encoding="utf-8")
     assert text.startswith(head + begin + "\n") and text.endswith(end + tail)
     assert "stale" not in text
