@@ -219,6 +219,8 @@ def test_best_quality_runs_the_eight_view_ensemble(qtbot, window, tmp_path):
     for views in (1, 8):
         panel.set_ensemble(views)
         assert panel.options().ensemble == views
+        qtbot.waitUntil(lambda: panel.steps_label.text() == ("1" if views == 1 else "1  (× 8 views)"),
+                        timeout=TIMEOUT)
         with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
             window.run_denoise()
         results[views] = psnr(blocker.args[0].pixels, clean)

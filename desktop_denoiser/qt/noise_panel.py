@@ -190,7 +190,9 @@ class NoisePanel(QWidget):
 
     def set_planned(self, steps: int | None, timestep: int | None = None) -> None:
         """Show the step count of the next run; with a manual sigma also its t*."""
-        self.steps_label.setText("–" if steps is None else str(steps))
+        views = self.ensemble()
+        text = "–" if steps is None else str(steps) + (f"  (× {views} views)" if views > 1 else "")
+        self.steps_label.setText(text)
         if timestep is not None and self.override_check.isChecked():
             self.t_label.setText(f"{timestep} (manual σ)" if timestep >= 0 else "none (σ too low)")
         elif timestep is not None:
