@@ -23,6 +23,7 @@ from .precision import with_precision
 from .sampler import StepEvent, ddpm_timesteps, reverse_process, strided_timesteps
 from .schedule import NoiseSchedule
 from .tiling import tiled_eps
+from .unet import pad_to_multiple
 
 MODES = ("fidelity", "detail")
 
@@ -71,16 +72,23 @@ _DIHEDRAL = [((), False), ((3,), False), ((2,), False), ((2, 3), False),
 ENSEMBLE_SIZES = (1, 2, 4, 8)
 
 
-def _ensemble(model, n: int):
+def _ensemble(model, n: int, multiple: int = 1):
     """Average eps over the first n of the square's symmetries (:data:`_DIHEDRAL`): 2 = + h-flip, 4 = all
     flips, 8 = flips and transposes. The network is translation-local and was trained on flipped and
     rotated crops, so each view is an equally good estimate whose errors partly cancel (measured in
-    benchmarks/RESULTS.md). With n = 8 the result is exactly equivariant to flips and 90-degree rotations."""
+    benchmarks/RESULTS.md). With n = 8 the result is exactly equivariant to flips and 90-degree rotations.
+
+    ``multiple`` is the network's down-sampling factor (``UNetConfig.size_multiple``): the input is padded
+    to it first, so that every view puts the same pixels into the same pixel-unshuffle and stride-2 cells.
+    Without that a flipped odd-sized tile would be cut into other cells than the whole image, and a tiled
+    run would no longer match an untiled one."""
     if n not in ENSEMBLE_SIZES:
         raise ValueError(f"ensemble must be one of {ENSEMBLE_SIZES}, got {n}")
     views = _DIHEDRAL[:n]
 
     def fn(x, t):
+        H, W = x.shape[-2:]
+        x = pad_to_multiple(x, multiple)
         acc = None
         for dims, transpose in views:
             v = x.transpose(2, 3) if transpose else x
@@ -88,7 +96,7 @@ def _ensemble(model, n: int):
             e = e.flip(dims) if dims else e
             e = e.transpose(2, 3) if transpose else e
             acc = e if acc is None else acc.add_(e)
-        return acc.div_(len(views))
+        return acc.div_(len(views))[..., :H, :W]
 
     return fn
 
@@ -133,7 +141,8 @@ def denoise_image(
     x = x.mul(2.0).sub_(1.0)  # [-1, 1]
     x.mul_(float(schedule.sqrt_alphas_cumprod[plan.timestep]))  # x_{t*} = sqrt(abar) * y
     net = with_precision(model, device, dtype)
-    net = _ensemble(net, ensemble) if ensemble > 1 else net
+    multiple = getattr(getattr(model, "config", None), "size_multiple", 1)
+    net = _ensemble(net, ensemble, multiple) if ensemble > 1 else net
     eps_fn = tiled_eps(net, device, tile, overlap)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     x0 = yield from reverse_process(eps_fn, diffusion, x, plan.timesteps, eta=plan.eta, generator=gen,

@@ -72,6 +72,15 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
+    """Pad an NCHW tensor at the bottom/right to a multiple of ``m`` (reflect; replicate when too small)."""
+    H, W = x.shape[-2:]
+    ph, pw = (-H) % m, (-W) % m
+    if not (ph or pw):
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if (ph < H and pw < W) else "replicate")
+
+
 class UNet(nn.Module):
     """epsilon_theta(x_t, t): (B, C, H, W) x (B,) -> (B, C, H, W)."""
 
@@ -119,11 +128,7 @@ class UNet(nn.Module):
         B, C, H, W = x.shape
         if t.ndim == 0:
             t = t.expand(B)
-        m = cfg.size_multiple
-        ph, pw = (-H) % m, (-W) % m
-        if ph or pw:
-            mode = "reflect" if (ph < H and pw < W) else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        x = pad_to_multiple(x, cfg.size_multiple)
         emb = self.time_mlp(timestep_embedding(t.to(x.device), cfg.time_embed_dim))
         h = self.inp(F.pixel_unshuffle(x, cfg.unshuffle))
         skips = []
