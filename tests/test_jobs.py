@@ -196,6 +196,9 @@ def test_ensemble_of_eight_is_exactly_flip_and_rotation_equivariant():
         four = _ensemble(model, 4)  # flips only: flip-equivariant, not rotation-equivariant
         assert (four(hflip(x), t) - hflip(four(x, t))).abs().max() < 1e-5
         assert (four(rot(x), t) - rot(four(x, t))).abs().max() > 1e-3
+        odd = torch.randn(1, 3, 13, 21)  # padded to the down-sampling multiple inside, cropped back
+        padded = _ensemble(model, 8, multiple=8)(odd, t)
+        assert padded.shape == odd.shape and torch.isfinite(padded).all()
     assert ENSEMBLE_SIZES == (1, 2, 4, 8)
     with pytest.raises(ValueError, match="ensemble must be one of"):
         _ensemble(model, 3)

@@ -76,7 +76,8 @@ def _ensemble(model, n: int, multiple: int = 1):
     """Average eps over the first n of the square's symmetries (:data:`_DIHEDRAL`): 2 = + h-flip, 4 = all
     flips, 8 = flips and transposes. The network is translation-local and was trained on flipped and
     rotated crops, so each view is an equally good estimate whose errors partly cancel (measured in
-    benchmarks/RESULTS.md). With n = 8 the result is exactly equivariant to flips and 90-degree rotations.
+    benchmarks/RESULTS.md). With n = 8 the result is exactly equivariant to flips and 90-degree rotations
+    (for sizes that are multiples of ``multiple``; other sizes are padded at the bottom and right).
 
     ``multiple`` is the network's down-sampling factor (``UNetConfig.size_multiple``): the input is padded
     to it first, so that every view puts the same pixels into the same pixel-unshuffle and stride-2 cells.
