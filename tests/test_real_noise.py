@@ -188,3 +188,16 @@ def test_clean_image_comes_back_almost_unchanged(trained, image, texture):
     clean = _quantise(image + fine_texture(image.shape, texture, 2) / 255.0) if texture else _quantise(image)
     out = run_to_end(rn.denoise_real(trained.model, trained.schedule, clean))
     assert psnr(out, clean) >= 45.0
+
+
+@pytest.mark.xfail(strict=True, reason="known limit (README): 4:2:0 chroma subsampling collapses the PCA "
+                                       "estimate of strong white noise; a flat-block rule that fixed it also "
+                                       "took a clean rock-and-fur photo for sigma-16 noise, so it was not shipped")
+def test_strong_white_noise_in_a_chroma_subsampled_jpeg_is_estimated():
+    """White noise of sigma 25 saved as JPEG q90 with 4:2:0 chroma subsampling (OpenCV's default, like
+    most cameras and phones): the estimate should be near the noise that is left (~20)."""
+    clean = smooth_test_image(192, 256, seed=6)
+    noisy = np.clip(clean + np.random.default_rng(0).standard_normal(clean.shape) * 25 / 255, 0, 1)
+    ok, buf = cv2.imencode(".jpg", (noisy * 255 + 0.5).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float32) / 255
+    assert rn.analyse_noise(decoded).denoise_sigma > 12.0
