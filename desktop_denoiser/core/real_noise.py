@@ -47,7 +47,10 @@ Measured on PolyU-Canon5D2 (29 real pairs; even-numbered pairs used to choose, o
 Also tried on the 10,000-step model, all 29 pairs vs the default 36.66: refinement at 0.3 x sigma
 36.53; PD at 1.2 x / 0.85 x sigma 36.66 / 36.64; averaging the default with the direct pass 36.67; chroma
 taken from a second, 1.5 x sigma PD pass 36.70; averaging PD stride 2 and 3 before refinement 36.69.
-None is worth a second network pass of the photo, so the path stays as it is.
+None is worth a second network pass of the photo, so the path stays as it is. With the stage-5 model,
+a brightness-adaptive second pass (the noise level function per brightness bin, capped at C x sigma,
+a pass at its maximum blended in by each pixel's smoothed brightness) gave 36.76 / 36.73 / 36.59 dB
+for C = 1.5 / 2 / 3 against 36.70 (even pairs +0.09, odd +0.03 at C = 1.5): not worth 2x the time either.
 
 Clean photos must come back unchanged, but fine texture (stone, grass, fur, film grain) in the
 flattest blocks is as spatially correlated as camera noise, so rho1 alone took 46 of the 68 clean
