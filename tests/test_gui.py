@@ -30,6 +30,7 @@ from desktop_denoiser.qt.errors import describe_error  # noqa: E402
 from desktop_denoiser.qt.main_window import MainWindow, resolve_save_as  # noqa: E402
 from desktop_denoiser.qt.settings import Settings  # noqa: E402
 from desktop_denoiser.qt.viewer import CompareView  # noqa: E402
+from desktop_denoiser.qt.workers import DenoiseWorker, start_worker  # noqa: E402
 
 MODEL = Path(os.environ.get("DESKTOP_DENOISER_MODEL") or default_model_path())
 needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"model file {MODEL} not available yet")
@@ -259,6 +260,24 @@ def test_camera_noise_runs_the_real_noise_path_the_panel_planned(qtbot, window, 
     assert result.steps == real_steps and rec.steps()[-1] == real_steps
     assert result.sigma == pytest.approx(est.sigma)
     assert psnr(result.pixels, clean) > psnr(noisy, clean) + 2.0
+
+
+@needs_model
+def test_cancel_between_tiles_of_a_single_long_step(qtbot, denoiser):
+    """A cancel must not wait for a whole step (a 12 MP photo is one long step): the worker stops
+    between tiles. The cancel is asked for from the first tile_progress signal, in the worker thread
+    (direct connection), so the check is deterministic."""
+    noisy = add_noise(smooth_image(256, 256), seed=5)
+    worker = DenoiseWorker(denoiser, noisy, DenoiseOptions(sigma=SIGMA, device="cpu", tile=64), previews=False)
+    tiles, kinds = [], []
+    worker.tile_progress.connect(lambda d, t: (tiles.append((d, t)), worker.cancel()),
+                                 Qt.ConnectionType.DirectConnection)
+    worker.finished.connect(lambda r: kinds.append("finished"), Qt.ConnectionType.DirectConnection)
+    worker.cancelled.connect(lambda: kinds.append("cancelled"), Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(worker.done, timeout=TIMEOUT):
+        start_worker(worker)
+    assert kinds == ["cancelled"]
+    assert len(tiles) == 1 and tiles[0][0] == 1 and tiles[0][1] > 4  # stopped after the first of many tiles
 
 
 @needs_model

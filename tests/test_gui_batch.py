@@ -137,3 +137,35 @@ def test_dropping_a_folder_opens_batch_prefilled(qtbot, tmp_path):
     assert d.output_edit.text() == str(tmp_path / "in_denoised")
     assert d.table.rowCount() == 3  # a.png, b.png, broken.png (not recursive)
     w.close()
+
+
+@needs_model
+def test_batch_cancel_between_tiles_writes_nothing(qtbot, tmp_path):
+    """A cancel arriving inside the one long step of a big photo stops the batch between two tiles; the
+    half-done photo is not written (the cancel is asked for from the first tile, in the worker thread)."""
+    from desktop_denoiser.pipeline.jobs import FileJob
+    from desktop_denoiser.qt.workers import BatchWorker, start_worker
+
+    src = tmp_path / "big.png"
+    assert cv2.imwrite(str(src), np.round(noisy_image(7, 256, 256) * 255).astype(np.uint8)[:, :, ::-1])
+    out = tmp_path / "out" / "big.png"
+    tiles = []
+
+    class CancelAtFirstTile(BatchWorker):
+        def _raise_if_cancelled(self, done=0, total=0):
+            tiles.append((done, total))
+            self.cancel()
+            super()._raise_if_cancelled(done, total)
+
+    worker = CancelAtFirstTile([FileJob(src, out)], DenoiseOptions(sigma=25, device="cpu", tile=64),
+                               Denoiser(MODEL))
+    events = []
+    worker.job_failed.connect(lambda row, why: events.append(("failed", why)))
+    worker.cancelled.connect(lambda ok, bad: events.append(("cancelled", ok, bad)))
+    worker.finished.connect(lambda ok, bad: events.append(("finished", ok, bad)))
+    with qtbot.waitSignal(worker.done, timeout=TIMEOUT):
+        start_worker(worker)
+    qtbot.waitUntil(lambda: len(events) >= 2, timeout=TIMEOUT)
+    assert events == [("failed", "cancelled"), ("cancelled", 0, 0)]
+    assert tiles[0][0] == 1 and tiles[0][1] > 4 and len(tiles) == 1
+    assert not out.exists() and not out.parent.exists()  # the output folder is made only when writing

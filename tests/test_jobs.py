@@ -214,3 +214,31 @@ def test_ensemble_improves_psnr_on_a_tiled_non_square_image(denoiser):
     eight = run_to_end(denoiser.run(noisy, replace(opts, ensemble=8)))
     assert eight.pixels.shape == noisy.shape
     assert psnr(eight.pixels, clean) > psnr(one.pixels, clean) + 0.5  # measured +1.4 dB
+
+
+def test_on_tile_reports_every_tile_and_can_abandon_a_step(denoiser):
+    """A big photo is one long fidelity step: ``on_tile`` reports its tiles, and raising from it stops
+    the run between two tiles (how the GUI cancels inside a step)."""
+    noisy = add_gaussian_noise_8bit(smooth_test_image(200, 264, seed=8), 25, seed=3)
+    opts = DenoiseOptions(sigma=25, device="cpu", tile=96)
+    seen = []
+    res = run_to_end(denoiser.run(noisy, opts, on_tile=lambda done, total: seen.append((done, total))))
+    n = seen[0][1]
+    assert res.steps == 1 and n > 4 and seen == [(k, n) for k in range(1, n + 1)]
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def stop_at_three(done, total):
+        calls.append(done)
+        if done == 3:
+            raise Stop()
+
+    with pytest.raises(Stop):
+        run_to_end(denoiser.run(noisy, opts, on_tile=stop_at_three))
+    assert calls == [1, 2, 3]
+    untiled = []
+    run_to_end(denoiser.run(noisy[:64, :64], replace(opts, tile=512), on_tile=lambda d, t: untiled.append((d, t))))
+    assert untiled == [(1, 1)]

@@ -22,7 +22,7 @@ from .diffusion import Diffusion
 from .precision import with_precision
 from .sampler import StepEvent, ddpm_timesteps, reverse_process, strided_timesteps
 from .schedule import NoiseSchedule
-from .tiling import tiled_eps
+from .tiling import TileCallback, tiled_eps
 from .unet import pad_to_multiple
 
 MODES = ("fidelity", "detail")
@@ -117,8 +117,11 @@ def denoise_image(
     preview_max_size: int | None = 256,
     diffusion: Diffusion | None = None,
     dtype: torch.dtype | None = None,
+    on_tile: TileCallback | None = None,
 ) -> Generator[StepEvent, None, np.ndarray]:
     """Denoise ``image`` (HxW, HxWx1 or HxWx3 float in [0, 1]) following ``plan``.
+
+    ``on_tile(done, total)`` is called after each tile of each step (:func:`~.tiling.tiled_eps`).
 
     ``dtype`` (bf16/fp16) runs the network under autocast (:mod:`.precision`); None = float32.
 
@@ -144,7 +147,7 @@ def denoise_image(
     net = with_precision(model, device, dtype)
     multiple = getattr(getattr(model, "config", None), "size_multiple", 1)
     net = _ensemble(net, ensemble, multiple) if ensemble > 1 else net
-    eps_fn = tiled_eps(net, device, tile, overlap)
+    eps_fn = tiled_eps(net, device, tile, overlap, on_tile=on_tile)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     x0 = yield from reverse_process(eps_fn, diffusion, x, plan.timesteps, eta=plan.eta, generator=gen,
                                     preview=preview, preview_max_size=preview_max_size)

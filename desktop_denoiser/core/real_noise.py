@@ -95,6 +95,7 @@ from .denoise import DenoisePlan, denoise_image, plan_denoise
 from .noise_estimation import estimate_sigma
 from .sampler import StepEvent, to_preview
 from .schedule import NoiseSchedule
+from .tiling import TileCallback
 
 __all__ = ["NoiseAnalysis", "RealPlan", "analyse_noise", "denoise_real", "plan_real", "luma_sigma", "pd_split",
            "pd_merge"]
@@ -451,6 +452,7 @@ def denoise_real(
     dtype: torch.dtype | None = None,
     mode: str = "fidelity",
     steps: int | None = None,
+    on_tile: TileCallback | None = None,
 ) -> Generator[StepEvent, None, np.ndarray]:
     """Denoise a real photo (float HxW[xC] in [0, 1]); yields StepEvents numbered 1..total over all
     passes (total = ``plan_real(schedule, analysis, mode, steps).total``) and returns the clean float32 image
@@ -468,7 +470,7 @@ def denoise_real(
     squeeze = img.ndim == 2
     cur = img[..., None] if squeeze else img
     total, done = plan.total, 0
-    common = dict(device=device, tile=tile, ensemble=ensemble, dtype=dtype)
+    common = dict(device=device, tile=tile, ensemble=ensemble, dtype=dtype, on_tile=on_tile)
     for p in plan.passes:
         if p.kind == "full":
             gen = denoise_image(model, schedule, cur, p.plan, seed=seed, preview=preview,

@@ -7,6 +7,10 @@ down-sampling factor so the pixel-unshuffle grid is the same as in an untiled ru
 normalisation layers, so the tiled result matches the untiled one up to a tiny error (tested). Tiles
 are moved to the compute device one at a time: the full image can stay on the CPU, which bounds GPU
 (and CPU) memory for 12-50 megapixel photos.
+
+``on_tile(done, total)`` is called after each tile (once for an untiled evaluation): a progress hook for
+the long single steps of big photos. It may raise to abandon the step (the GUI's cancel between tiles);
+the exception leaves the reverse-process generator like any other.
 """
 
 from __future__ import annotations
@@ -45,8 +49,11 @@ def _weights(n: int, lead: int, trail: int, device) -> torch.Tensor:
     return w
 
 
+TileCallback = Callable[[int, int], None]
+
+
 def tiled_eps(model: Callable, device: torch.device | str, tile: int | None, overlap: int = 32,
-              margin: int = 48) -> EpsFn:
+              margin: int = 48, on_tile: TileCallback | None = None) -> EpsFn:
     """Wrap ``model(x, t)`` so that inputs larger than ``tile`` are evaluated piecewise on ``device``.
 
     The returned function accepts x on any device and returns eps on x's device and dtype."""
@@ -57,12 +64,16 @@ def tiled_eps(model: Callable, device: torch.device | str, tile: int | None, ove
         B, C, H, W = x.shape
         t_dev = t.to(device)
         if tile is None or (H <= tile and W <= tile):
-            return model(x.to(device, torch.float32), t_dev).to(x.device, x.dtype)
+            eps = model(x.to(device, torch.float32), t_dev).to(x.device, x.dtype)
+            if on_tile is not None:
+                on_tile(1, 1)
+            return eps
         ov = max(0, min(overlap, tile // 4))
         out = torch.zeros_like(x, dtype=torch.float32)
         weight = torch.zeros((1, 1, H, W), dtype=torch.float32, device=x.device)
         th, ys = _layout(H, tile, ov)
         tw, xs = _layout(W, tile, ov)
+        n_tiles, done = len(ys) * len(xs), 0
         for iy, y0 in enumerate(ys):
             lead_y = (ys[iy - 1] + th - y0) if iy > 0 else 0
             wy = _weights(th, lead_y, 0, x.device)
@@ -79,6 +90,9 @@ def tiled_eps(model: Callable, device: torch.device | str, tile: int | None, ove
                 w2 = wy[:, None] * wx[None, :]
                 out[:, :, y0:y0 + th, x0:x0 + tw] += eps * w2
                 weight[:, :, y0:y0 + th, x0:x0 + tw] += w2
+                done += 1
+                if on_tile is not None:
+                    on_tile(done, n_tiles)
         return out.div_(weight).to(x.dtype)
 
     return eps_fn

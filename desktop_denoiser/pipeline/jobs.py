@@ -17,6 +17,7 @@ from ..core.checkpoint import LoadedModel, load_model
 from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
 from ..core.real_noise import NoiseAnalysis, analyse_noise, denoise_real, plan_real
 from ..core.sampler import StepEvent
+from ..core.tiling import TileCallback
 from ..paths import default_model_path
 from .devices import default_tile_size, resolve_device, resolve_precision
 from .imageio import LoadedImage, list_images, read_image, write_image
@@ -152,9 +153,12 @@ class Denoiser:
         dp = plan_denoise(self.schedule, sigma, opts.mode, opts.steps)
         return JobPlan(dp.sigma, dp.timestep, dp.steps, denoise=dp)
 
-    def run(self, pixels: np.ndarray, opts: DenoiseOptions, plan: JobPlan | None = None
-            ) -> Generator[StepEvent, None, DenoiseResult]:
+    def run(self, pixels: np.ndarray, opts: DenoiseOptions, plan: JobPlan | None = None, *,
+            on_tile: TileCallback | None = None) -> Generator[StepEvent, None, DenoiseResult]:
         """Denoise ``pixels`` (float HxWxC in [0,1]); yields StepEvents, returns a DenoiseResult.
+
+        ``on_tile(done, total)`` reports the tiles inside each step (a 12 MP photo is one long step in
+        fidelity mode); it may raise to abandon the run between tiles.
 
         On CUDA out-of-memory the run restarts with half the tile size, and below MIN_TILE on the CPU."""
         t0 = time.perf_counter()
@@ -167,7 +171,7 @@ class Denoiser:
             try:
                 common = dict(device=device, seed=opts.seed, tile=tile, ensemble=opts.ensemble,
                               preview=opts.preview, preview_max_size=opts.preview_max_size,
-                              dtype=resolve_precision(opts.precision, device))
+                              dtype=resolve_precision(opts.precision, device), on_tile=on_tile)
                 if plan.real:
                     out = yield from denoise_real(lm.model, lm.schedule, pixels, plan.analysis, mode=opts.mode,
                                                   steps=opts.steps, **common)
@@ -217,14 +221,15 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
 
 
 def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, overwrite: bool = False,
-                 protect: Iterable[Path] = ()) -> Generator[StepEvent | dict, None, dict]:
+                 protect: Iterable[Path] = (), on_tile: TileCallback | None = None
+                 ) -> Generator[StepEvent | dict, None, dict]:
     """Read, denoise and write one file. Yields a ``{"kind": "start", ...}`` dict then StepEvents;
     returns the summary dict (``path``, ``output``, ``sigma``, ``timestep``, ``steps``, ``seconds``)."""
     t0 = time.perf_counter()
     img: LoadedImage = read_image(job.input)
     plan = denoiser.plan(img.pixels, opts)
     yield {"kind": "start", "path": str(job.input), "steps": plan.steps, "sigma": plan.sigma, "timestep": plan.timestep}
-    result = yield from denoiser.run(img.pixels, opts, plan)
+    result = yield from denoiser.run(img.pixels, opts, plan, on_tile=on_tile)
     job.output.parent.mkdir(parents=True, exist_ok=True)
     out = write_image(job.output, result.pixels, like=img, overwrite=overwrite, protect=[job.input, *protect])
     return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),

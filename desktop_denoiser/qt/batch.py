@@ -317,7 +317,7 @@ class BatchDialog(QDialog):
         if self.worker is not None:
             self.worker.cancel()
             self.worker.resume()
-            self.summary_label.setText("Cancelling after the current step…")
+            self.summary_label.setText("Cancelling…")
 
     def _is_current(self) -> bool:
         return self.sender() is self.worker and self.worker is not None

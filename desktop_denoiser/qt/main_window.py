@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton(icon("cancel"), "Cancel")
         self.cancel_button.setIconSize(QSize(18, 18))
         self.cancel_button.setMinimumHeight(34)
-        self.cancel_button.setToolTip("Stop after the current step (Esc)")
+        self.cancel_button.setToolTip("Stop within a moment: after the current step or tile (Esc)")
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button, 2)
         run_row.addWidget(self.cancel_button, 1)
@@ -553,6 +553,7 @@ class MainWindow(QMainWindow):
         worker = DenoiseWorker(self.denoiser, self.image.pixels, opts, analysis=est.analysis if est else None)
         worker.planned.connect(self._on_planned)
         worker.progress.connect(self._on_progress)
+        worker.tile_progress.connect(self._on_tile_progress)
         worker.preview.connect(self._on_preview)
         worker.finished.connect(self._on_finished)
         worker.cancelled.connect(self._on_cancelled)
@@ -569,7 +570,7 @@ class MainWindow(QMainWindow):
     def cancel_run(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
-            self.progress_label.setText("Cancelling after the current step…")
+            self.progress_label.setText("Cancelling…")
 
     def _is_current(self) -> bool:
         return self.worker is not None and self.sender() is self.worker
@@ -591,6 +592,14 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(index)
         left = f" · about {_format_seconds(seconds_left)} left" if index < total else ""
         self.progress_label.setText(f"Step {index}/{total}{left}")
+
+    @Slot(int, int)
+    def _on_tile_progress(self, done: int, total: int) -> None:
+        """Within a step of a big photo: which tile (the bar itself counts whole steps)."""
+        if not self._is_current() or self.worker.cancel_requested:
+            return
+        step = min(self.progress_bar.value() + 1, self.progress_bar.maximum())
+        self.progress_label.setText(f"Step {step}/{self.progress_bar.maximum()} · tile {done}/{total}")
 
     @Slot(QImage, QImage)
     def _on_preview(self, x_t: QImage, pred_x0: QImage) -> None:

@@ -4,12 +4,14 @@ Each worker is a QObject moved to its own QThread (``start_worker``); it consume
 generators and talks to the GUI only through signals (queued across threads). Images crossing threads
 are owned copies (StepEvent previews are owned arrays; QImages are built with ``array_to_qimage``, which
 copies). ``cancel()`` / ``pause()`` / ``resume()`` are thread-safe flags checked between steps, so they
-can be called directly from the GUI thread while ``run`` is busy.
+can be called directly from the GUI thread while ``run`` is busy. A cancel is also honoured between the
+tiles of a step (a 12-megapixel photo is one long step in fidelity mode): the pipeline's ``on_tile``
+hook raises :class:`Cancelled` inside the generator.
 
 Signals
 -------
 ImageLoadWorker: loaded(LoadedImage), estimated(NoiseEstimate), estimate_failed(str), failed(str), done()
-DenoiseWorker:   planned(steps, sigma, t*), progress(index, total, seconds_left),
+DenoiseWorker:   planned(steps, sigma, t*), progress(index, total, seconds_left), tile_progress(done, total),
                  preview(QImage x_t, QImage pred_x0), finished(DenoiseResult), cancelled(), failed(str), done()
 BatchWorker:     job_started(row, steps), progress(row, index, total), overall(fraction), preview(QImage),
                  job_done(row, summary), job_failed(row, reason), paused(bool),
@@ -39,6 +41,10 @@ from .errors import describe_error
 PREVIEW_INTERVAL = 0.1  # seconds: at most ~10 preview updates per second
 
 
+class Cancelled(Exception):
+    """Raised between tiles by a worker's ``on_tile`` hook when a cancel was asked for."""
+
+
 class Worker(QObject):
     """Base: a cancel flag and the ``done`` signal that ends the thread."""
 
@@ -49,12 +55,17 @@ class Worker(QObject):
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
-        """Ask the worker to stop after the current step (thread-safe)."""
+        """Ask the worker to stop after the current step, or tile of a step (thread-safe)."""
         self._cancel.set()
 
     @property
     def cancel_requested(self) -> bool:
         return self._cancel.is_set()
+
+    def _raise_if_cancelled(self, done: int = 0, total: int = 0) -> None:
+        """``on_tile`` hook: abandon the step between two tiles once a cancel was asked for."""
+        if self._cancel.is_set():
+            raise Cancelled()
 
     @Slot()
     def _execute(self) -> None:
@@ -149,6 +160,7 @@ class DenoiseWorker(Worker):
 
     planned = Signal(int, float, int)  # steps, sigma, t*
     progress = Signal(int, int, float)  # step index (1-based), total, estimated seconds left
+    tile_progress = Signal(int, int)  # tiles done in the current step, tiles per step
     preview = Signal(QImage, QImage)  # current x_t, predicted x0
     finished = Signal(object)  # DenoiseResult
     cancelled = Signal()
@@ -169,7 +181,7 @@ class DenoiseWorker(Worker):
         try:
             plan = self.denoiser.plan(self.pixels, self.opts, analysis=self.analysis)
             self.planned.emit(plan.steps, float(plan.sigma), int(plan.timestep))
-            gen = self.denoiser.run(self.pixels, self.opts, plan)
+            gen = self.denoiser.run(self.pixels, self.opts, plan, on_tile=self._on_tile)
             t0 = time.perf_counter()
             last_preview = -1.0
             pending: StepEvent | None = None
@@ -183,6 +195,9 @@ class DenoiseWorker(Worker):
                 except StopIteration as stop:
                     result = stop.value
                     break
+                except Cancelled:
+                    self.cancelled.emit()
+                    return
                 now = time.perf_counter()
                 left = (now - t0) / ev.index * (ev.total - ev.index)
                 self.progress.emit(ev.index, ev.total, left)
@@ -200,6 +215,11 @@ class DenoiseWorker(Worker):
             if gen is not None:
                 gen.close()
             self.done.emit()
+
+    def _on_tile(self, done: int, total: int) -> None:
+        self._raise_if_cancelled()
+        if total > 1:
+            self.tile_progress.emit(done, total)
 
     def _emit_preview(self, ev: StepEvent) -> None:
         x_t = ev.x_t if ev.x_t is not None else ev.pred_x0
@@ -260,7 +280,8 @@ class BatchWorker(Worker):
                 if self.cancel_requested:
                     self.cancelled.emit(ok, bad)
                     return
-                gen = process_file(job, self.opts, self.denoiser, overwrite=self.overwrite, protect=protect)
+                gen = process_file(job, self.opts, self.denoiser, overwrite=self.overwrite, protect=protect,
+                                   on_tile=self._raise_if_cancelled)
                 last_preview = -1.0
                 try:
                     while True:
@@ -284,6 +305,10 @@ class BatchWorker(Worker):
                 except StopIteration as stop:
                     ok += 1
                     self.job_done.emit(row, stop.value)
+                except Cancelled:  # asked for between the tiles of a big photo
+                    self.job_failed.emit(row, "cancelled")
+                    self.cancelled.emit(ok, bad)
+                    return
                 except Exception as exc:  # a broken file must not stop the batch
                     bad += 1
                     self.job_failed.emit(row, describe_error(exc))
