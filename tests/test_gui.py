@@ -281,6 +281,43 @@ def test_cancel_between_tiles_of_a_single_long_step(qtbot, denoiser):
 
 
 @needs_model
+def test_single_step_run_shows_its_tiles_on_the_progress_bar(qtbot, window, tmp_path, monkeypatch):
+    """Fidelity on a big photo is one step: the bar counts the step's tiles, then shows the step done."""
+    from dataclasses import replace
+
+    from desktop_denoiser.qt.main_window import STEP_FORMAT, TILE_FORMAT
+
+    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(256, 256), seed=6))
+    open_and_estimate(qtbot, window, path)
+    options = window.noise_panel.options
+    monkeypatch.setattr(window.noise_panel, "options", lambda: replace(options(), tile=64))  # many tiles
+    seen = []
+
+    class BarWatcher(QObject):  # lives in the GUI thread: its slot is queued after the window's own
+        @Slot(int, int)
+        def on_tile(self, done, total):
+            bar = window.progress_bar
+            seen.append((bar.format(), bar.value(), bar.maximum(), window.progress_label.text()))
+
+    watcher = BarWatcher()
+
+    def attach(worker):
+        worker.tile_progress.connect(watcher.on_tile)
+
+    window.worker_started.connect(attach)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        window.run_denoise()
+    window.worker_started.disconnect(attach)
+    qtbot.waitUntil(lambda: not window.is_running(), timeout=TIMEOUT)
+    assert blocker.args[0].steps == 1
+    n = seen[0][2]
+    assert n > 4 and seen[-1][:3] == (TILE_FORMAT, n, n)
+    assert [v for _, v, _, _ in seen] == list(range(1, n + 1)) and seen[0][3] == f"Step 1/1 · tile 1/{n}"
+    bar = window.progress_bar
+    assert (bar.format(), bar.value(), bar.maximum()) == (STEP_FORMAT, 1, 1)
+
+
+@needs_model
 def test_cancel_mid_run_leaves_original_untouched(qtbot, window, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

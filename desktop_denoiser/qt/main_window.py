@@ -27,6 +27,8 @@ from .workers import DenoiseWorker, ImageLoadWorker, start_worker, stop_all
 APP_TITLE = "Desktop Denoiser"
 SAMPLE_NAME = "sample_noisy.png"
 PREVIEW_SIZE = 132
+STEP_FORMAT = "step %v / %m"  # the progress bar counts reverse steps ...
+TILE_FORMAT = "tile %v / %m"  # ... or, in a single-step run, the tiles of that step
 SAVE_FORMATS = [  # (filter, format name, extension)
     ("PNG image (*.png)", "PNG", ".png"),
     ("TIFF image (*.tif *.tiff)", "TIFF", ".tif"),
@@ -126,7 +128,7 @@ class MainWindow(QMainWindow):
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("step %v / %m")
+        self.progress_bar.setFormat(STEP_FORMAT)
         self.progress_bar.setTextVisible(True)
         self.progress_label = QLabel("Ready.")
         self.progress_label.setWordWrap(True)
@@ -421,6 +423,7 @@ class MainWindow(QMainWindow):
         self.result = None
         self.viewer.set_images(array_to_qimage(image.pixels, image.alpha))
         self._clear_previews()
+        self.progress_bar.setFormat(STEP_FORMAT)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_label.setText("Estimating the noise level…")
@@ -559,6 +562,7 @@ class MainWindow(QMainWindow):
         worker.cancelled.connect(self._on_cancelled)
         worker.failed.connect(self._on_failed)
         self.worker = worker
+        self.progress_bar.setFormat(STEP_FORMAT)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_label.setText("Starting…")
@@ -579,6 +583,7 @@ class MainWindow(QMainWindow):
     def _on_planned(self, steps: int, sigma: float, timestep: int) -> None:
         if not self._is_current():
             return
+        self.progress_bar.setFormat(STEP_FORMAT)
         self.progress_bar.setRange(0, max(1, steps))
         self.progress_bar.setValue(0)
         self.noise_panel.set_planned(steps)
@@ -588,6 +593,7 @@ class MainWindow(QMainWindow):
     def _on_progress(self, index: int, total: int, seconds_left: float) -> None:
         if not self._is_current():
             return
+        self.progress_bar.setFormat(STEP_FORMAT)
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(index)
         left = f" · about {_format_seconds(seconds_left)} left" if index < total else ""
@@ -597,6 +603,13 @@ class MainWindow(QMainWindow):
     def _on_tile_progress(self, done: int, total: int) -> None:
         """Within a step of a big photo: which tile (the bar itself counts whole steps)."""
         if not self._is_current() or self.worker.cancel_requested:
+            return
+        if self.progress_bar.format() == TILE_FORMAT or self.progress_bar.maximum() == 1:
+            # a single-step run (fidelity on a big photo): the bar counts its tiles until the step is done
+            self.progress_bar.setFormat(TILE_FORMAT)
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+            self.progress_label.setText(f"Step 1/1 · tile {done}/{total}")
             return
         step = min(self.progress_bar.value() + 1, self.progress_bar.maximum())
         self.progress_label.setText(f"Step {step}/{self.progress_bar.maximum()} · tile {done}/{total}")
