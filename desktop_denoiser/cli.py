@@ -21,14 +21,15 @@ class ProgressBar:
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.t0 = time.time()
 
-    def update(self, done: int, extra: str = "") -> None:
+    def update(self, done: float, extra: str = "") -> None:
+        """``done`` may be fractional (a step part-way through its tiles); whole steps are printed."""
         if not self.enabled:
             return
         frac = min(1.0, done / self.total)
         filled = int(30 * frac)
         elapsed = time.time() - self.t0
         eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} "
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {int(done)}/{self.total} "
                           f"{elapsed:5.1f}s left {eta:5.1f}s {extra}  ")
         self.stream.flush()
 
@@ -72,11 +73,18 @@ def _cmd_denoise(args) -> int:
         return 2
     failed = 0
     bar = None
-    for item in denoise_files(jobs, opts, overwrite=args.overwrite):
+    steps_done = 0
+
+    def on_tile(done: int, total: int) -> None:  # a big photo is one long step: show its tiles
+        if bar is not None and total > 1:
+            bar.update(steps_done + done / total, f"tile {done}/{total}")
+
+    for item in denoise_files(jobs, opts, overwrite=args.overwrite, on_tile=on_tile):
         kind = item["kind"]
         if kind == "start":
-            bar = ProgressBar(item["steps"] or 1, Path(item["path"]).name)
+            bar, steps_done = ProgressBar(item["steps"] or 1, Path(item["path"]).name), 0
         elif kind == "step" and bar is not None:
+            steps_done = item["index"]
             bar.update(item["index"], f"t={item['t']}")
         elif kind == "done":
             if bar is not None:

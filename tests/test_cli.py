@@ -128,3 +128,16 @@ def test_cli_choices_and_defaults_match_the_library():
                         ("focus_prob", "focus_prob"), ("crop", "crop_size"), ("lr", "lr"), ("steps", "steps"),
                         ("batch_size", "batch_size")]:
         assert train[flag] == getattr(cfg, field), flag
+
+
+def test_progress_bar_fills_with_a_step_part_way_through_its_tiles():
+    import io
+
+    from desktop_denoiser.cli import ProgressBar
+
+    out = io.StringIO()
+    bar = ProgressBar(1, "big.jpg", stream=out, enabled=True)
+    bar.update(0 + 6 / 12, "tile 6/12")
+    assert "[" + "#" * 15 + "." * 15 + "] 0/1" in out.getvalue() and "tile 6/12" in out.getvalue()
+    bar.update(1, "t=44")
+    assert "[" + "#" * 30 + "] 1/1" in out.getvalue()

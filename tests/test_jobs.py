@@ -242,3 +242,22 @@ def test_on_tile_reports_every_tile_and_can_abandon_a_step(denoiser):
     untiled = []
     run_to_end(denoiser.run(noisy[:64, :64], replace(opts, tile=512), on_tile=lambda d, t: untiled.append((d, t))))
     assert untiled == [(1, 1)]
+
+
+def test_denoise_files_passes_tile_progress_through(denoiser, tmp_path):
+    """The CLI's progress bar shows the tiles of a big photo's one step through denoise_files(on_tile=...)."""
+    import cv2
+
+    from desktop_denoiser.pipeline.jobs import FileJob, denoise_files
+
+    src = tmp_path / "in.png"
+    noisy = add_gaussian_noise_8bit(smooth_test_image(160, 200, seed=2), 25, seed=1)
+    assert cv2.imwrite(str(src), (noisy * 255 + 0.5).astype(np.uint8)[:, :, ::-1])
+    seen = []
+    items = list(denoise_files([FileJob(src, tmp_path / "out" / "in.png")],
+                               DenoiseOptions(sigma=25, device="cpu", tile=64), denoiser=denoiser,
+                               on_tile=lambda d, t: seen.append((d, t))))
+    assert [i["kind"] for i in items] == ["start", "step", "done"]
+    n = seen[0][1]
+    assert n > 1 and seen == [(k, n) for k in range(1, n + 1)]
+    assert (tmp_path / "out" / "in.png").is_file()

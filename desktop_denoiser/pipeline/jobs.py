@@ -238,13 +238,14 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
 
 
 def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool = False,
-                  denoiser: Denoiser | None = None) -> Iterator[dict]:
+                  denoiser: Denoiser | None = None, on_tile: TileCallback | None = None) -> Iterator[dict]:
     """Process ``jobs`` in order, going on past broken files. Yields dicts of kind
-    ``start`` / ``step`` (index, total, t) / ``done`` / ``failed`` (path, error)."""
+    ``start`` / ``step`` (index, total, t) / ``done`` / ``failed`` (path, error); ``on_tile(done, total)``
+    reports the tiles inside each step (see :meth:`Denoiser.run`)."""
     denoiser = denoiser or Denoiser()
     inputs = [j.input for j in jobs]
     for job in jobs:
-        gen = process_file(job, opts, denoiser, overwrite=overwrite, protect=inputs)
+        gen = process_file(job, opts, denoiser, overwrite=overwrite, protect=inputs, on_tile=on_tile)
         try:
             while True:
                 ev = next(gen)
