@@ -12,6 +12,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from PySide6.QtCore import Qt  # noqa: E402
+
 from desktop_denoiser.paths import default_model_path  # noqa: E402
 from desktop_denoiser.pipeline.jobs import Denoiser, DenoiseOptions  # noqa: E402
 from desktop_denoiser.qt.batch import DONE, FAILED, WAITING, BatchDialog  # noqa: E402
@@ -169,3 +171,22 @@ def test_batch_cancel_between_tiles_writes_nothing(qtbot, tmp_path):
     assert events == [("failed", "cancelled"), ("cancelled", 0, 0)]
     assert tiles[0][0] == 1 and tiles[0][1] > 4 and len(tiles) == 1
     assert not out.exists() and not out.parent.exists()  # the output folder is made only when writing
+
+
+@needs_model
+def test_batch_overall_progress_moves_inside_a_big_photo(qtbot, tmp_path):
+    """One photo, one long step: the overall bar still moves tile by tile, and ends at 1."""
+    from desktop_denoiser.pipeline.jobs import FileJob
+    from desktop_denoiser.qt.workers import BatchWorker, start_worker
+
+    src = tmp_path / "big.png"
+    assert cv2.imwrite(str(src), np.round(noisy_image(8, 256, 256) * 255).astype(np.uint8)[:, :, ::-1])
+    worker = BatchWorker([FileJob(src, tmp_path / "out" / "big.png")],
+                         DenoiseOptions(sigma=25, device="cpu", tile=64), Denoiser(MODEL))
+    overall = []
+    worker.overall.connect(overall.append, Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(worker.done, timeout=TIMEOUT):
+        start_worker(worker)
+    inside = [f for f in overall if 0 < f < 1]
+    assert len(inside) > 4 and inside == sorted(inside) and overall[-1] == 1.0
+    assert (tmp_path / "out" / "big.png").is_file()

@@ -280,15 +280,24 @@ class BatchWorker(Worker):
                 if self.cancel_requested:
                     self.cancelled.emit(ok, bad)
                     return
+                state = {"steps": 1, "done": 0}  # the current photo's steps, for progress inside a step
+
+                def on_tile(done: int, total: int, row: int = row, state: dict = state) -> None:
+                    self._raise_if_cancelled(done, total)
+                    if total > 1:  # a big photo: its one long step moves the overall bar tile by tile
+                        self.overall.emit((row + (state["done"] + done / total) / state["steps"]) / n)
+
                 gen = process_file(job, self.opts, self.denoiser, overwrite=self.overwrite, protect=protect,
-                                   on_tile=self._raise_if_cancelled)
+                                   on_tile=on_tile)
                 last_preview = -1.0
                 try:
                     while True:
                         ev = next(gen)
                         if isinstance(ev, dict):
+                            state["steps"] = max(1, int(ev.get("steps", 0)))
                             self.job_started.emit(row, int(ev.get("steps", 0)))
                             continue
+                        state["done"] = ev.index
                         self.progress.emit(row, ev.index, ev.total)
                         self.overall.emit((row + ev.index / max(1, ev.total)) / n)
                         now = time.perf_counter()
