@@ -50,12 +50,17 @@ def _cmd_estimate(args) -> int:
             failed += 1
             print(f"error: {path}: {exc}", file=sys.stderr)
             continue
+        hidden = est.analysis.hidden_noise_sigma if est.analysis is not None else None
         if args.json:
             print(json.dumps({"path": str(path), "sigma": round(est.sigma, 3), "timestep": est.timestep,
-                              "correlated": est.correlated}))
+                              "correlated": est.correlated,
+                              "hidden_noise_sigma": None if hidden is None else round(hidden, 3)}))
         else:
             kind = "correlated camera noise" if est.correlated else "white noise"
             print(f"{path}: sigma={est.sigma:.2f} (8-bit units, {kind})  t*={est.timestep}")
+            if hidden is not None:
+                print(f"  note: JPEG compression may hide part of the noise; if the output still looks "
+                      f"grainy, try --sigma {hidden:.0f}")
     return 1 if failed else 0
 
 

@@ -28,6 +28,19 @@ def test_estimate_json(noisy_png, capsys):
     assert rec["path"] == str(path)
     assert abs(rec["sigma"] - 25) < 2.5
     assert abs(rec["timestep"] - 56) <= 4
+    assert rec["hidden_noise_sigma"] is None
+
+
+def test_estimate_suggests_a_sigma_for_noise_hidden_by_jpeg(noisy_png, capsys):
+    """The same noise saved as a 4:2:0 JPEG (PIL's default) is underestimated; estimate says so."""
+    path, _, noisy = noisy_png
+    jpeg = path.with_suffix(".jpg")
+    Image.fromarray((noisy * 255).round().astype(np.uint8)).save(jpeg, quality=90)
+    assert main(["estimate", str(jpeg), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip())
+    assert rec["sigma"] < 5 and 12 <= rec["hidden_noise_sigma"] <= 30
+    assert main(["estimate", str(jpeg)]) == 0
+    assert "try --sigma" in capsys.readouterr().out
 
 
 def test_denoise_end_to_end(noisy_png, tmp_path, capsys):

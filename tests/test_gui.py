@@ -318,6 +318,22 @@ def test_single_step_run_shows_its_tiles_on_the_progress_bar(qtbot, window, tmp_
 
 
 @needs_model
+def test_noise_hidden_by_jpeg_chroma_subsampling_shows_a_hint(qtbot, window, tmp_path):
+    """White noise saved as a 4:2:0 JPEG is underestimated (a known limit): the panel says so and
+    suggests a sigma; the same noise in a PNG shows no hint."""
+    noisy = add_noise(smooth_image(192, 256), sigma=25, seed=3)
+    jpeg = tmp_path / "noisy.jpg"
+    assert cv2.imwrite(str(jpeg), np.round(noisy * 255).astype(np.uint8)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    est = open_and_estimate(qtbot, window, jpeg)
+    hint = window.noise_panel.hint_label
+    assert est.sigma < 3 and hint.isVisibleTo(window) and "set σ manually to about" in hint.text()
+    suggested = float(hint.text().split("about ")[1].rstrip("."))
+    assert 15 <= suggested <= 30
+    open_and_estimate(qtbot, window, write_png(tmp_path / "noisy.png", noisy))
+    assert not hint.isVisibleTo(window)
+
+
+@needs_model
 def test_cancel_mid_run_leaves_original_untouched(qtbot, window, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -123,6 +123,15 @@ MIN_PLANE_RESIDUAL = 0.2
 # 34/68 CBSD68 and 14/14 McMaster images. Above MAX_TEXTURE_EXCESS the image is not treated as noisy.
 MAX_TEXTURE_EXCESS = 0.3
 TEXTURE_SURROGATES = 4  # phase-randomised surrogates averaged (deterministic seed)
+# JPEG with 4:2:0 chroma subsampling (the default of cameras, phones and most software) leaves the chroma
+# planes smooth at the pixel scale, so most directions of the PCA estimator's 7x7x3 patches carry no
+# noise and its estimate collapses: white noise of sigma 25 is read as 1-2 and the photo is left as is.
+# The flat blocks still measure the noise: flat-block sigma / PCA sigma was 1.0-1.3 for white noise in
+# PNG and 4:4:4 JPEG (1.8 on a textured photo) and 8-20 after 4:2:0 JPEG. Using the flat-block sigma
+# automatically gained +3 to +4 dB at sigma 25-50, but a clean rock-and-fur photo (CBSD432 326038, 4:2:0
+# q90) shows the same signature at 16.6, so the app only suggests it (NoiseAnalysis.hidden_noise_sigma).
+HIDDEN_NOISE_RATIO = 3.0
+HIDDEN_NOISE_MIN_SIGMA = 5.0  # below this a wrong guess costs little and a hint would be noise itself
 
 # -- denoising constants -----------------------------------------------------------------------------
 STRATEGY = "pd"  # "pd": pixel-shuffle passes + refinement; "direct": one full-resolution pass
@@ -146,6 +155,16 @@ class NoiseAnalysis:
     nlf_sigma: tuple[float, ...] = ()  # sigma per bin (nan where too few flat blocks)
     blocks: int = 0  # blocks used
     texture_excess: float = 0.0  # non-Gaussianity of the flat blocks (texture, not noise, if > MAX_TEXTURE_EXCESS)
+
+    @property
+    def hidden_noise_sigma(self) -> float | None:
+        """The flat-block noise level when the white-noise estimate may have been fooled by JPEG chroma
+        subsampling (see :data:`HIDDEN_NOISE_RATIO`), else None. Only ever *suggested* to the user: the
+        same signature also occurs on some clean, finely textured photos, so it is never applied."""
+        white = not self.correlated and self.rho1 <= CORRELATION_THRESHOLD and self.texture_excess <= MAX_TEXTURE_EXCESS
+        if white and self.sigma >= HIDDEN_NOISE_MIN_SIGMA and self.sigma > HIDDEN_NOISE_RATIO * self.sigma_white:
+            return self.sigma
+        return None
 
     @property
     def denoise_sigma(self) -> float:

@@ -60,6 +60,10 @@ class NoisePanel(QWidget):
         self.sigma_label = QLabel("–")
         self.sigma_label.setObjectName("sigmaLabel")
         self.sigma_label.setToolTip("Standard deviation of the noise, estimated from the photo (0–255 scale).")
+        self.hint_label = QLabel("")
+        self.hint_label.setObjectName("hiddenNoiseHint")
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setVisible(False)
         self.t_label = QLabel("–")
         self.t_label.setObjectName("timestepLabel")
         self.t_label.setToolTip("Diffusion timestep t* whose noise level matches the photo; denoising starts there.")
@@ -75,6 +79,7 @@ class NoisePanel(QWidget):
         form.addRow("Estimated σ:", self.sigma_label)
         form.addRow("Timestep t*:", self.t_label)
         form.addRow("Planned steps:", self.steps_label)
+        form.addRow(self.hint_label)
 
         self.override_check = QCheckBox("Set σ manually")
         self.override_check.setToolTip("Use your own noise level instead of the estimate "
@@ -170,20 +175,27 @@ class NoisePanel(QWidget):
 
     def set_estimating(self) -> None:
         self._estimate = None
+        self.hint_label.setVisible(False)
         self.sigma_label.setText("estimating…")
         self.t_label.setText("…")
         self.steps_label.setText("…")
 
     def clear_estimate(self, text: str = "–") -> None:
         self._estimate = None
+        self.hint_label.setVisible(False)
         self.sigma_label.setText(text)
         self.t_label.setText("–")
         self.steps_label.setText("–")
 
     def set_estimate(self, est: NoiseEstimate) -> None:
         self._estimate = est
-        kind = "camera noise" if est.correlated else ("white noise" if est.timestep >= 0 else "no noise")
+        kind = "camera noise" if est.correlated else ("white noise" if est.timestep >= 0 else "no noise found")
         self.sigma_label.setText(f"{est.sigma:.1f}  (8-bit units, {kind})")
+        hidden = est.analysis.hidden_noise_sigma if est.analysis is not None else None
+        self.hint_label.setText("" if hidden is None else
+                                f"JPEG compression may hide part of the noise. If the photo still looks grainy, "
+                                f"set σ manually to about {hidden:.0f}.")
+        self.hint_label.setVisible(hidden is not None)
         self.t_label.setText(str(est.timestep) if est.timestep >= 0 else "none (no noise to remove)")
         if not self.override_check.isChecked():
             self.set_sigma(est.sigma)
