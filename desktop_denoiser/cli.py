@@ -39,6 +39,12 @@ class ProgressBar:
             self.stream.flush()
 
 
+def _hidden_noise_note(sigma: float, action: str) -> str:
+    """The hint for noise that JPEG chroma subsampling hid from the estimate (NoiseAnalysis.hidden_noise_sigma)."""
+    return (f"  note: JPEG compression may hide part of the noise; if the output still looks grainy, "
+            f"{action} --sigma {sigma:.0f}")
+
+
 def _cmd_estimate(args) -> int:
     from .pipeline.jobs import estimate_file
 
@@ -59,8 +65,7 @@ def _cmd_estimate(args) -> int:
             kind = "correlated camera noise" if est.correlated else "white noise"
             print(f"{path}: sigma={est.sigma:.2f} (8-bit units, {kind})  t*={est.timestep}")
             if hidden is not None:
-                print(f"  note: JPEG compression may hide part of the noise; if the output still looks "
-                      f"grainy, try --sigma {hidden:.0f}")
+                print(_hidden_noise_note(hidden, "try"))
     return 1 if failed else 0
 
 
@@ -95,10 +100,13 @@ def _cmd_denoise(args) -> int:
             if bar is not None:
                 bar.close()
             if args.json:
-                print(json.dumps({k: item[k] for k in ("path", "output", "sigma", "timestep", "steps", "seconds")}))
+                print(json.dumps({k: item[k] for k in ("path", "output", "sigma", "timestep", "steps", "seconds",
+                                                       "hidden_noise_sigma")}))
             else:
                 print(f"{item['path']} -> {item['output']}  sigma={item['sigma']:.2f} t*={item['timestep']} "
                       f"steps={item['steps']} {item['seconds']:.1f}s")
+                if item["hidden_noise_sigma"] is not None:
+                    print(_hidden_noise_note(item["hidden_noise_sigma"], "run it again with"))
         elif kind == "failed":
             failed += 1
             if bar is not None:

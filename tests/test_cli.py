@@ -41,6 +41,12 @@ def test_estimate_suggests_a_sigma_for_noise_hidden_by_jpeg(noisy_png, capsys):
     assert rec["sigma"] < 5 and 12 <= rec["hidden_noise_sigma"] <= 30
     assert main(["estimate", str(jpeg)]) == 0
     assert "try --sigma" in capsys.readouterr().out
+    out_dir = path.parent.parent / "out"
+    assert main(["denoise", str(jpeg), "-o", str(out_dir), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 12 <= rec["hidden_noise_sigma"] <= 30 and rec["sigma"] < 5  # suggested, not applied
+    assert main(["denoise", str(jpeg), "-o", str(out_dir), "--overwrite"]) == 0
+    assert "run it again with --sigma" in capsys.readouterr().out
 
 
 def test_denoise_end_to_end(noisy_png, tmp_path, capsys):

@@ -190,3 +190,18 @@ def test_batch_overall_progress_moves_inside_a_big_photo(qtbot, tmp_path):
     inside = [f for f in overall if 0 < f < 1]
     assert len(inside) > 4 and inside == sorted(inside) and overall[-1] == 1.0
     assert (tmp_path / "out" / "big.png").is_file()
+
+
+@needs_model
+def test_batch_row_suggests_a_sigma_when_jpeg_hides_the_noise(qtbot, dialog, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    noisy = np.round(noisy_image(3, 192, 256) * 255).astype(np.uint8)[:, :, ::-1]
+    assert cv2.imwrite(str(src / "hidden.jpg"), noisy, [cv2.IMWRITE_JPEG_QUALITY, 90])  # 4:2:0
+    assert cv2.imwrite(str(src / "plain.png"), noisy)
+    dialog.set_folders(src, tmp_path / "out", recursive=False)
+    with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT):
+        assert dialog.start()
+    hidden, plain = (dialog.table.item(dialog.row_of(src / n), 2).text() for n in ("hidden.jpg", "plain.png"))
+    assert "JPEG may hide noise" in hidden and "try σ" in hidden
+    assert "JPEG may hide noise" not in plain

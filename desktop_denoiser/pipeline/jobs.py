@@ -45,6 +45,7 @@ class JobPlan:
     steps: int
     denoise: DenoisePlan | None = None
     analysis: NoiseAnalysis | None = None
+    hidden_noise_sigma: float | None = None  # a sigma to suggest when JPEG may hide noise (never applied)
 
     @property
     def real(self) -> bool:
@@ -147,11 +148,11 @@ class Denoiser:
                 analysis = replace(analysis, correlated=True, sigma=sigma)
                 rp = plan_real(self.schedule, analysis, opts.mode, opts.steps)
                 return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis)
-            sigma = analysis.sigma_white
+            sigma, hidden = analysis.sigma_white, analysis.hidden_noise_sigma
         else:
-            sigma = opts.sigma
+            sigma, hidden = opts.sigma, None
         dp = plan_denoise(self.schedule, sigma, opts.mode, opts.steps)
-        return JobPlan(dp.sigma, dp.timestep, dp.steps, denoise=dp)
+        return JobPlan(dp.sigma, dp.timestep, dp.steps, denoise=dp, hidden_noise_sigma=hidden)
 
     def run(self, pixels: np.ndarray, opts: DenoiseOptions, plan: JobPlan | None = None, *,
             on_tile: TileCallback | None = None) -> Generator[StepEvent, None, DenoiseResult]:
@@ -232,9 +233,11 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     result = yield from denoiser.run(img.pixels, opts, plan, on_tile=on_tile)
     job.output.parent.mkdir(parents=True, exist_ok=True)
     out = write_image(job.output, result.pixels, like=img, overwrite=overwrite, protect=[job.input, *protect])
+    hidden = plan.hidden_noise_sigma
     return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),
             "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),
-            "device": result.device, "warnings": result.warnings}
+            "device": result.device, "warnings": result.warnings,
+            "hidden_noise_sigma": None if hidden is None else round(hidden, 3)}
 
 
 def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool = False,

@@ -355,8 +355,11 @@ class BatchDialog(QDialog):
             return
         self._ok += 1
         out = Path(summary.get("output", ""))
-        self._set_state(row, DONE, f"σ {summary.get('sigma', 0):.1f}, {summary.get('steps', 0)} step(s), "
-                                   f"{summary.get('seconds', 0):.1f} s → {out.name}")
+        detail = (f"σ {summary.get('sigma', 0):.1f}, {summary.get('steps', 0)} step(s), "
+                  f"{summary.get('seconds', 0):.1f} s → {out.name}")
+        if summary.get("hidden_noise_sigma") is not None:
+            detail += f" (JPEG may hide noise: if still grainy, try σ {summary['hidden_noise_sigma']:.0f})"
+        self._set_state(row, DONE, detail)
         self._update_summary()
 
     @Slot(int, str)
