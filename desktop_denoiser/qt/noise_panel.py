@@ -45,6 +45,18 @@ NOISE_TYPES = [
 ]
 
 
+def _choice_combo(choices, object_name: str = "") -> QComboBox:
+    """A combo box of (data, label, tip) choices: each item carries its tip, the box lists them all."""
+    combo = QComboBox()
+    if object_name:
+        combo.setObjectName(object_name)
+    for data, label, tip in choices:
+        combo.addItem(label, data)
+        combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+    combo.setToolTip("\n\n".join(f"{label}: {tip}" for _, label, tip in choices))
+    return combo
+
+
 class NoisePanel(QWidget):
     """Emits ``options_changed`` whenever a control changes. ``options()`` builds the DenoiseOptions."""
 
@@ -69,12 +81,7 @@ class NoisePanel(QWidget):
         self.t_label.setToolTip("Diffusion timestep t* whose noise level matches the photo; denoising starts there.")
         self.steps_label = QLabel("–")
         self.steps_label.setToolTip("Network evaluations the next run will take.")
-        self.noise_combo = QComboBox()
-        self.noise_combo.setObjectName("noiseTypeCombo")
-        for key, label, tip in NOISE_TYPES:
-            self.noise_combo.addItem(label, key)
-            self.noise_combo.setItemData(self.noise_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.noise_combo.setToolTip("\n\n".join(f"{label}: {tip}" for _, label, tip in NOISE_TYPES))
+        self.noise_combo = _choice_combo(NOISE_TYPES, "noiseTypeCombo")
         form.addRow("Noise type:", self.noise_combo)
         form.addRow("Estimated σ:", self.sigma_label)
         form.addRow("Timestep t*:", self.t_label)
@@ -104,17 +111,8 @@ class NoisePanel(QWidget):
         opts = QGroupBox("Options")
         oform = QFormLayout(opts)
         oform.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.mode_combo = QComboBox()
-        for key, label, tip in MODES:
-            self.mode_combo.addItem(label, key)
-            self.mode_combo.setItemData(self.mode_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.mode_combo.setToolTip("\n\n".join(f"{label}: {tip}" for _, label, tip in MODES))
-        self.quality_combo = QComboBox()
-        self.quality_combo.setObjectName("qualityCombo")
-        for views, label, tip in QUALITIES:
-            self.quality_combo.addItem(label, views)
-            self.quality_combo.setItemData(self.quality_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.quality_combo.setToolTip("\n\n".join(f"{label}: {tip}" for _, label, tip in QUALITIES))
+        self.mode_combo = _choice_combo(MODES)
+        self.quality_combo = _choice_combo(QUALITIES, "qualityCombo")
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, 1000)
         self.steps_spin.setSpecialValueText("Default")
