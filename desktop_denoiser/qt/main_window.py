@@ -126,9 +126,7 @@ class MainWindow(QMainWindow):
         run_row.addWidget(self.cancel_button, 1)
 
         self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat(STEP_FORMAT)
+        self._set_progress(0, 1)
         self.progress_bar.setTextVisible(True)
         self.progress_label = QLabel("Ready.")
         self.progress_label.setWordWrap(True)
@@ -423,9 +421,7 @@ class MainWindow(QMainWindow):
         self.result = None
         self.viewer.set_images(array_to_qimage(image.pixels, image.alpha))
         self._clear_previews()
-        self.progress_bar.setFormat(STEP_FORMAT)
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
+        self._set_progress(0, 1)
         self.progress_label.setText("Estimating the noise level…")
         self.noise_panel.set_estimating()
         name = self.image_path.name if self.image_path else "image"
@@ -562,9 +558,7 @@ class MainWindow(QMainWindow):
         worker.cancelled.connect(self._on_cancelled)
         worker.failed.connect(self._on_failed)
         self.worker = worker
-        self.progress_bar.setFormat(STEP_FORMAT)
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
+        self._set_progress(0, 1)
         self.progress_label.setText("Starting…")
         self._update_actions()
         self.worker_started.emit(worker)
@@ -579,13 +573,17 @@ class MainWindow(QMainWindow):
     def _is_current(self) -> bool:
         return self.worker is not None and self.sender() is self.worker
 
+    def _set_progress(self, value: int, maximum: int, fmt: str = STEP_FORMAT) -> None:
+        """The bar shows ``value`` of ``maximum`` (at least 1) steps, or tiles with TILE_FORMAT."""
+        self.progress_bar.setFormat(fmt)
+        self.progress_bar.setRange(0, max(1, maximum))
+        self.progress_bar.setValue(value)
+
     @Slot(int, float, int)
     def _on_planned(self, steps: int, sigma: float, timestep: int) -> None:
         if not self._is_current():
             return
-        self.progress_bar.setFormat(STEP_FORMAT)
-        self.progress_bar.setRange(0, max(1, steps))
-        self.progress_bar.setValue(0)
+        self._set_progress(0, steps)
         self.noise_panel.set_planned(steps)
         self.progress_label.setText(f"Denoising at σ {sigma:.1f} (t* = {timestep}), {steps} step(s)…")
 
@@ -593,9 +591,7 @@ class MainWindow(QMainWindow):
     def _on_progress(self, index: int, total: int, seconds_left: float) -> None:
         if not self._is_current():
             return
-        self.progress_bar.setFormat(STEP_FORMAT)
-        self.progress_bar.setRange(0, max(1, total))
-        self.progress_bar.setValue(index)
+        self._set_progress(index, total)
         left = f" · about {_format_seconds(seconds_left)} left" if index < total else ""
         self.progress_label.setText(f"Step {index}/{total}{left}")
 
@@ -606,9 +602,7 @@ class MainWindow(QMainWindow):
             return
         if self.progress_bar.format() == TILE_FORMAT or self.progress_bar.maximum() == 1:
             # a single-step run (fidelity on a big photo): the bar counts its tiles until the step is done
-            self.progress_bar.setFormat(TILE_FORMAT)
-            self.progress_bar.setRange(0, total)
-            self.progress_bar.setValue(done)
+            self._set_progress(done, total, TILE_FORMAT)
             self.progress_label.setText(f"Step 1/1 · tile {done}/{total}")
             return
         step = min(self.progress_bar.value() + 1, self.progress_bar.maximum())
