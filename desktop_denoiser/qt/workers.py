@@ -250,6 +250,7 @@ class BatchWorker(Worker):
         self.preview_interval = preview_interval
         self._running = threading.Event()
         self._running.set()
+        self._row, self._steps, self._steps_done = 0, 1, 0  # the photo in progress (row, its steps, steps done)
 
     def pause(self) -> None:
         self._running.clear()
@@ -270,9 +271,17 @@ class BatchWorker(Worker):
                 break
         self.paused.emit(False)
 
+    def _emit_overall(self, photo_fraction: float) -> None:
+        """The overall bar: photos done plus the fraction of the current one."""
+        self.overall.emit((self._row + photo_fraction) / max(1, len(self.jobs)))
+
+    def _on_tile(self, done: int, total: int) -> None:
+        self._raise_if_cancelled(done, total)
+        if total > 1:  # a big photo: its one long step moves the overall bar tile by tile
+            self._emit_overall((self._steps_done + done / total) / self._steps)
+
     def run(self) -> None:
         ok = bad = 0
-        n = max(1, len(self.jobs))
         protect = [j.input for j in self.jobs]
         try:
             for row, job in enumerate(self.jobs):
@@ -280,41 +289,31 @@ class BatchWorker(Worker):
                 if self.cancel_requested:
                     self.cancelled.emit(ok, bad)
                     return
-                state = {"steps": 1, "done": 0}  # the current photo's steps, for progress inside a step
-
-                def on_tile(done: int, total: int, row: int = row, state: dict = state) -> None:
-                    self._raise_if_cancelled(done, total)
-                    if total > 1:  # a big photo: its one long step moves the overall bar tile by tile
-                        self.overall.emit((row + (state["done"] + done / total) / state["steps"]) / n)
-
+                self._row, self._steps, self._steps_done = row, 1, 0
                 gen = process_file(job, self.opts, self.denoiser, overwrite=self.overwrite, protect=protect,
-                                   on_tile=on_tile)
+                                   on_tile=self._on_tile)
                 last_preview = -1.0
                 try:
                     while True:
                         ev = next(gen)
                         if isinstance(ev, dict):
-                            state["steps"] = max(1, int(ev.get("steps", 0)))
+                            self._steps = max(1, int(ev.get("steps", 0)))
                             self.job_started.emit(row, int(ev.get("steps", 0)))
                             continue
-                        state["done"] = ev.index
+                        self._steps_done = ev.index
                         self.progress.emit(row, ev.index, ev.total)
-                        self.overall.emit((row + ev.index / max(1, ev.total)) / n)
+                        self._emit_overall(ev.index / max(1, ev.total))
                         now = time.perf_counter()
                         if ev.pred_x0 is not None and (now - last_preview >= self.preview_interval
                                                        or ev.index == ev.total):
                             self.preview.emit(array_to_qimage(ev.pred_x0))
                             last_preview = now
                         self._wait_if_paused()
-                        if self.cancel_requested:
-                            gen.close()
-                            self.job_failed.emit(row, "cancelled")
-                            self.cancelled.emit(ok, bad)
-                            return
+                        self._raise_if_cancelled()
                 except StopIteration as stop:
                     ok += 1
                     self.job_done.emit(row, stop.value)
-                except Cancelled:  # asked for between the tiles of a big photo
+                except Cancelled:  # asked for between two steps or two tiles of a step
                     self.job_failed.emit(row, "cancelled")
                     self.cancelled.emit(ok, bad)
                     return
@@ -323,7 +322,7 @@ class BatchWorker(Worker):
                     self.job_failed.emit(row, describe_error(exc))
                 finally:
                     gen.close()
-                self.overall.emit((row + 1) / n)
+                self._emit_overall(1.0)
             self.finished.emit(ok, bad)
         except Exception as exc:  # pragma: no cover - defensive
             self.failed.emit(describe_error(exc, "Batch failed"))
