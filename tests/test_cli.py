@@ -132,6 +132,7 @@ def test_denoise_with_explicit_precision(noisy_png, tmp_path, capsys):
 def test_cli_choices_and_defaults_match_the_library():
     """The CLI spells out choices and defaults so that --help needs no torch import; keep them in step."""
     from desktop_denoiser.cli import build_parser
+    from desktop_denoiser.core.denoise import ENSEMBLE_SIZES
     from desktop_denoiser.core.training import TRAIN_PRECISIONS, TrainConfig
     from desktop_denoiser.pipeline.devices import PRECISIONS
     from desktop_denoiser.pipeline.jobs import NOISE_MODELS
@@ -140,10 +141,12 @@ def test_cli_choices_and_defaults_match_the_library():
     denoise = {a.dest: a for a in sub["denoise"]._actions}
     assert tuple(denoise["precision"].choices) == PRECISIONS
     assert tuple(denoise["noise"].choices) == NOISE_MODELS
+    assert tuple(denoise["ensemble"].choices) == ENSEMBLE_SIZES
     train = {a.dest: a.default for a in sub["train"]._actions}
     cfg = TrainConfig()
     assert tuple(sub["train"]._option_string_actions["--precision"].choices) == TRAIN_PRECISIONS
-    for flag, field in [("clip_prob", "clip_prob"), ("corr_prob", "corr_prob"), ("precision", "precision"), ("focus_sigma", "focus_sigma"),
+    for flag, field in [("clip_prob", "clip_prob"), ("corr_prob", "corr_prob"), ("color_prob", "color_prob"),
+                        ("time_limit", "time_limit"), ("precision", "precision"), ("focus_sigma", "focus_sigma"),
                         ("focus_prob", "focus_prob"), ("crop", "crop_size"), ("lr", "lr"), ("steps", "steps"),
                         ("batch_size", "batch_size")]:
         assert train[flag] == getattr(cfg, field), flag

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..core.denoise import ENSEMBLE_SIZES
 from ..pipeline.jobs import NOISE_MODELS
 
 ORGANISATION = "DesktopDenoiser"
@@ -118,7 +119,7 @@ class Settings:
     @property
     def ensemble(self) -> int:
         v = self._int("denoise/ensemble", 1)
-        return v if v in (1, 2, 4, 8) else 1
+        return v if v in ENSEMBLE_SIZES else 1
 
     @ensemble.setter
     def ensemble(self, v: int) -> None:
