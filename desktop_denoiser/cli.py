@@ -136,7 +136,7 @@ def _cmd_train(args) -> int:
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
                       focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
                       corr_prob=args.corr_prob, color_prob=args.color_prob, precision=args.precision,
-                      time_limit=args.time_limit,
+                      time_limit=args.time_limit, compile=args.compile,
                       init=args.init, model=model, schedule=schedule)
     trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
     bar = ProgressBar(cfg.steps, "train")
@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="autocast dtype of the training steps: auto = bf16 on CUDA and on CPUs with native bf16 "
                         "(about 2x faster there), else fp32; weights and optimiser stay float32")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step's network (faster on a GPU after a minute of compiling)")
     t.add_argument("--init", default=None, help="start from these weights (.safetensors); keeps their architecture")
     t.add_argument("--base-channels", type=int, default=32)
     t.add_argument("--channel-mults", type=int, nargs="+", default=[1, 2, 4])

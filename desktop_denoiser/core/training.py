@@ -69,6 +69,9 @@ class TrainConfig:
     # autocast dtype of the forward pass: auto = bf16 on CUDA and on CPUs with native bf16 (measured 1.95x
     # faster per step on this 2-core AMD EPYC, weights and optimiser stay float32), else fp32
     precision: str = "auto"
+    # torch.compile the training forward/backward (fuses the small convolutions' element-wise work; a GPU
+    # run is memory-bound at these channel counts). The EMA and exported weights are the plain modules'.
+    compile: bool = False
     model: dict = field(default_factory=lambda: UNetConfig().to_dict())
     schedule: dict = field(default_factory=lambda: ScheduleConfig().to_dict())
 
@@ -238,6 +241,7 @@ class Trainer:
         elif cfg.init:
             self._init_from(Path(cfg.init))
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model
+        self.net = torch.compile(self.ddp) if cfg.compile else self.ddp  # what the training loss calls
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -372,7 +376,7 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = self._lr()
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-                loss = self.diffusion.training_loss(self.ddp, x0, t, noise)
+                loss = self.diffusion.training_loss(self.net, x0, t, noise)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
