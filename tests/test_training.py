@@ -187,3 +187,37 @@ def test_compiled_training_step_matches_eager(photo_dir, tmp_path):
     for (k, p), (k2, q) in zip(eager.ema.state_dict().items(), lm.model.state_dict().items()):
         assert k == k2
         torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+
+
+def test_crop_prefetcher_gives_each_step_its_own_reproducible_crops(photo_dir):
+    """The background thread makes step k + 1's crops while step k runs; a step's crops depend only on
+    (seed, step), so a resumed run (which starts at any step, with nothing prefetched) sees the same
+    crops as an uninterrupted one, and other seeds (other DDP ranks) see other crops."""
+    from desktop_denoiser.core.training import CropPrefetcher, PatchSampler, list_image_files, to_unit_range
+
+    patches = PatchSampler(list_image_files([photo_dir]), 32, torch.Generator().manual_seed(0))
+    run = CropPrefetcher(patches, 4, seed=7, pin=False)
+    straight = [run.get(s) for s in range(5)]
+    run.close()
+    resumed = CropPrefetcher(patches, 4, seed=7, pin=False)
+    later = [resumed.get(s) for s in range(3, 5)]
+    resumed.close()
+    other = CropPrefetcher(patches, 4, seed=8, pin=False)
+    assert all(torch.equal(a, b) for a, b in zip(straight[3:], later))
+    assert not torch.equal(straight[3], straight[4])  # steps differ
+    assert not torch.equal(other.get(3), straight[3])  # seeds (ranks) differ
+    other.close()
+    x = to_unit_range(straight[0])
+    assert straight[0].dtype == torch.uint8 and straight[0].shape == (4, 32, 32, 3)
+    assert x.shape == (4, 3, 32, 32) and x.min() >= -1 and x.max() <= 1
+    torch.testing.assert_close(x[1, 2], straight[0][1, :, :, 2].float() / 127.5 - 1)
+
+
+def test_to_device_copies_to_the_cpu_and_queues_gpu_copies():
+    from desktop_denoiser.core.transfer import to_device
+
+    a = torch.arange(6)
+    assert torch.equal(to_device(a, "cpu"), a)
+    if torch.cuda.is_available():  # on a GPU machine: a queued copy from pinned memory arrives intact
+        b = to_device(torch.arange(1000), "cuda")
+        assert b.is_cuda and torch.equal(b.cpu(), torch.arange(1000))

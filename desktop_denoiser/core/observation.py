@@ -15,22 +15,27 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .transfer import to_device
+
 # Gaussian blur widths (pixels) giving lag-1 correlations exp(-1 / (4 s^2)) of ~0.3 to ~0.86, the
 # range measured on camera JPEGs (PolyU Canon 5D: 0.67-0.85); channel correlation up to 0.9.
 BLUR_RANGE = (0.45, 1.3)
 CHANNEL_CORR_RANGE = (0.0, 0.9)
 
 
-def _uniform(lo: float, hi: float, generator: torch.Generator) -> float:
-    return lo + (hi - lo) * float(torch.rand((), generator=generator))
+def blur_kernels(widths: torch.Tensor, radius: int) -> torch.Tensor:
+    """(B, 2 * radius + 1) 1-D Gaussian kernels, one per width, each cut at ceil(3 * width) (and at
+    ``radius``) and scaled to unit energy (sum of squares 1): blurring white noise keeps its variance."""
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    w = widths.to(torch.float32)[:, None]
+    k = torch.exp(-x * x / (2 * w * w)) * (x.abs() <= torch.ceil(3 * w).clamp(min=1))
+    return k / k.norm(dim=1, keepdim=True)
 
 
 def blur_kernel(width: float) -> torch.Tensor:
-    """1-D Gaussian kernel with unit energy (sum of squares 1): blurring white noise keeps its variance."""
+    """The kernel of :func:`blur_kernels` for one width, without zero padding."""
     r = max(1, math.ceil(3 * width))
-    x = torch.arange(-r, r + 1, dtype=torch.float32)
-    k = torch.exp(-x * x / (2 * width * width))
-    return k / k.norm()
+    return blur_kernels(torch.tensor([width]), r)[0]
 
 
 def camera_like_noise(shape, generator: torch.Generator, blur_range=BLUR_RANGE,
@@ -38,20 +43,25 @@ def camera_like_noise(shape, generator: torch.Generator, blur_range=BLUR_RANGE,
                       noise_generator: torch.Generator | None = None) -> torch.Tensor:
     """(B, C, H, W) unit-variance noise, spatially and channel-correlated like a camera's, one random
     blur width and channel correlation per sample, drawn from ``generator`` (CPU). The noise itself is
-    drawn from ``noise_generator`` and made on its device (default: ``generator``, i.e. the CPU)."""
+    drawn from ``noise_generator`` and made on its device (default: ``generator``, i.e. the CPU).
+
+    The whole batch is made at once (one grouped convolution per direction, the per-sample kernels
+    zero-padded to the widest one, one queued copy of the parameters): a loop over samples, each with
+    its own small host-to-device copy, made a GPU wait for the host ~40 times per training step."""
     B, C, H, W = shape
     noise_gen = generator if noise_generator is None else noise_generator
     dev = noise_gen.device
-    out = torch.empty(shape, device=dev)
-    for i in range(B):
-        width = _uniform(*blur_range, generator)
-        rho = _uniform(*channel_corr_range, generator)
-        k = blur_kernel(width).to(dev)
-        r = (k.numel() - 1) // 2
-        white = torch.randn((1, C, H + 2 * r, W + 2 * r), generator=noise_gen, device=dev)
-        shared = torch.randn((1, 1, H + 2 * r, W + 2 * r), generator=noise_gen, device=dev)
-        n = math.sqrt(rho) * shared + math.sqrt(1 - rho) * white  # unit variance, channel correlation rho
-        n = F.conv2d(n, k.view(1, 1, 1, -1).expand(C, 1, 1, -1).contiguous(), groups=C)
-        n = F.conv2d(n, k.view(1, 1, -1, 1).expand(C, 1, -1, 1).contiguous(), groups=C)
-        out[i] = n[0]
-    return out
+    if B == 0:
+        return torch.empty(shape, device=dev)
+    widths = blur_range[0] + (blur_range[1] - blur_range[0]) * torch.rand(B, generator=generator)
+    rho = channel_corr_range[0] + (channel_corr_range[1] - channel_corr_range[0]) * torch.rand(B, generator=generator)
+    r = max(1, math.ceil(3 * max(blur_range)))
+    params = to_device(torch.cat([blur_kernels(widths, r), rho[:, None]], dim=1), dev)
+    k, rho = params[:, :-1], params[:, -1].view(B, 1, 1, 1)
+    white = torch.randn((B, C, H + 2 * r, W + 2 * r), generator=noise_gen, device=dev)
+    shared = torch.randn((B, 1, H + 2 * r, W + 2 * r), generator=noise_gen, device=dev)
+    n = rho.sqrt() * shared + (1 - rho).sqrt() * white  # unit variance, channel correlation rho
+    kc = k.repeat_interleave(C, dim=0)  # (B * C, 2r + 1): each sample's kernel for each of its channels
+    n = F.conv2d(n.reshape(1, B * C, H + 2 * r, W + 2 * r), kc.view(B * C, 1, 1, -1), groups=B * C)
+    n = F.conv2d(n, kc.view(B * C, 1, -1, 1), groups=B * C)
+    return n.view(B, C, H, W)

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,7 @@ from .observation import camera_like_noise
 from .precision import cpu_has_fast_bf16
 from .sampler import run_to_end
 from .schedule import NoiseSchedule, ScheduleConfig
+from .transfer import to_device
 from .unet import UNet, UNetConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -92,6 +94,12 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
+def to_unit_range(crops: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, crop, crop, 3) uint8 crops -> (n, 3, crop, crop) float in [-1, 1] on ``device`` (moved there as
+    uint8, a quarter of the bytes, queued from pinned memory on a GPU)."""
+    return to_device(crops, device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
 class PatchSampler:
     """Random crops with random flips / 90-degree rotations from images held in memory (uint8)."""
 
@@ -102,11 +110,12 @@ class PatchSampler:
         self.crop = crop
         self.gen = generator
 
-    def batch(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """(n, 3, crop, crop) float in [-1, 1] on ``device`` (moved there as uint8, a quarter of the bytes)."""
+    def crops(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, crop, crop, 3) uint8 crops, the random choices drawn from ``generator`` (default: the
+        sampler's own)."""
         c = self.crop
         out = np.empty((n, c, c, 3), dtype=np.uint8)
-        r = torch.randint(0, 2**31 - 1, (n, 4), generator=self.gen).numpy()
+        r = torch.randint(0, 2**31 - 1, (n, 4), generator=generator or self.gen).numpy()
         for i in range(n):
             im = self.images[r[i, 0] % len(self.images)]
             y = r[i, 1] % (im.shape[0] - c + 1)
@@ -117,7 +126,42 @@ class PatchSampler:
             if k >= 4:
                 p = p[:, ::-1]
             out[i] = p
-        return torch.from_numpy(out).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        return torch.from_numpy(out)
+
+    def batch(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """(n, 3, crop, crop) float in [-1, 1] on ``device``."""
+        return to_unit_range(self.crops(n), device)
+
+
+class CropPrefetcher:
+    """The crops of training step k are made by a background thread while step k - 1 runs, so a GPU
+    does not wait for the Python crop loop. Each step's crops come from a generator seeded by
+    (seed, step), so they do not depend on what ran before: prefetching keeps runs reproducible and a
+    resumed run gets exactly the crops the uninterrupted one would have."""
+
+    def __init__(self, patches: PatchSampler, batch_size: int, seed: int, pin: bool):
+        self.patches, self.batch_size, self.seed, self.pin = patches, batch_size, seed, pin
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crops")
+        self._pending: tuple[int, Future] | None = None
+
+    def _make(self, step: int) -> torch.Tensor:
+        # SeedSequence mixes (seed, step) into the 32 bits that torch's CPU generator keeps of a seed
+        state = int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0])
+        crops = self.patches.crops(self.batch_size, torch.Generator().manual_seed(state))
+        return crops.pin_memory() if self.pin else crops
+
+    def get(self, step: int) -> torch.Tensor:
+        """The uint8 crops of ``step``; starts making those of ``step + 1``."""
+        if self._pending is not None and self._pending[0] == step:
+            crops = self._pending[1].result()
+        else:
+            crops = self._make(step)
+        self._pending = (step + 1, self._pool.submit(self._make, step + 1))
+        return crops
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending = None
 
 
 def color_augment(x0: torch.Tensor, prob: float, generator: torch.Generator) -> torch.Tensor:
@@ -125,27 +169,26 @@ def color_augment(x0: torch.Tensor, prob: float, generator: torch.Generator) -> 
     channel permutation, a saturation boost by 1-3x about the pixel's grey level and a per-channel gain
     of 0.5-1 towards a random bound, clipped to [-1, 1] (so flat, clipped saturated areas occur too, as in
     photos of signs, flowers or stage lights). Natural photos rarely hold such colours, and a network
-    that never saw them fails on them at small timesteps. The random numbers come from ``generator``."""
+    that never saw them fails on them at small timesteps. The random numbers come from ``generator``
+    (CPU) and reach the crops' device in one queued copy."""
     B = x0.shape[0]
-    pick = torch.rand(B, generator=generator) < prob
-    if not pick.any() or x0.shape[1] != 3:
+    if prob <= 0 or x0.shape[1] != 3:
         return x0
-    idx = pick.nonzero().flatten()
-    n = idx.numel()
-    perms = torch.stack([torch.randperm(3, generator=generator) for _ in range(n)])
-    sat = 1.0 + 2.0 * torch.rand(n, 1, 1, 1, generator=generator)
-    gain = 0.5 + 0.5 * torch.rand(n, 3, 1, 1, generator=generator)
-    towards = torch.where(torch.rand(n, 3, 1, 1, generator=generator) < 0.5, -1.0, 1.0)
-    dev = x0.device
-    x = x0[idx.to(dev)]
-    x = torch.gather(x, 1, perms.to(dev)[:, :, None, None].expand(-1, -1, *x.shape[2:]))
+    pick = torch.rand(B, generator=generator) < prob
+    if not pick.any():
+        return x0
+    perms = torch.rand(B, 3, generator=generator).argsort(dim=1)
+    sat = 1.0 + 2.0 * torch.rand(B, 1, generator=generator)
+    gain = 0.5 + 0.5 * torch.rand(B, 3, generator=generator)
+    towards = torch.where(torch.rand(B, 3, generator=generator) < 0.5, -1.0, 1.0)
+    p = to_device(torch.cat([pick[:, None].float(), perms.float(), sat, gain, towards], dim=1), x0.device)
+    pick, perms, sat = p[:, 0].view(B, 1, 1, 1) > 0.5, p[:, 1:4].long(), p[:, 4].view(B, 1, 1, 1)
+    g, b = p[:, 5:8].view(B, 3, 1, 1), p[:, 8:11].view(B, 3, 1, 1)
+    x = torch.gather(x0, 1, perms[:, :, None, None].expand(-1, -1, *x0.shape[2:]))
     grey = x.mean(1, keepdim=True)
-    x = grey + sat.to(dev) * (x - grey)
-    g, b = gain.to(dev), towards.to(dev)
+    x = grey + sat * (x - grey)
     x = (g * x + (1 - g) * b).clamp_(-1.0, 1.0)
-    out = x0.clone()
-    out[idx.to(dev)] = x.to(out.dtype)
-    return out
+    return torch.where(pick, x.to(x0.dtype), x0)
 
 
 def sample_timesteps(n: int, schedule: NoiseSchedule, focus_sigma: float, focus_prob: float,
@@ -356,45 +399,52 @@ class Trainer:
         self.model.train()
         t0, last_step, ema_loss = time.time(), self.step, None
         t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)  # observation samples stay below it
+        # Per step, everything the host sends to a GPU is queued (to_device), so the host prepares the
+        # next step while the GPU still runs this one; the crops are made by a background thread.
+        prefetch = CropPrefetcher(patches, cfg.batch_size, cfg.seed * 1000 + self.rank, pin=self.device.type == "cuda")
         out_of_time = self._tick(t0)
-        while self.step < stop and not out_of_time:
-            x0 = patches.batch(cfg.batch_size, self.device)
-            if cfg.color_prob > 0:
-                x0 = color_augment(x0, cfg.color_prob, self.gen)
-            x0 = x0.contiguous(memory_format=torch.channels_last)
-            t_cpu = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen)
-            t = t_cpu.to(self.device)
-            noise = torch.randn(x0.shape, generator=self.noise_gen, device=self.device)
-            if cfg.corr_prob > 0:
-                corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t_cpu <= t_focus)
-                if corr.any():
-                    noise[corr.to(self.device)] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen,
-                                                                    noise_generator=self.noise_gen)
-            if cfg.clip_prob > 0:
-                clip = ((torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)).to(self.device)
-                noise = self.diffusion.clipped_observation_noise(x0, t, noise, clip)
-            for g in self.opt.param_groups:
-                g["lr"] = self._lr()
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-                loss = self.diffusion.training_loss(self.net, x0, t, noise)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.opt.step()
-            self.step += 1
-            self._update_ema()
-            lv = loss.detach()  # stays on the device: reading it every step would stall a GPU
-            ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
-            report = self.device.type == "cpu" or self.step % 25 == 0
-            if progress is not None and self.rank == 0 and report:
-                dt = time.time() - t0
-                progress({"step": self.step, "steps": cfg.steps, "loss": float(ema_loss), "lr": self._lr(),
-                          "it_s": (self.step - last_step) / dt if dt > 0 else 0.0})
-            if self.step % cfg.save_every == 0 or self.step == cfg.steps:
-                self.save()
-            out_of_time = self._tick(t0)
-            if val_imgs and (self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time):
-                self._validate(val_imgs, float(ema_loss), time.time() - t0)
-                self.model.train()
+        try:
+            while self.step < stop and not out_of_time:
+                x0 = to_unit_range(prefetch.get(self.step), self.device)
+                if cfg.color_prob > 0:
+                    x0 = color_augment(x0, cfg.color_prob, self.gen)
+                x0 = x0.contiguous(memory_format=torch.channels_last)
+                t_cpu = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen)
+                t = to_device(t_cpu, self.device)
+                noise = torch.randn(x0.shape, generator=self.noise_gen, device=self.device)
+                if cfg.corr_prob > 0:
+                    corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t_cpu <= t_focus)
+                    if corr.any():
+                        idx = to_device(corr.nonzero().flatten(), self.device)  # an index, not a mask: no sync
+                        noise[idx] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen,
+                                                       noise_generator=self.noise_gen)
+                if cfg.clip_prob > 0:
+                    clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)
+                    noise = self.diffusion.clipped_observation_noise(x0, t, noise, to_device(clip, self.device))
+                for g in self.opt.param_groups:
+                    g["lr"] = self._lr()
+                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+                    loss = self.diffusion.training_loss(self.net, x0, t, noise)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.opt.step()
+                self.step += 1
+                self._update_ema()
+                lv = loss.detach()  # stays on the device: reading it every step would stall a GPU
+                ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
+                report = self.device.type == "cpu" or self.step % 25 == 0
+                if progress is not None and self.rank == 0 and report:
+                    dt = time.time() - t0
+                    progress({"step": self.step, "steps": cfg.steps, "loss": float(ema_loss), "lr": self._lr(),
+                              "it_s": (self.step - last_step) / dt if dt > 0 else 0.0})
+                if self.step % cfg.save_every == 0 or self.step == cfg.steps:
+                    self.save()
+                out_of_time = self._tick(t0)
+                if val_imgs and (self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time):
+                    self._validate(val_imgs, float(ema_loss), time.time() - t0)
+                    self.model.train()
+        finally:
+            prefetch.close()
         self.save()
         return {"step": self.step, "loss": None if ema_loss is None else float(ema_loss), "history": self.history}
