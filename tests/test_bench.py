@@ -192,3 +192,19 @@ def test_cuda_bench_dry_run_on_the_cpu(tmp_path, clean_dir):
     assert data["oom"] == {} and [r["precision"] for r in data["speed"]] == ["auto", "fp32"]
     assert "<!-- cuda:begin -->" in results.read_text(encoding="utf-8")
     assert bench_main(["cuda", "--data", str(tmp_path / "missing"), "--device", "cpu", "--quiet"]) == 2
+
+
+@needs_model
+def test_train_bench_times_training_steps_of_the_shipped_architecture(tmp_path, clean_dir):
+    """The training-throughput bench runs real Algorithm 1 steps of the shipped architecture and reports
+    steps per second (the compiled variant is checked for equal weights in test_training)."""
+    out_json, results = tmp_path / "train.json", tmp_path / "RESULTS.md"
+    rc = bench_main(["train", "--data", str(clean_dir), "--batch-size", "2", "--crop", "32", "--steps", "3",
+                     "--warmup", "1", "--variants", "eager", "--device", "cpu", "--threads", "1",
+                     "--json", str(out_json), "--results", str(results), "--write", "--quiet"])
+    assert rc == 0
+    (r,) = json.loads(out_json.read_text())["results"]
+    assert r["variant"] == "eager" and r["steps"] == 3 and r["it_s"] > 0 and r["vs_eager"] == 1.0
+    assert r["mpix_s"] == pytest.approx(r["it_s"] * 2 * 32 * 32 / 1e6)
+    assert "<!-- train:begin -->" in results.read_text(encoding="utf-8")
+    assert bench_main(["train", "--data", str(tmp_path / "missing"), "--device", "cpu", "--quiet"]) == 2

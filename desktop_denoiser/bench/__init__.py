@@ -1,6 +1,6 @@
 """Benchmarks of Desktop Denoiser against classical peers (Qt-free).
 
-``main(["awgn" | "real" | "speed" | "cuda", ...])`` -- also reachable as ``desktop-denoiser-cli bench ...`` and
+``main(["awgn" | "real" | "speed" | "cuda" | "train", ...])`` -- also reachable as ``desktop-denoiser-cli bench ...`` and
 ``python benchmarks/bench_*.py``. Each prints a markdown report; ``--write`` puts it into its section of
 ``benchmarks/RESULTS.md`` (or ``--results PATH``) and ``--json PATH`` saves the numbers.
 """
@@ -45,7 +45,7 @@ def _common(p: argparse.ArgumentParser, device_default: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import awgn, cuda, real, speed
+    from . import awgn, cuda, real, speed, train
 
     p = argparse.ArgumentParser(prog="desktop-denoiser-cli bench",
                                 description="Benchmark Desktop Denoiser against CBM3D and OpenCV NLM.")
@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cuda", help="GPU checks: fp16/bf16 vs fp32 PSNR, out-of-memory fallback, throughput")
     cuda.add_arguments(c)
     _common(c, "auto")
+    t = sub.add_parser("train", help="training throughput (steps/s), plain vs torch.compile'd training step")
+    train.add_arguments(t)
+    _common(t, "auto")
     return p
 
 
@@ -69,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
 
-    from . import awgn, cuda, real, speed
+    from . import awgn, cuda, real, speed, train
     from .common import ResultCache, file_sha256, machine_info, model_info, set_threads
     from .peers import have_bm3d
     from .report import command_line, provenance, update_section
@@ -97,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ..pipeline.imageio import ImageReadError
 
-    module = {"awgn": awgn, "real": real, "speed": speed, "cuda": cuda}[args.bench]
+    module = {"awgn": awgn, "real": real, "speed": speed, "cuda": cuda, "train": train}[args.bench]
     try:
         result = module.run(args, ctx)
     except (FileNotFoundError, ValueError, ImageReadError) as exc:  # bad folders or options: a clear message
