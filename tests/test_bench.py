@@ -98,6 +98,22 @@ def test_awgn_end_to_end(tmp_path, clean_dir, capsys):
 
 
 @needs_model
+def test_awgn_cache_keeps_ensemble_sizes_apart(tmp_path, clean_dir):
+    """A cached 8-view result is not reused for --best-views 2 (it was, before the key held the size)."""
+    cache, args = tmp_path / "cache.jsonl", ["awgn", "--data", str(clean_dir), "--sigmas", "25", "--peers",
+                                             "--limit", "1", "--detail-limit", "0", "--no-blind", "--threads", "1",
+                                             "--device", "cpu", "--quiet"]
+    res = {}
+    for views in ("8", "2", "8"):
+        out = tmp_path / f"v{views}.json"
+        assert bench_main(args + ["--best-views", views, "--cache", str(cache), "--json", str(out)]) == 0
+        res[views] = json.loads(out.read_text())["datasets"]["clean"]["sigmas"]["25"]["ours_best"]["psnr"]
+    keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert sum("ensemble=8" in k for k in keys) == 1 and sum("ensemble=2" in k for k in keys) == 1
+    assert res["2"] != res["8"]
+
+
+@needs_model
 def test_awgn_cbm3d_peer(tmp_path, clean_dir):
     pytest.importorskip("bm3d")
     out_json = tmp_path / "awgn.json"

@@ -134,6 +134,8 @@ def run(args, ctx) -> dict:
                                                             steps=args.detail_steps, seed=seed)))
                     for m, opts in todo:
                         key = f"{key0}|{m}|model={ctx.model_hash}|{opt_tag}|steps={opts.steps}"
+                        if opts.ensemble != 1:  # --best-views 2 / 4 / 8 are different results
+                            key += f"|ensemble={opts.ensemble}"
                         rec = cache.get(key)
                         if rec is None:
                             den, sec, used_sigma = ours(noisy, opts)
