@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import blurred_noise, smooth_test_image
-from desktop_denoiser.bench.camera import jpeg, raw_pipeline
+from desktop_denoiser.bench.camera import raw_pipeline
 from desktop_denoiser.core import real_noise as rn
 from desktop_denoiser.core.checkpoint import load_model
 from desktop_denoiser.core.denoise import denoise_image, plan_denoise
@@ -78,38 +78,6 @@ def test_texture_excess_is_zero_for_gaussian_blocks_and_positive_for_sparse_ones
     sparse = rng.standard_normal((2000, 8, 8, 3)) * (rng.random((2000, 8, 8, 1)) < 0.1)
     assert abs(rn.texture_excess(gauss - gauss.mean(axis=(1, 2), keepdims=True))) < 0.05
     assert rn.texture_excess(sparse - sparse.mean(axis=(1, 2), keepdims=True)) > 1.0
-
-
-@pytest.mark.parametrize("demosaic", ["bilinear", "edge-aware"])
-def test_demosaiced_noise_is_recognised_by_its_mosaic_pattern(demosaic):
-    """Noise demosaiced from a colour-filter mosaic and saved losslessly fails the texture test (its
-    variance follows the 2x2 filter grid), but that very pattern marks it as camera noise; it is denoised
-    at MOSAIC_SIGMA_SCALE x its measured level."""
-    clean = smooth_test_image(192, 256, seed=5)
-    noisy = raw_pipeline(clean, 0.006, 1, demosaic)
-    true_std = float(np.std(noisy - raw_pipeline(clean, 0.006, 1, demosaic, noise=False))) * 255
-    a = rn.analyse_noise(noisy)
-    assert a.texture_excess > rn.MAX_TEXTURE_EXCESS  # the texture test alone would leave it noisy
-    assert a.mosaic_ratio >= rn.MIN_MOSAIC_RATIO + 0.5
-    assert a.correlated
-    assert 0.4 * true_std < a.sigma < 1.0 * true_std, (a.sigma, true_std)
-
-
-def test_mosaic_ratio_is_one_for_texture_stationary_noise_and_jpeg():
-    img = smooth_test_image(192, 256, seed=5)
-    textured = _quantise(img + fine_texture(img.shape, 6.0, 3) / 255.0)
-    blurred = _quantise(img + blurred_noise(img.shape, 8.0, 1.0, 3) / 255.0)
-    for x in (textured, blurred, jpeg(raw_pipeline(img, 0.006, 1), 85)):
-        assert rn.analyse_noise(x).mosaic_ratio < 1.3
-    assert not rn.analyse_noise(textured).correlated  # fine texture still is not noise
-
-
-def test_demosaiced_noise_is_removed(trained):
-    clean = smooth_test_image(192, 256, seed=8)
-    reference = raw_pipeline(clean, 0.006, 2, noise=False)
-    noisy = raw_pipeline(clean, 0.006, 2)
-    out = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy))
-    assert psnr(out, reference) > psnr(noisy, reference) + 2.0
 
 
 @pytest.mark.parametrize("std", [5.0, 15.0, 25.0])
@@ -255,3 +223,25 @@ def test_noise_hidden_by_chroma_subsampling_is_suggested_not_applied():
     assert hidden.denoise_sigma < 3.0  # not applied
     for other in (_quantise(noisy), _jpeg(noisy, subsample=False), _jpeg(clean), _quantise(clean)):
         assert rn.analyse_noise(other).hidden_noise_sigma is None
+
+
+def test_noise_free_raw_export_comes_back_unchanged(trained):
+    """A clean photo exported losslessly from a raw file keeps the demosaicing's 2x2 pattern in its fine
+    detail; it must not be taken for camera noise (a mosaic-pattern detector that did so was measured
+    and withdrawn: it smeared such exports by up to 14 dB, README)."""
+    clean = raw_pipeline(smooth_test_image(192, 256, seed=5) * 0.9 + 0.05, 1.0, 0, noise=False)
+    detail = raw_pipeline(_quantise(smooth_test_image(192, 256, seed=5) * 0.9 + 0.05
+                                    + fine_texture((192, 256, 3), 6.0, 4) / 255.0), 1.0, 0, noise=False)
+    for x in (clean, detail):
+        out = run_to_end(rn.denoise_real(trained.model, trained.schedule, x))
+        assert psnr(out, x) >= 45.0
+
+
+@pytest.mark.xfail(strict=True, reason="known limit (README): noise demosaiced from a colour-filter mosaic and "
+                                       "saved losslessly fails the texture test and is left in place")
+def test_demosaiced_noise_in_a_lossless_export_is_removed(trained):
+    clean = smooth_test_image(192, 256, seed=8)
+    reference = raw_pipeline(clean, 0.006, 2, noise=False)
+    noisy = raw_pipeline(clean, 0.006, 2)
+    out = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy))
+    assert psnr(out, reference) > psnr(noisy, reference) + 2.0

@@ -3,7 +3,7 @@
 :func:`raw_pipeline` takes a clean sRGB photo to linear light, samples it through an RGGB colour-filter
 mosaic, adds Poisson-Gaussian sensor noise, demosaics it with OpenCV and returns 8-bit sRGB, as a raw
 converter's lossless (PNG/TIFF) export would; :func:`jpeg` re-encodes it like a camera's JPEG.
-Used by ``benchmarks/raw_pipeline.py`` and the tests of the mosaic signature (``core/real_noise.py``).
+Used by ``benchmarks/raw_pipeline.py`` and ``tests/test_real_noise.py`` (a known limit, README).
 """
 
 from __future__ import annotations

@@ -17,9 +17,7 @@ This module has two parts:
   blocks give the lag-1 spatial correlation ``rho1`` of the noise: ~0 for white noise, 0.6-0.8 for
   camera JPEGs. ``correlated = rho1 > CORRELATION_THRESHOLD``, unless a per-block plane fit explains
   the flat blocks (smooth gradients of a clean photo, see MIN_PLANE_RESIDUAL) or they are not
-  Gaussian (fine texture of a clean photo, see MAX_TEXTURE_EXCESS and the table below) -- except when
-  their variance follows the 2x2 colour-filter grid: noise demosaiced from a raw file and saved without
-  compression (PNG/TIFF) fails the Gaussian test but is camera noise (see MIN_MOSAIC_RATIO). A noise level
+  Gaussian (fine texture of a clean photo, see MAX_TEXTURE_EXCESS and the table below). A noise level
   function (sigma per brightness bin) is reported for information (a spatially varying sigma built
   on it measured worse than one global sigma).
 
@@ -138,28 +136,6 @@ MIN_PLANE_RESIDUAL = 0.2
 # Measured (see the module docstring): PolyU camera noise -0.23..+0.23; clean photos above 0.3 in
 # 34/68 CBSD68 and 14/14 McMaster images. Above MAX_TEXTURE_EXCESS the image is not treated as noisy.
 MAX_TEXTURE_EXCESS = 0.3
-# Noise that went through a camera's demosaicing and was saved without compression or resampling (PNG
-# or TIFF straight from a raw converter) is not stationary: in each colour channel the pixels the
-# sensor measured carry more noise than the ones interpolated between them, a pattern locked to the
-# 2x2 colour-filter grid. The texture test above reads that non-stationarity as texture (demosaiced
-# noise scores 0.5-1.0 even on a flat grey field), so such photos were left almost noisy. The mosaic
-# signature: the variance of the flat blocks' residuals at each of the four 2x2 phases, per channel,
-# largest over smallest, averaged over channels. Measured: synthetic raw pipelines (Poisson-Gaussian
-# noise on an RGGB mosaic, bilinear or edge-aware demosaicing, 8-bit PNG) 1.9-4.5; clean photos 1.01-1.14
-# (CBSD68, McMaster), PolyU camera JPEGs 1.00-1.12 (JPEG's 8x8 transform and chroma subsampling wash the
-# pattern out; those are detected by the texture test). Fine texture cannot produce a pattern locked to
-# the pixel grid's parity over all flat blocks, so at or above MIN_MOSAIC_RATIO the noise is camera noise
-# even when the texture test says otherwise.
-MIN_MOSAIC_RATIO = 1.5
-# Noise recognised by its mosaic pattern only (the texture test said texture) is denoised at this fraction
-# of its measured per-pixel level: the texture left in the flat blocks inflates the measurement, and the
-# pixels interpolated by the demosaicing carry less noise than the average (the pixel-shuffled
-# sub-images are the 2x2 phases). Noise that passes the texture test keeps its level (on JPEGs that keep
-# some of the mosaic pattern the factor lost 0.3 dB). Chosen on synthetic raw pipelines made from 12 CBSD432 training photos
-# (gain over the noisy input for 0.5 / 0.6 / 0.7 / 0.8 / 1.0 x the level, mean of two noise levels and
-# two demosaicing methods: +2.01 / +2.32 / +2.29 / +1.97 / +0.86 dB, worst photo -1.5 dB at 0.6, -5.1 dB
-# at 1.0); checked on photos of the dev sets (README).
-MOSAIC_SIGMA_SCALE = 0.6
 TEXTURE_SURROGATES = 4  # phase-randomised surrogates averaged (deterministic seed)
 # JPEG with 4:2:0 chroma subsampling (the default of cameras, phones and most software) leaves the chroma
 # planes smooth at the pixel scale, so most directions of the PCA estimator's 7x7x3 patches carry no
@@ -184,8 +160,7 @@ REFINE_SIGMA_SCALE = 0.5  # refinement pass sigma = REFINE_SIGMA_SCALE * analysi
 class NoiseAnalysis:
     """What :func:`analyse_noise` measured (all sigmas in 8-bit units, per RGB channel)."""
 
-    sigma: float  # per-pixel noise std-dev measured in flat blocks (right for correlated noise; x MOSAIC_SIGMA_SCALE
-    # for noise recognised by its mosaic pattern only, see MIN_MOSAIC_RATIO)
+    sigma: float  # per-pixel noise std-dev measured in flat blocks (right for correlated noise)
     correlated: bool  # spatially correlated (real camera) noise -> use the real path
     sigma_white: float  # white-noise PCA estimate (noise_estimation.estimate_sigma): the plain path's sigma
     rho1: float  # lag-1 spatial correlation of the noise (mean of horizontal and vertical)
@@ -194,7 +169,6 @@ class NoiseAnalysis:
     nlf_sigma: tuple[float, ...] = ()  # sigma per bin (nan where too few flat blocks)
     blocks: int = 0  # blocks used
     texture_excess: float = 0.0  # non-Gaussianity of the flat blocks (texture, not noise, if > MAX_TEXTURE_EXCESS)
-    mosaic_ratio: float = 1.0  # 2x2-phase variance pattern of demosaiced noise (camera noise if >= MIN_MOSAIC_RATIO)
 
     @property
     def hidden_noise_sigma(self) -> float | None:
@@ -317,16 +291,6 @@ def texture_excess(R: np.ndarray, *, surrogates: int = TEXTURE_SURROGATES, seed:
     return _block_kurtosis(R) - float(np.mean(k))
 
 
-def mosaic_ratio(R: np.ndarray) -> float:
-    """Largest over smallest variance of the residuals ``R`` (N, b, b, C) at the four 2x2 pixel phases
-    (blocks taken at even image coordinates), per channel, averaged over channels: ~1 for stationary
-    noise or texture, 2-4.5 for noise demosaiced from a colour-filter mosaic (see MIN_MOSAIC_RATIO)."""
-    if R.shape[0] == 0 or R.shape[1] < 2:
-        return 1.0
-    v = np.stack([(R[:, i::2, j::2, :] ** 2).mean(axis=(0, 1, 2)) for i in range(2) for j in range(2)])
-    return float(np.mean(v.max(axis=0) / np.maximum(v.min(axis=0), 1e-12)))
-
-
 def _plane_residual_fraction(R: np.ndarray) -> float:
     """Median over blocks of the share of the (mean-removed) block variance that a plane fit leaves."""
     b = R.shape[1]
@@ -389,9 +353,6 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
     sigma = math.sqrt(q / conv)
     rho1 = 0.5 * float(rho[MAX_LAG, MAX_LAG + 1] + rho[MAX_LAG + 1, MAX_LAG])
     excess = texture_excess(Rf, seed=seed)
-    mosaic = mosaic_ratio(Rf)
-    if excess > MAX_TEXTURE_EXCESS and mosaic >= MIN_MOSAIC_RATIO:  # camera noise only by its mosaic pattern
-        sigma *= MOSAIC_SIGMA_SCALE
     # noise level function: the same estimate per brightness bin
     m = B.mean(axis=(1, 2, 3))
     edges = np.asarray(NLF_EDGES)
@@ -403,7 +364,7 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
     centres = tuple(float(0.5 * (a + c)) for a, c in zip(edges[:-1], edges[1:]))
     return NoiseAnalysis(
         sigma=float(sigma),
-        correlated=bool(rho1 > CORRELATION_THRESHOLD and (excess <= MAX_TEXTURE_EXCESS or mosaic >= MIN_MOSAIC_RATIO)),
+        correlated=bool(rho1 > CORRELATION_THRESHOLD and excess <= MAX_TEXTURE_EXCESS),
         sigma_white=sigma_white,
         rho1=rho1,
         channel_corr=channel_corr,
@@ -411,7 +372,6 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
         nlf_sigma=tuple(nlf),
         blocks=int(v.size),
         texture_excess=excess,
-        mosaic_ratio=mosaic,
     )
 
 
