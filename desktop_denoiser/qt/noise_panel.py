@@ -71,6 +71,7 @@ class NoisePanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.sigma_label = QLabel("–")
         self.sigma_label.setObjectName("sigmaLabel")
+        self.sigma_label.setWordWrap(True)  # "(8-bit units, camera noise)" is cut off in a narrow panel otherwise
         self.sigma_label.setToolTip("Standard deviation of the noise, estimated from the photo (0–255 scale).")
         self.hint_label = QLabel("")
         self.hint_label.setObjectName("hiddenNoiseHint")
