@@ -28,8 +28,9 @@ def photo_dir(tmp_path):
 
 
 def _cfg(photo_dir, out, steps, **kw):
+    kw.setdefault("device", "cpu")
     return TrainConfig(data=[str(photo_dir)], out_dir=str(out), steps=steps, batch_size=2, crop_size=32,
-                       save_every=2, val_every=1000, model=TINY, device="cpu", warmup_steps=2, **kw)
+                       save_every=2, val_every=1000, model=TINY, warmup_steps=2, **kw)
 
 
 def test_timestep_sampling_focuses_on_photo_noise_levels():
@@ -221,3 +222,22 @@ def test_to_device_copies_to_the_cpu_and_queues_gpu_copies():
     if torch.cuda.is_available():  # on a GPU machine: a queued copy from pinned memory arrives intact
         b = to_device(torch.arange(1000), "cuda")
         assert b.is_cuda and torch.equal(b.cpu(), torch.arange(1000))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a lent GPU machine)")
+def test_training_loop_on_cuda_matches_the_cpu_loop(photo_dir, tmp_path):
+    """On a GPU the crops come pinned from the background thread and every per-step tensor is queued
+    (core/transfer.py). The noise is drawn on the device there (another random stream than the CPU's),
+    so the runs are compared by their loss, and the pinned crops must equal the plain ones."""
+    cpu = Trainer(_cfg(photo_dir, tmp_path / "cpu", 3, precision="fp32", device="cpu"))
+    gpu = Trainer(_cfg(photo_dir, tmp_path / "gpu", 3, precision="fp32", device="cuda"))
+    r_cpu, r_gpu = cpu.train(), gpu.train()
+    assert np.isfinite(r_gpu["loss"]) and abs(r_gpu["loss"] - r_cpu["loss"]) < 0.5 * r_cpu["loss"]
+    assert next(gpu.model.parameters()).is_cuda
+    from desktop_denoiser.core.training import CropPrefetcher, PatchSampler, list_image_files
+
+    patches = PatchSampler(list_image_files([photo_dir]), 32, torch.Generator().manual_seed(0))
+    pinned, plain = CropPrefetcher(patches, 4, 3, pin=True), CropPrefetcher(patches, 4, 3, pin=False)
+    a, b = pinned.get(5), plain.get(5)
+    assert a.is_pinned() and torch.equal(a, b)
+    pinned.close(), plain.close()
