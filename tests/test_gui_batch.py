@@ -154,10 +154,10 @@ def test_batch_cancel_between_tiles_writes_nothing(qtbot, tmp_path):
     tiles = []
 
     class CancelAtFirstTile(BatchWorker):
-        def _raise_if_cancelled(self, done=0, total=0):
+        def _on_tile(self, done, total):
             tiles.append((done, total))
             self.cancel()
-            super()._raise_if_cancelled(done, total)
+            super()._on_tile(done, total)
 
     worker = CancelAtFirstTile([FileJob(src, out)], DenoiseOptions(sigma=25, device="cpu", tile=64),
                                Denoiser(MODEL))

@@ -62,8 +62,8 @@ class Worker(QObject):
     def cancel_requested(self) -> bool:
         return self._cancel.is_set()
 
-    def _raise_if_cancelled(self, done: int = 0, total: int = 0) -> None:
-        """``on_tile`` hook: abandon the step between two tiles once a cancel was asked for."""
+    def _raise_if_cancelled(self) -> None:
+        """Abandon the run (between two steps, or two tiles from an ``on_tile`` hook) once a cancel was asked for."""
         if self._cancel.is_set():
             raise Cancelled()
 
@@ -276,7 +276,7 @@ class BatchWorker(Worker):
         self.overall.emit((self._row + photo_fraction) / max(1, len(self.jobs)))
 
     def _on_tile(self, done: int, total: int) -> None:
-        self._raise_if_cancelled(done, total)
+        self._raise_if_cancelled()
         if total > 1:  # a big photo: its one long step moves the overall bar tile by tile
             self._emit_overall((self._steps_done + done / total) / self._steps)
 
