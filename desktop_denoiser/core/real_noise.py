@@ -43,7 +43,8 @@ Measured on PolyU-Canon5D2 (29 real pairs; even-numbered pairs used to choose, o
 | stage 3 (+14,339 GPU steps at 128²) | PD at the per-pixel sigma (default) | 36.75 | 37.00 | 36.48 |
 | stage 4 (+ saturated colours) | PD at the per-pixel sigma (default) | 36.72 | 36.97 | 36.46 |
 | stage 5 (+10,919 GPU steps) | PD at the per-pixel sigma (default) | 36.70 | 36.95 | 36.44 |
-| shipped: stage 6 (+10,894 GPU steps) | PD at the per-pixel sigma (default) | 36.69 | 36.93 | 36.43 |
+| stage 6 (+10,894 GPU steps) | PD at the per-pixel sigma (default) | 36.69 | 36.93 | 36.43 |
+| shipped: stage 7 (+21,779 GPU steps) | PD at the per-pixel sigma (default) | 36.71 | 36.95 | 36.44 |
 
 Also tried on the 10,000-step model, all 29 pairs vs the default 36.66: refinement at 0.3 x sigma
 36.53; PD at 1.2 x / 0.85 x sigma 36.66 / 36.64; averaging the default with the direct pass 36.67; chroma
