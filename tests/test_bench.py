@@ -113,6 +113,42 @@ def test_awgn_cache_keeps_ensemble_sizes_apart(tmp_path, clean_dir):
     assert res["2"] != res["8"]
 
 
+def test_code_hash_follows_code_not_docstrings_or_comments(tmp_path):
+    from desktop_denoiser.bench.common import INFERENCE_MODULES, code_hash
+
+    pkg = tmp_path / "pkg"
+    (pkg / "core").mkdir(parents=True)
+    src = '"""Module doc."""\nSCALE = 0.5  # a comment\n\n\ndef f(x):\n    """Doc."""\n    return x * SCALE\n'
+    (pkg / "core" / "m.py").write_text(src)
+    base = code_hash(["core/m.py"], root=pkg)
+    (pkg / "core" / "m.py").write_text(src.replace("Module doc.", "Other words.").replace("a comment", "edited")
+                                       .replace('"""Doc."""', '"""Doc,\n    on two lines."""'))
+    assert code_hash(["core/m.py"], root=pkg) == base
+    (pkg / "core" / "m.py").write_text(src.replace("SCALE = 0.5", "SCALE = 0.6"))
+    assert code_hash(["core/m.py"], root=pkg) != base
+    # the shipped package: every listed module exists, and the hash is stable
+    assert code_hash() == code_hash() and len(code_hash()) == 12
+    assert len(INFERENCE_MODULES) == len(set(INFERENCE_MODULES))
+
+
+@needs_model
+def test_awgn_cache_is_not_reused_after_the_inference_code_changed(tmp_path, clean_dir, monkeypatch):
+    """Cached results of ours are keyed by the inference code: other code measures afresh."""
+    import desktop_denoiser.bench as bench
+
+    cache, args = tmp_path / "cache.jsonl", ["awgn", "--data", str(clean_dir), "--sigmas", "25", "--peers",
+                                             "--limit", "1", "--detail-limit", "0", "--no-blind", "--threads", "1",
+                                             "--device", "cpu", "--quiet", "--best-views", "0", "--cache",
+                                             str(tmp_path / "cache.jsonl")]
+    assert bench_main(args) == 0
+    assert bench_main(args) == 0  # same code: reused, nothing new written
+    assert len(cache.read_text().splitlines()) == 1
+    monkeypatch.setattr(bench.common, "code_hash", lambda *a, **k: "changedcode0")
+    assert bench_main(args) == 0
+    keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert len(keys) == 2 and "code=changedcode0" in keys[1] and "code=changedcode0" not in keys[0]
+
+
 @needs_model
 def test_awgn_cbm3d_peer(tmp_path, clean_dir):
     pytest.importorskip("bm3d")

@@ -25,6 +25,12 @@ class Context:
     model_hash: str
     cache: object
     log: Callable[[str], None]
+    code_hash: str = ""
+
+    @property
+    def ours_key(self) -> str:
+        """The part of a cache key that names what produced "ours": model file and inference code."""
+        return f"model={self.model_hash}|code={self.code_hash}"
 
 
 def _common(p: argparse.ArgumentParser, device_default: str) -> None:
@@ -73,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     from . import awgn, cuda, real, speed, train
-    from .common import ResultCache, file_sha256, machine_info, model_info, set_threads
+    from .common import ResultCache, code_hash, file_sha256, machine_info, model_info, set_threads
     from .peers import have_bm3d
     from .report import command_line, provenance, update_section
 
@@ -93,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     denoiser = Denoiser(args.model)
     lm = denoiser.model("cpu")
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    ctx = Context(denoiser, device, threads, file_sha256(denoiser.model_path), ResultCache(args.cache), log)
+    ctx = Context(denoiser, device, threads, file_sha256(denoiser.model_path), ResultCache(args.cache), log,
+                  code_hash())
     # warm-up: load the model on the device and initialise the kernels before anything is timed
     warm = np.full((64, 64, 3), 0.5, np.float32)
     run_to_end(denoiser.run(warm, DenoiseOptions(sigma=25.0, device=device)))

@@ -133,7 +133,7 @@ def run(args, ctx) -> dict:
                         todo.append(("ours_detail", replace(base, sigma=float(sigma), mode="detail",
                                                             steps=args.detail_steps, seed=seed)))
                     for m, opts in todo:
-                        key = f"{key0}|{m}|model={ctx.model_hash}|{opt_tag}|steps={opts.steps}"
+                        key = f"{key0}|{m}|{ctx.ours_key}|{opt_tag}|steps={opts.steps}"
                         if opts.ensemble != 1:  # --best-views 2 / 4 / 8 are different results
                             key += f"|ensemble={opts.ensemble}"
                         rec = cache.get(key)

@@ -67,6 +67,33 @@ def file_sha256(path: Path, n: int = 12) -> str:
     return h.hexdigest()[:n]
 
 
+# The modules whose code decides what "ours" returns for a given model file: cached per-image results
+# are keyed by their code too, so a changed sampler or noise analysis is measured afresh instead of
+# silently reusing numbers of the old code. Docstrings and comments do not count.
+INFERENCE_MODULES = ("core/checkpoint.py", "core/denoise.py", "core/diffusion.py", "core/metrics.py",
+                     "core/noise_estimation.py", "core/precision.py", "core/real_noise.py", "core/sampler.py",
+                     "core/schedule.py", "core/tiling.py", "core/unet.py", "pipeline/devices.py",
+                     "pipeline/imageio.py", "pipeline/jobs.py")
+
+
+def code_hash(modules: Sequence[str] = INFERENCE_MODULES, root: Path | None = None, n: int = 12) -> str:
+    """sha256 of the modules' syntax trees without docstrings (``root``: the package folder)."""
+    import ast
+
+    root = Path(root) if root else Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for name in modules:
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(name.encode() + b"\0" + ast.dump(tree).encode())
+    return h.hexdigest()[:n]
+
+
 def model_info(path: Path, info: dict) -> str:
     path = Path(path)
     st = path.stat()
@@ -155,7 +182,7 @@ def parse_opts(pairs: Sequence[str] | None) -> dict:
 
 class ResultCache:
     """Per-image results in a JSON-lines file, so a long benchmark can be split into runs and resumed.
-    Keys carry everything a result depends on (image, sigma, seed, method settings, model hash)."""
+    Keys carry everything a result depends on (image, sigma, seed, method settings, model hash, inference code hash)."""
 
     def __init__(self, path: str | os.PathLike[str] | None):
         self.path = Path(path) if path else None

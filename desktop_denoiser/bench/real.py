@@ -69,7 +69,7 @@ def run(args, ctx) -> dict:
         accs["noisy"].add(psnr(noisy, clean), ssim(noisy, clean), None, mp)
         est = denoiser.estimate(noisy).sigma
         sigmas.append(est)
-        key = f"real|{name}|ours|model={ctx.model_hash}|{opt_tag}"
+        key = f"real|{name}|ours|{ctx.ours_key}|{opt_tag}"
         rec = cache.get(key)
         if rec is None:
             with Timer() as t:
@@ -124,7 +124,7 @@ def clean_check(sets, denoiser, opts, opt_tag: str, ctx) -> dict:
     for label, files in sets:
         recs = []
         for path in files:
-            key = f"clean|{Path(path).parent.name}/{Path(path).name}|model={ctx.model_hash}|{opt_tag}"
+            key = f"clean|{Path(path).parent.name}/{Path(path).name}|{ctx.ours_key}|{opt_tag}"
             rec = ctx.cache.get(key)
             if rec is None:
                 x = read_image(path).pixels
