@@ -27,6 +27,19 @@ def test_devices():
         resolve_device("tpu")
 
 
+def test_cpu_tile_size_is_capped_where_the_cpu_runs_fastest(monkeypatch):
+    """The CPU tile follows free memory but stays within [256, 1024] px (bigger tiles measured slower)."""
+    from desktop_denoiser.pipeline import devices
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(devices, "_cpu_available_bytes", lambda: 64 << 30)  # plenty of RAM
+    assert devices.default_tile_size(cpu) == 1024
+    monkeypatch.setattr(devices, "_cpu_available_bytes", lambda: 400 << 20)  # little RAM: smaller tiles
+    assert devices.default_tile_size(cpu) == 704
+    monkeypatch.setattr(devices, "_cpu_available_bytes", lambda: 1 << 20)
+    assert devices.default_tile_size(cpu) == 256
+
+
 def test_fidelity_improves_psnr_and_is_reproducible(denoiser):
     clean = smooth_test_image(64, 80, seed=5)
     noisy = add_gaussian_noise_8bit(clean, 15, seed=1)
