@@ -260,3 +260,22 @@ def test_train_bench_times_training_steps_of_the_shipped_architecture(tmp_path, 
     assert r["mpix_s"] == pytest.approx(r["it_s"] * 2 * 32 * 32 / 1e6)
     assert "<!-- train:begin -->" in results.read_text(encoding="utf-8")
     assert bench_main(["train", "--data", str(tmp_path / "missing"), "--device", "cpu", "--quiet"]) == 2
+
+
+def test_arch_compute_counts_the_peers_published_architectures():
+    """benchmarks/arch_compute.py: MACs per pixel by hooks equal the closed forms, and the peers'
+    parameter counts are the published ones (FFDNet colour 0.85 M, CDnCNN-B 0.67 M)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "arch_compute.py"
+    spec = importlib.util.spec_from_file_location("arch_compute", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ffdnet, dncnn = mod.FFDNetArch(), mod.DnCNNArch()
+    assert mod.conv_macs_per_pixel(ffdnet, 64, 64) == (15 * 96 * 9 + 10 * 96 * 96 * 9 + 96 * 12 * 9) / 4
+    assert mod.conv_macs_per_pixel(dncnn, 64, 64) == 3 * 64 * 9 + 18 * 64 * 64 * 9 + 64 * 3 * 9
+    assert round(sum(p.numel() for p in ffdnet.parameters()) / 1e6, 2) == 0.85
+    assert round(sum(p.numel() for p in dncnn.parameters()) / 1e6, 2) == 0.67
+    x = torch.zeros(1, 3, 32, 48)
+    assert ffdnet(x, torch.tensor([0])).shape == x.shape and dncnn(x, torch.tensor([0])).shape == x.shape
