@@ -69,13 +69,22 @@ def _cmd_estimate(args) -> int:
     return 1 if failed else 0
 
 
+def _strength(text: str) -> float:
+    from .pipeline.jobs import check_strength
+
+    try:
+        return check_strength(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+
+
 def _cmd_denoise(args) -> int:
     from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files
 
     sigma = None if args.sigma == "auto" else float(args.sigma)
     opts = DenoiseOptions(sigma=sigma, mode=args.mode, steps=args.steps, seed=args.seed, device=args.device,
                           tile=args.tile, ensemble=args.ensemble, noise_model=args.noise,
-                          precision=args.precision)
+                          precision=args.precision, strength=args.strength)
     try:
         jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive)
     except (FileNotFoundError, ValueError) as exc:
@@ -190,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: detect correlated camera noise when sigma is estimated (default; an explicit --sigma "
                         "is taken as white noise); real: the camera-noise path (at --sigma if given); "
                         "gaussian: the white-noise path")
+    d.add_argument("--strength", type=_strength, default=1.0,
+                   help="share of the noise removed, 0-1: 1 = all (default); 0.8 mixes a fifth of the original "
+                        "back in, keeping some grain")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders, keeping their structure")
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     d.add_argument("--json", action="store_true")

@@ -65,6 +65,25 @@ def test_denoise_end_to_end(noisy_png, tmp_path, capsys):
     assert path.read_bytes() == before  # original untouched
 
 
+def test_denoise_strength(noisy_png, tmp_path, capsys):
+    """--strength 0 writes the input's pixels back; 0.6 lies between input and full strength; bad values
+    are refused with a clear message before anything runs."""
+    path, clean, noisy = noisy_png
+    outs = {}
+    for strength in ("0", "0.6", "1"):
+        out_dir = tmp_path / f"s{strength}"
+        assert main(["denoise", str(path), "-o", str(out_dir), "--sigma", "25", "--strength", strength]) == 0
+        with Image.open(out_dir / "photo.png") as im:
+            outs[strength] = np.asarray(im, dtype=np.float32) / 255
+    assert np.array_equal(outs["0"], noisy)
+    assert psnr(noisy, clean) + 2 < psnr(outs["0.6"], clean) < psnr(outs["1"], clean)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["denoise", str(path), "-o", str(tmp_path / "bad"), "--strength", "1.5"])
+    assert exc.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_denoise_detail_mode_with_known_sigma(noisy_png, tmp_path, capsys):
     path, clean, noisy = noisy_png
     assert main(["denoise", str(path), "-o", str(tmp_path / "d"), "--mode", "detail", "--steps", "8",

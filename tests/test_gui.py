@@ -209,6 +209,34 @@ def test_run_progress_previews_and_psnr(qtbot, window, tmp_path):
     assert window.x0_preview.pixmap() is not None and not window.x0_preview.pixmap().isNull()
 
 
+@needs_model
+def test_strength_updates_the_result_without_a_new_run(qtbot, window, tmp_path):
+    """The run removes all the noise; the Strength control mixes the original back in at once (no new
+    run), and Save writes what is shown; the batch gets the strength as an option."""
+    clean = smooth_image(96, 96)
+    path = write_png(tmp_path / "noisy.png", add_noise(clean, seed=6))
+    open_and_estimate(qtbot, window, path)
+    panel = window.noise_panel
+    panel.set_strength(40)  # set before the run: the run itself still removes everything
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        window.run_denoise()
+    full, noisy = blocker.args[0].pixels, window.image.pixels
+    np.testing.assert_allclose(window.result.pixels, 0.4 * full + 0.6 * noisy, atol=1e-6)
+    shown_40 = qimage_to_array(window.viewer.after())
+    starts = []
+    window.worker_started.connect(starts.append)
+    panel.set_strength(100)
+    assert window.result.pixels is full and not starts and window.worker is None
+    assert not np.array_equal(qimage_to_array(window.viewer.after()), shown_40)
+    panel.set_strength(70)
+    np.testing.assert_allclose(window.result.pixels, 0.7 * full + 0.3 * noisy, atol=1e-6)
+    out = window.save_to(tmp_path / "out.png")
+    saved = cv2.imread(str(out))[:, :, ::-1].astype(np.float32) / 255
+    assert np.abs(saved - (0.7 * full + 0.3 * noisy)).max() <= 0.5 / 255 + 1e-6
+    assert psnr(noisy, clean) < psnr(saved, clean) < psnr(full, clean)
+    assert panel.batch_options().strength == pytest.approx(0.7)
+
+
 def test_best_quality_runs_the_eight_view_ensemble(qtbot, window, tmp_path):
     """The Quality choice reaches the worker: "Best" averages 8 views and comes out cleaner than "Fast"."""
     clean = smooth_image(96, 96)
@@ -513,6 +541,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
     w.noise_panel.set_steps(17)
     w.noise_panel.set_seed(42)
     w.noise_panel.set_ensemble(8)
+    w.noise_panel.set_strength(85)
     w.noise_panel.set_noise_model("real")
     w.set_side_by_side(True)
     w.show()
@@ -533,6 +562,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
     assert opts.mode == "detail" and opts.steps == 17 and opts.seed == 42 and opts.device == "auto"
     assert opts.noise_model == "real" and w2.noise_panel.batch_options().noise_model == "real"
     assert opts.ensemble == 8 and w2.noise_panel.batch_options().ensemble == 8
+    assert opts.strength == pytest.approx(0.85) and w2.noise_panel.batch_options().strength == pytest.approx(0.85)
 
 
 def test_viewer_zoom_pan_split_in_sync(qtbot):

@@ -40,6 +40,22 @@ def test_cpu_tile_size_is_capped_where_the_cpu_runs_fastest(monkeypatch):
     assert devices.default_tile_size(cpu) == 256
 
 
+def test_strength_mixes_the_original_back_in(denoiser):
+    """strength 1 = the denoised photo, 0 = the input unchanged, in between a mix of the two (more grain
+    kept, PSNR between the noisy and the fully denoised photo); outside [0, 1] is refused."""
+    clean = smooth_test_image(64, 80, seed=6)
+    noisy = add_gaussian_noise_8bit(clean, 25, seed=2)
+    full = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu"))).pixels
+    none = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu", strength=0.0))).pixels
+    half = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu", strength=0.5))).pixels
+    assert np.array_equal(none, noisy.astype(np.float32))
+    np.testing.assert_allclose(half, 0.5 * (full + noisy), atol=1e-6)
+    assert psnr(noisy, clean) + 2 < psnr(half, clean) < psnr(full, clean) - 1
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="strength"):
+            DenoiseOptions(strength=bad)
+
+
 def test_fidelity_improves_psnr_and_is_reproducible(denoiser):
     clean = smooth_test_image(64, 80, seed=5)
     noisy = add_gaussian_noise_8bit(clean, 15, seed=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer, Signal, Slot
@@ -14,7 +15,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
 
 from ..paths import resource, resources_dir
 from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, write_image
-from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate
+from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_strength
 from .batch import BatchDialog
 from .convert import array_to_qimage
 from .errors import describe_error
@@ -80,7 +81,8 @@ class MainWindow(QMainWindow):
         self.auto_confirm = False
         self.image: LoadedImage | None = None
         self.image_path: Path | None = None
-        self.result: DenoiseResult | None = None
+        self.result: DenoiseResult | None = None  # what is shown and saved: the run mixed at the panel's strength
+        self._full_result: DenoiseResult | None = None  # the run itself (strength 1)
         self.worker: DenoiseWorker | None = None
         self._load_worker: ImageLoadWorker | None = None
         self._schedule = None
@@ -105,6 +107,7 @@ class MainWindow(QMainWindow):
 
         self.viewer.zoom_changed.connect(self._on_zoom_changed)
         self.noise_panel.options_changed.connect(self._update_plan)
+        self.noise_panel.strength_changed.connect(lambda _: self._show_result())
 
     # ------------------------------------------------------------------------------------------------
     # construction
@@ -312,6 +315,7 @@ class MainWindow(QMainWindow):
         self.noise_panel.set_mode(s.mode)
         self.noise_panel.set_noise_model(s.noise_model)
         self.noise_panel.set_ensemble(s.ensemble)
+        self.noise_panel.set_strength(s.strength)
         self.noise_panel.set_steps(s.steps)
         self.noise_panel.set_seed(s.seed)
         self.noise_panel.set_device(s.device)
@@ -324,6 +328,7 @@ class MainWindow(QMainWindow):
         s.mode = self.noise_panel.mode()
         s.noise_model = self.noise_panel.noise_model()
         s.ensemble = self.noise_panel.ensemble()
+        s.strength = round(self.noise_panel.strength() * 100)
         s.steps = self.noise_panel.steps()
         s.seed = self.noise_panel.seed()
         s.device = self.noise_panel.device()
@@ -418,7 +423,7 @@ class MainWindow(QMainWindow):
             return
         self.image = image
         self.image_path = self._loading_path
-        self.result = None
+        self.result = self._full_result = None
         self.viewer.set_images(array_to_qimage(image.pixels, image.alpha))
         self._clear_previews()
         self._set_progress(0, 1)
@@ -472,7 +477,9 @@ class MainWindow(QMainWindow):
     def _update_plan(self) -> None:
         if self.image is None or self._schedule is None:
             return
-        opts = self.noise_panel.options()
+        # the run removes all the noise it finds; the panel's strength is mixed in afterwards (_show_result),
+        # so changing it later needs no new run
+        opts = replace(self.noise_panel.options(), strength=1.0)
         est = self.noise_panel.estimate()
         try:
             analysis = est.analysis if est is not None else None
@@ -631,9 +638,8 @@ class MainWindow(QMainWindow):
         if not self._is_current():
             return
         self.worker = None
-        self.result = result
-        alpha = self.image.alpha if self.image is not None else None
-        self.viewer.set_after(array_to_qimage(result.pixels, alpha))
+        self._full_result = result
+        self._show_result()
         self.progress_bar.setValue(self.progress_bar.maximum())
         msg = (f"Done in {_format_seconds(result.seconds)} on {result.device}: σ {result.sigma:.1f}, "
                f"t* {result.timestep}, {result.steps} step(s). Save with Ctrl+S.")
@@ -643,6 +649,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("; ".join(result.warnings), 15000)
         self._update_actions()
         self.run_finished.emit(result)
+
+    def _show_result(self) -> None:
+        """Show the finished run mixed with the original at the panel's strength (what Save writes)."""
+        full = self._full_result
+        if full is None or self.image is None:
+            return
+        pixels = apply_strength(self.image.pixels, full.pixels, self.noise_panel.strength())
+        self.result = full if pixels is full.pixels else replace(full, pixels=pixels)
+        self.viewer.set_after(array_to_qimage(pixels, self.image.alpha))
 
     @Slot()
     def _on_cancelled(self) -> None:

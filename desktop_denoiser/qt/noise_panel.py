@@ -1,4 +1,4 @@
-"""The noise and options panel: noise type, estimated sigma and t*, manual override, mode, quality, steps, seed,
+"""The noise and options panel: noise type, estimated sigma and t*, manual override, mode, quality, strength, steps, seed,
 device."""
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class NoisePanel(QWidget):
     """Emits ``options_changed`` whenever a control changes. ``options()`` builds the DenoiseOptions."""
 
     options_changed = Signal()
+    strength_changed = Signal(float)  # 0-1; applies to a finished result without a new run
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -114,6 +115,15 @@ class NoisePanel(QWidget):
         oform.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.mode_combo = _choice_combo(MODES)
         self.quality_combo = _choice_combo(QUALITIES, "qualityCombo")
+        self.strength_spin = QSpinBox()
+        self.strength_spin.setObjectName("strengthSpin")
+        self.strength_spin.setRange(0, 100)
+        self.strength_spin.setSingleStep(5)
+        self.strength_spin.setSuffix(" %")
+        self.strength_spin.setValue(100)
+        self.strength_spin.setToolTip("How much of the noise is removed. Below 100 % some of the original is "
+                                      "mixed back in, keeping a little grain. Changing it after a run updates "
+                                      "the result at once.")
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, 1000)
         self.steps_spin.setSpecialValueText("Default")
@@ -130,6 +140,7 @@ class NoisePanel(QWidget):
         self.device_combo.setToolTip("Where the network runs. Auto picks the first CUDA GPU, else the CPU.")
         oform.addRow("Mode:", self.mode_combo)
         oform.addRow("Quality:", self.quality_combo)
+        oform.addRow("Strength:", self.strength_spin)
         oform.addRow("Steps:", self.steps_spin)
         oform.addRow("Seed:", self.seed_spin)
         oform.addRow("Device:", self.device_combo)
@@ -142,6 +153,7 @@ class NoisePanel(QWidget):
         self.override_check.toggled.connect(self._on_override)
         self.sigma_slider.valueChanged.connect(self._slider_moved)
         self.sigma_spin.valueChanged.connect(self._spin_changed)
+        self.strength_spin.valueChanged.connect(lambda v: self.strength_changed.emit(v / 100.0))
         for sig in (self.noise_combo.currentIndexChanged, self.mode_combo.currentIndexChanged,
                     self.quality_combo.currentIndexChanged, self.steps_spin.valueChanged,
                     self.seed_spin.valueChanged, self.device_combo.currentIndexChanged):
@@ -249,6 +261,13 @@ class NoisePanel(QWidget):
         i = self.quality_combo.findData(int(views))
         self.quality_combo.setCurrentIndex(i if i >= 0 else 0)
 
+    def strength(self) -> float:
+        """Share of the noise removed, 0-1 (``DenoiseOptions.strength``)."""
+        return self.strength_spin.value() / 100.0
+
+    def set_strength(self, percent: int) -> None:
+        self.strength_spin.setValue(int(percent))
+
     def steps(self) -> int:
         return int(self.steps_spin.value())
 
@@ -281,7 +300,7 @@ class NoisePanel(QWidget):
         """Options for a batch: noise type and sigma are estimated per file unless set by hand."""
         return DenoiseOptions(sigma=self.sigma_override(), mode=self.mode(), steps=self.steps() or None,
                               seed=self.seed(), device=self.device(), noise_model=self.noise_model(),
-                              ensemble=self.ensemble())
+                              ensemble=self.ensemble(), strength=self.strength())
 
     def set_controls_enabled(self, enabled: bool) -> None:
         for w in (self.noise_combo, self.override_check, self.mode_combo, self.quality_combo, self.steps_spin,

@@ -126,6 +126,15 @@ class Settings:
         self.q.setValue("denoise/ensemble", int(v))
 
     @property
+    def strength(self) -> int:
+        """Share of the noise removed, in percent (``DenoiseOptions.strength`` × 100)."""
+        return min(100, max(0, self._int("denoise/strength", 100)))
+
+    @strength.setter
+    def strength(self, v: int) -> None:
+        self.q.setValue("denoise/strength", int(v))
+
+    @property
     def steps(self) -> int:
         return max(0, self._int("denoise/steps", 0))
 
