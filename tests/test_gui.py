@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,7 @@ from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 from conftest import blurred_noise  # noqa: E402
 from desktop_denoiser.paths import default_model_path, resource  # noqa: E402
 from desktop_denoiser.pipeline.imageio import output_path_for, read_image  # noqa: E402
+from desktop_denoiser.core.sampler import run_to_end  # noqa: E402
 from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser  # noqa: E402
 from desktop_denoiser.qt import app as qt_app  # noqa: E402
 from desktop_denoiser.qt.convert import array_to_qimage, qimage_to_array  # noqa: E402
@@ -221,6 +223,8 @@ def test_strength_updates_the_result_without_a_new_run(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
         window.run_denoise()
     full, noisy = blocker.args[0].pixels, window.image.pixels
+    run_alone = window.denoiser.run(noisy, replace(panel.options(), strength=1.0))
+    np.testing.assert_allclose(full, run_to_end(run_alone).pixels, atol=1e-6)  # the run was at full strength
     np.testing.assert_allclose(window.result.pixels, 0.4 * full + 0.6 * noisy, atol=1e-6)
     shown_40 = qimage_to_array(window.viewer.after())
     starts = []

@@ -477,9 +477,7 @@ class MainWindow(QMainWindow):
     def _update_plan(self) -> None:
         if self.image is None or self._schedule is None:
             return
-        # the run removes all the noise it finds; the panel's strength is mixed in afterwards (_show_result),
-        # so changing it later needs no new run
-        opts = replace(self.noise_panel.options(), strength=1.0)
+        opts = self.noise_panel.options()
         est = self.noise_panel.estimate()
         try:
             analysis = est.analysis if est is not None else None
@@ -554,7 +552,9 @@ class MainWindow(QMainWindow):
             return None
         if self.is_running():
             return None
-        opts = self.noise_panel.options()
+        # the run removes all the noise it finds; the panel's strength is mixed in afterwards (_show_result),
+        # so changing it later needs no new run
+        opts = replace(self.noise_panel.options(), strength=1.0)
         est = self.noise_panel.estimate()
         worker = DenoiseWorker(self.denoiser, self.image.pixels, opts, analysis=est.analysis if est else None)
         worker.planned.connect(self._on_planned)
