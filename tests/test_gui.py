@@ -231,7 +231,8 @@ def test_strength_updates_the_result_without_a_new_run(qtbot, window, tmp_path):
     window.worker_started.connect(starts.append)
     panel.set_strength(100)
     assert window.result.pixels is full and not starts and window.worker is None
-    assert not np.array_equal(qimage_to_array(window.viewer.after()), shown_40)
+    qtbot.waitUntil(lambda: not np.array_equal(qimage_to_array(window.viewer.after()), shown_40), timeout=5000)
+    np.testing.assert_array_equal(qimage_to_array(window.viewer.after()), qimage_to_array(array_to_qimage(full)))
     panel.set_strength(70)
     np.testing.assert_allclose(window.result.pixels, 0.7 * full + 0.3 * noisy, atol=1e-6)
     out = window.save_to(tmp_path / "out.png")
@@ -617,6 +618,14 @@ def test_convert_owns_data():
     assert g.format() == QImage.Format.Format_Grayscale8 and g.width() == 6
     u16 = array_to_qimage(np.full((3, 3, 3), 65535, np.uint16))
     assert qimage_to_array(u16).min() == 255
+    # floats: out-of-range values clipped, NaN shown as 0, 8-bit values exact, others to the nearest level
+    from desktop_denoiser.qt.convert import to_uint8
+
+    levels = np.arange(256, dtype=np.float32) / 255
+    assert np.array_equal(to_uint8(levels.reshape(16, 16))[..., 0], np.arange(256).reshape(16, 16))
+    odd = np.array([[-0.5, 1.7, np.nan, 0.31, 100.4 / 255, 100.6 / 255]], np.float32)
+    assert to_uint8(odd)[0, :, 0].tolist() == [0, 255, 0, 79, 100, 101]
+    assert np.isnan(odd[0, 2]) and odd[0, 0] == -0.5  # the input itself is left alone
 
 
 def test_excepthook_logs_and_explains(qtbot, caplog):

@@ -107,7 +107,13 @@ class MainWindow(QMainWindow):
 
         self.viewer.zoom_changed.connect(self._on_zoom_changed)
         self.noise_panel.options_changed.connect(self._update_plan)
-        self.noise_panel.strength_changed.connect(lambda _: self._show_result())
+        # a new Strength re-mixes the result at once (what Save writes); the picture follows once the
+        # control rests (converting a 24 MP result for display takes a few tenths of a second)
+        self._display_timer = QTimer(self)
+        self._display_timer.setSingleShot(True)
+        self._display_timer.setInterval(150)
+        self._display_timer.timeout.connect(self._display_result)
+        self.noise_panel.strength_changed.connect(self._on_strength_changed)
 
     # ------------------------------------------------------------------------------------------------
     # construction
@@ -650,14 +656,27 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.run_finished.emit(result)
 
-    def _show_result(self) -> None:
-        """Show the finished run mixed with the original at the panel's strength (what Save writes)."""
+    def _mix_result(self) -> None:
+        """``self.result`` = the finished run mixed with the original at the panel's strength."""
         full = self._full_result
         if full is None or self.image is None:
             return
         pixels = apply_strength(self.image.pixels, full.pixels, self.noise_panel.strength())
         self.result = full if pixels is full.pixels else replace(full, pixels=pixels)
-        self.viewer.set_after(array_to_qimage(pixels, self.image.alpha))
+
+    def _display_result(self) -> None:
+        if self.result is not None and self.image is not None:
+            self.viewer.set_after(array_to_qimage(self.result.pixels, self.image.alpha))
+
+    def _show_result(self) -> None:
+        self._display_timer.stop()
+        self._mix_result()
+        self._display_result()
+
+    def _on_strength_changed(self, _strength: float) -> None:
+        self._mix_result()
+        if self._full_result is not None:
+            self._display_timer.start()
 
     @Slot()
     def _on_cancelled(self) -> None:
