@@ -5,7 +5,7 @@ import torch
 from desktop_denoiser.core.denoise import denoise_image, plan_denoise
 from desktop_denoiser.core.diffusion import Diffusion
 from desktop_denoiser.core.sampler import StepEvent, ddpm_timesteps, reverse_process, run_to_end, strided_timesteps
-from desktop_denoiser.core.schedule import NoiseSchedule
+from desktop_denoiser.core.schedule import NoiseSchedule, ScheduleConfig
 from desktop_denoiser.core.tiling import tiled_eps
 from desktop_denoiser.core.unet import UNet, UNetConfig
 
@@ -162,3 +162,25 @@ def test_a_runaway_epsilon_is_bounded(t):
     bounded = run_to_end(reverse_process(lambda xt, tt: sane, d, x, [t], clip_x0=False))
     unbounded = run_to_end(reverse_process(lambda xt, tt: sane, d, x, [t], clip_x0=False, eps_bound=None))
     torch.testing.assert_close(bounded, unbounded)
+
+
+def test_overwriting_eps_saves_memory_without_changing_the_result():
+    """overwrite_eps=True computes x0 in eps's memory: the same numbers bit for bit, for the one-step,
+    strided DDIM and ancestral chains; with the default the sampler leaves eps_fn's tensor alone."""
+    d = Diffusion(NoiseSchedule(ScheduleConfig(kind="linear")))
+    x = torch.randn(1, 3, 16, 24, generator=torch.Generator().manual_seed(1))
+    w = torch.randn(3, 3, generator=torch.Generator().manual_seed(2)) * 0.3
+
+    def fresh_eps(xt, tt):  # a new tensor per call, depending on x_t and t
+        return torch.tanh(torch.einsum("cd,bdhw->bchw", w, xt) * (1 + tt.float()[:, None, None, None] / 500))
+
+    for ts, eta in (([56], 0.0), (strided_timesteps(114, 3), 0.0), (ddpm_timesteps(12), 1.0),
+                    (strided_timesteps(60, 5), 0.5)):
+        runs = [run_to_end(reverse_process(fresh_eps, d, x.clone(), ts, eta=eta, overwrite_eps=flag,
+                                           generator=torch.Generator().manual_seed(0))) for flag in (False, True)]
+        assert torch.equal(runs[0], runs[1])
+    shared = fresh_eps(x, torch.tensor([56])) * 10  # beyond the sampler's bound on eps, so a clamp would show
+    kept = shared.clone()
+    for bound in (5.0, None):
+        run_to_end(reverse_process(lambda xt, tt: shared, d, x.clone(), [56], eps_bound=bound))
+        assert torch.equal(shared, kept)

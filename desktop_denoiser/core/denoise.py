@@ -150,8 +150,10 @@ def denoise_image(
     eps_fn = tiled_eps(net, device, tile, overlap, on_tile=on_tile)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     x0 = yield from reverse_process(eps_fn, diffusion, x, plan.timesteps, eta=plan.eta, generator=gen,
-                                    preview=preview, preview_max_size=preview_max_size)
-    out = x0[0].add(1.0).mul_(0.5).clamp_(0, 1)
+                                    preview=preview, preview_max_size=preview_max_size,
+                                    overwrite_eps=True)  # tiled_eps returns a new tensor per call
+    del x  # x_{t*}: no longer needed (big photos: 12 bytes a pixel)
+    out = x0[0].add_(1.0).mul_(0.5).clamp_(0, 1)
     if channels == 1:
         out = out.mean(0, keepdim=True)
     result = out.permute(1, 2, 0).cpu().numpy().astype(np.float32, copy=True)

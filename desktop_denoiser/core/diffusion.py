@@ -67,6 +67,12 @@ class Diffusion:
         """x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
         return (x_t - self._coef("sqrt_one_minus_alphas_cumprod", t, x_t) * epsilon) / self._coef("sqrt_alphas_cumprod", t, x_t)
 
+    def pred_original_sample_(self, x_t: torch.Tensor, t: torch.Tensor, epsilon: torch.Tensor) -> torch.Tensor:
+        """:meth:`pred_original_sample` computed in ``epsilon``'s memory (overwritten; the same values):
+        no full-size temporaries, for big photos."""
+        c = self._coef("sqrt_one_minus_alphas_cumprod", t, x_t)
+        return epsilon.mul_(-c).add_(x_t).div_(self._coef("sqrt_alphas_cumprod", t, x_t))
+
     def epsilon_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return (x_t - self._coef("sqrt_alphas_cumprod", t, x_t) * x0) / self._coef("sqrt_one_minus_alphas_cumprod", t, x_t)
 
