@@ -147,6 +147,19 @@ def test_rounds_instead_of_truncating(tmp_path):
     assert raw[0, 0, 0] == 255 and raw[0, 1, 0] == 0
 
 
+@pytest.mark.parametrize("suffix,depth", [(".png", 8), (".png", 16), (".tif", 32)])
+def test_non_finite_values_are_written_as_black_or_white_and_the_array_is_left_alone(tmp_path, suffix, depth):
+    px = gradient()
+    px[0, 0], px[0, 1], px[0, 2] = np.nan, np.inf, -np.inf
+    kept = px.copy()
+    img = read_image(write_image(tmp_path / f"n{suffix}", px, bit_depth=depth))
+    assert np.isfinite(img.pixels).all()
+    assert img.pixels[0, 0].tolist() == [0, 0, 0] and img.pixels[0, 1].tolist() == [1, 1, 1]
+    assert img.pixels[0, 2].tolist() == [0, 0, 0]
+    np.testing.assert_allclose(img.pixels[1:], px[1:], atol=0.5 / 255)
+    assert np.array_equal(px, kept, equal_nan=True)
+
+
 @pytest.mark.parametrize(
     "suffix,depth,pil_modes",
     [

@@ -814,12 +814,21 @@ def _matching_icc(icc: bytes | None, gray: bool) -> bytes | None:
 
 
 def _quantise(a: np.ndarray, depth: int) -> np.ndarray:
+    """[0, 1] floats -> the file's samples: +inf -> 1, -inf and NaN -> 0, rounded to the nearest level.
+    Integer depths are converted in blocks of rows, so no full-size float copy is made (a 50 MP photo:
+    600 MB saved while it is written)."""
     if depth == 32:
-        return np.clip(a, 0.0, 1.0).astype(np.float32)
-    maxval = 255.0 if depth == 8 else 65535.0
-    out = np.clip(a, 0.0, 1.0) * maxval
-    np.rint(out, out=out)
-    return out.astype(np.uint8 if depth == 8 else np.uint16)
+        out = np.clip(a, 0.0, 1.0).astype(np.float32, copy=False)
+        return np.nan_to_num(out, copy=False, nan=0.0)
+    out = np.empty(a.shape, np.uint8 if depth == 8 else np.uint16)
+    scale = 255.0 if depth == 8 else 65535.0
+    rows = max(1, (1 << 22) // max(1, a[0].size))  # ~4 M samples per block
+    for y in range(0, a.shape[0], rows):
+        blk = np.clip(a[y:y + rows], 0.0, 1.0)
+        np.nan_to_num(blk, copy=False, nan=0.0)
+        blk *= scale
+        out[y:y + rows] = np.rint(blk, out=blk)
+    return out
 
 
 def _encode(
@@ -949,8 +958,7 @@ def _as_pixels(pixels: Any) -> tuple[np.ndarray, np.ndarray | None]:
     alpha = None
     if a.shape[2] == 4:
         a, alpha = a[:, :, :3], a[:, :, 3]
-    a = np.nan_to_num(a, nan=0.0, posinf=1.0, neginf=0.0)
-    return a, alpha
+    return a, alpha  # NaN and infinities are handled by _quantise (without another full-size copy)
 
 
 def _resolve_format(path: Path, fmt: str | None, like: LoadedImage | None) -> str:
