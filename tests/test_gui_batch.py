@@ -88,6 +88,29 @@ def test_batch_with_a_corrupt_file_goes_on(qtbot, dialog, tmp_path):
 
 
 @needs_model
+def test_batch_applies_the_strength_and_says_so(qtbot, tmp_path, denoiser):
+    """A batch at 40 % writes 0.4 x the full-strength result + 0.6 x the input, and shows the strength."""
+    src = tmp_path / "in"
+    src.mkdir()
+    noisy = np.round(noisy_image(7) * 255).astype(np.uint8)
+    assert cv2.imwrite(str(src / "a.png"), noisy[:, :, ::-1])
+    outs = {}
+    for strength in (1.0, 0.4):
+        d = BatchDialog(denoiser, lambda s=strength: DenoiseOptions(sigma=25, device="cpu", strength=s), None,
+                        quiet=True)
+        qtbot.addWidget(d)
+        d.set_folders(src, tmp_path / f"out{strength}", recursive=False)
+        with qtbot.waitSignal(d.batch_finished, timeout=TIMEOUT) as blocker:
+            assert d.start()
+        assert blocker.args == [1, 0] and f"strength: {round(strength * 100)} %" in d.options_label.text()
+        outs[strength] = cv2.imread(str(tmp_path / f"out{strength}" / "a.png"))[:, :, ::-1].astype(np.float32)
+        d.close()
+    expected = 0.4 * outs[1.0] + 0.6 * noisy.astype(np.float32)
+    assert np.abs(outs[0.4] - expected).max() <= 1.0  # both outputs rounded to 8 bits
+    assert np.abs(outs[0.4] - outs[1.0]).mean() > 3
+
+
+@needs_model
 def test_batch_pause_resume_and_cancel(qtbot, dialog, tmp_path):
     src = make_folder(tmp_path)
     out = tmp_path / "out"
