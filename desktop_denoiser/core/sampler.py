@@ -97,7 +97,7 @@ def reverse_process(
 
     Returns x_0. Noise is drawn from ``generator`` on the CPU (so seeded runs match across devices).
     ``overwrite_eps``: ``eps_fn`` returns a new tensor on every call, which the sampler may overwrite
-    (x0 is then computed in its memory: two full-size buffers fewer, 1.2 GB on a 50 MP photo)."""
+    (x0 is then computed in its memory: two full-size buffers fewer, 600 MB each on a 50 MP photo)."""
     ts = [int(t) for t in timesteps]
     if any(b >= a for a, b in zip(ts, ts[1:])):
         raise ValueError(f"timesteps must be strictly decreasing, got {ts[:8]}...")
