@@ -61,11 +61,11 @@ def test_train_loss_decreases_and_resume_is_exact(photo_dir, tmp_path):
 
 def test_training_reduces_denoising_loss(photo_dir, tmp_path):
     from desktop_denoiser.core.diffusion import Diffusion
-    from desktop_denoiser.core.training import PatchSampler, list_image_files
+    from desktop_denoiser.core.training import PatchSampler, list_image_files, to_unit_range
 
     tr = Trainer(_cfg(photo_dir, tmp_path / "c", 150, lr=3e-3, corr_prob=0.0))  # white-noise loss below
     gen = torch.Generator().manual_seed(123)
-    x0 = PatchSampler(list_image_files([photo_dir]), 32, gen).batch(8)
+    x0 = to_unit_range(PatchSampler(list_image_files([photo_dir]), 32, gen).crops(8))
     t = torch.full((8,), 40)
     noise = torch.randn(x0.shape, generator=gen)
     d = Diffusion(tr.schedule)

@@ -129,10 +129,6 @@ class PatchSampler:
             out[i] = p
         return torch.from_numpy(out)
 
-    def batch(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """(n, 3, crop, crop) float in [-1, 1] on ``device``."""
-        return to_unit_range(self.crops(n), device)
-
 
 class CropPrefetcher:
     """The crops of training step k are made by a background thread while step k - 1 runs, so a GPU
