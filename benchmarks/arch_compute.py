@@ -1,6 +1,7 @@
 """Arithmetic per pixel and CPU time of our network against the architectures of the CNN peers.
 
     python benchmarks/arch_compute.py [--size 1024 768] [--threads 2] [--repeats 3]
+                                      [--grow base_channels=48 num_res_blocks=3,base_channels=40 ...]
 
 The PSNR target of issue #3 is FFDNet's published numbers; the speed target is 0.5 MP/s end to end on
 this 2-core CPU. This script puts the two side by side: convolution multiply-accumulates per output
@@ -13,6 +14,10 @@ image under the app's CPU arithmetic (bf16 autocast where the CPU has it, channe
 * the colour DnCNN architecture (CDnCNN-B, Zhang et al. 2017: 20 conv layers of 64 channels at full
   resolution; batch norm folded into the convolutions for inference).
 
+* with ``--grow``: the shipped network grown (``core/growth.py``) to each given config (comma-separated
+  ``UNetConfig`` fields per candidate), the candidates for a bigger network trained on a GPU from the
+  shipped one (``train --init ... --grow``).
+
 The peers have random weights: only their cost is measured, not their quality. Prints a markdown table.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from desktop_denoiser.core.checkpoint import load_model
+from desktop_denoiser.core.growth import grow_unet
 from desktop_denoiser.core.precision import cpu_has_fast_bf16, with_precision
 from desktop_denoiser.paths import default_model_path
 
@@ -79,17 +86,33 @@ def conv_macs_per_pixel(net: nn.Module, h: int = 256, w: int = 256) -> float:
     return total / (h * w)
 
 
+def parse_candidate(text: str) -> dict:
+    """``"base_channels=48,num_res_blocks=3"`` -> {"base_channels": 48, "num_res_blocks": 3}
+    (``channel_mults=1:2:4`` for tuples)."""
+    out = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        out[key.strip()] = tuple(int(v) for v in value.split(":")) if ":" in value else int(value)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, nargs=2, default=[1024, 768], metavar=("W", "H"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="timed forward passes (the fastest counts)")
+    ap.add_argument("--grow", nargs="*", default=[], metavar="FIELD=VALUE[,...]",
+                    help="also time the shipped network grown to these configs (e.g. base_channels=48)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if cpu_has_fast_bf16() else None
     ours = load_model(default_model_path()).model
     nets = {"ours (shipped ε-network)": ours, "FFDNet architecture (colour)": FFDNetArch().eval(),
             "DnCNN architecture (CDnCNN-B)": DnCNNArch().eval()}
+    for text in args.grow:
+        fields = parse_candidate(text)
+        nets[f"ours grown: {', '.join(f'{k}={v}' for k, v in fields.items())}"] = \
+            grow_unet(ours, replace(ours.config, **fields)).eval()
     w, h = args.size
     x = torch.rand(1, 3, h, w) * 2 - 1
     t = torch.tensor([50])

@@ -131,22 +131,34 @@ def _cmd_denoise(args) -> int:
 def _cmd_train(args) -> int:
     from .core.training import TrainConfig, Trainer
     from .core.checkpoint import load_model
+    from .core.growth import check_growable
     from .core.schedule import ScheduleConfig
     from .core.unet import UNetConfig
 
     model = UNetConfig(base_channels=args.base_channels, channel_mults=tuple(args.channel_mults),
                        num_res_blocks=args.res_blocks).to_dict()
     schedule = ScheduleConfig().to_dict()
-    if args.init:  # fine-tuning: the architecture and schedule come from the checkpoint, not the flags
+    if args.grow and not args.init:
+        print("error: --grow needs --init (the checkpoint to grow)", file=sys.stderr)
+        return 2
+    if args.init:  # fine-tuning: the schedule (and unless --grow, the architecture) come from the checkpoint
         loaded = load_model(args.init)
-        model, schedule = loaded.model.config.to_dict(), loaded.schedule.config.to_dict()
+        schedule = loaded.schedule.config.to_dict()
+        if args.grow:
+            try:
+                check_growable(loaded.model.config, UNetConfig.from_dict(model))
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        else:
+            model = loaded.model.config.to_dict()
     cfg = TrainConfig(data=args.data, val_data=args.val or [], out_dir=args.out, steps=args.steps,
                       batch_size=args.batch_size, crop_size=args.crop, lr=args.lr, val_every=args.val_every,
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
                       focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
                       corr_prob=args.corr_prob, color_prob=args.color_prob, precision=args.precision,
                       time_limit=args.time_limit, compile=args.compile,
-                      init=args.init, model=model, schedule=schedule)
+                      init=args.init, grow=args.grow, model=model, schedule=schedule)
     trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
     bar = ProgressBar(cfg.steps, "train")
     last = [0.0]
@@ -237,7 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--compile", action="store_true",
                    help="torch.compile the training step's network (measured: up to ~10%% faster on an H100 after "
                         "~40 s of compiling, slower on a CPU; see bench train)")
-    t.add_argument("--init", default=None, help="start from these weights (.safetensors); keeps their architecture")
+    t.add_argument("--init", default=None,
+                   help="start from these weights (.safetensors); keeps their architecture unless --grow")
+    t.add_argument("--grow", action="store_true",
+                   help="with --init: widen/deepen its network to --base-channels/--channel-mults/--res-blocks, "
+                        "computing the same function at the start (new channels and blocks then learn)")
     t.add_argument("--base-channels", type=int, default=32)
     t.add_argument("--channel-mults", type=int, nargs="+", default=[1, 2, 4])
     t.add_argument("--res-blocks", type=int, default=2)

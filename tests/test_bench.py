@@ -279,3 +279,5 @@ def test_arch_compute_counts_the_peers_published_architectures():
     assert round(sum(p.numel() for p in dncnn.parameters()) / 1e6, 2) == 0.67
     x = torch.zeros(1, 3, 32, 48)
     assert ffdnet(x, torch.tensor([0])).shape == x.shape and dncnn(x, torch.tensor([0])).shape == x.shape
+    assert mod.parse_candidate("base_channels=48,channel_mults=1:2:4") == {"base_channels": 48,
+                                                                          "channel_mults": (1, 2, 4)}

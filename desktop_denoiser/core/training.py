@@ -33,6 +33,7 @@ from .precision import cpu_has_fast_bf16
 from .sampler import run_to_end
 from .schedule import NoiseSchedule, ScheduleConfig
 from .transfer import to_device
+from .growth import grow_unet
 from .unet import UNet, UNetConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -60,6 +61,9 @@ class TrainConfig:
     # (flat blue at sigma 1.5 came out at 5 dB); see color_augment
     color_prob: float = 0.5
     init: str | None = None  # start from these weights (.safetensors) instead of random ones (fine-tuning)
+    # with ``init``: grow its network into ``model`` (wider and/or deeper, same function at the start:
+    # core/growth.py) instead of requiring the same architecture
+    grow: bool = False
     time_limit: float = 0.0  # seconds of training for this run (0 = none): stop then, cosine LR over the time
     val_every: int = 1000
     save_every: int = 250
@@ -276,6 +280,7 @@ class Trainer:
         self.out_dir = Path(cfg.out_dir)
         self.state_path = self.out_dir / "train_state.pt"
         self.history: list[dict] = []
+        self.grown_from: dict | None = None  # the model config of ``init`` when it was grown into this one
         if self.state_path.exists():
             self.resume()
         elif cfg.init:
@@ -295,6 +300,7 @@ class Trainer:
             "noise_rng": self.noise_gen.get_state(),
             "config": json.dumps(asdict(self.cfg)),
             "history": json.dumps(self.history),
+            "grown_from": json.dumps(self.grown_from),
         }
 
     def save(self) -> None:
@@ -320,15 +326,24 @@ class Trainer:
             self.noise_gen.set_state(state["noise_rng"])
         self.step = int(state["step"])
         self.history = json.loads(state.get("history", "[]"))
+        self.grown_from = json.loads(state.get("grown_from", "null"))
         self.log(f"resumed from {self.state_path} at step {self.step}")
 
     def _init_from(self, path: Path) -> None:
         loaded = load_model(path)
-        if loaded.model.config.to_dict() != self.cfg.model or loaded.schedule.config.to_dict() != self.cfg.schedule:
-            raise ValueError(f"{path} has another model/schedule config than this run")
-        self.model.load_state_dict(loaded.model.state_dict())
-        self.ema.load_state_dict(loaded.model.state_dict())
-        self.log(f"initialised from {path} ({loaded.info.get('steps', '?')} steps)")
+        if loaded.schedule.config.to_dict() != self.cfg.schedule:
+            raise ValueError(f"{path} has another schedule than this run")
+        weights, grown = loaded.model, ""
+        if loaded.model.config.to_dict() != self.cfg.model:
+            if not self.cfg.grow:
+                raise ValueError(f"{path} has another model config than this run (grow=True widens/deepens it)")
+            old = loaded.model.num_parameters()
+            weights = grow_unet(loaded.model, UNetConfig.from_dict(self.cfg.model), seed=self.cfg.seed)
+            grown = f", grown from {old / 1e6:.2f} M to {weights.num_parameters() / 1e6:.2f} M parameters"
+            self.grown_from = loaded.model.config.to_dict()
+        self.model.load_state_dict(weights.state_dict())
+        self.ema.load_state_dict(weights.state_dict())
+        self.log(f"initialised from {path} ({loaded.info.get('steps', '?')} steps{grown})")
 
     def export(self, path: Path) -> Path:
         info = {"steps": self.step, "data": [str(d) for d in self.cfg.data], "crop_size": self.cfg.crop_size,
@@ -337,6 +352,8 @@ class Trainer:
                 "precision": "bf16" if self.amp_dtype is not None else "fp32", "history": self.history[-3:]}
         if self.cfg.init:
             info["init"] = Path(self.cfg.init).name
+            if self.grown_from is not None:
+                info["grown_from"] = self.grown_from
         return save_model(path, self.ema, self.schedule_config, info)
 
     # -- loop -------------------------------------------------------------------------------
