@@ -151,3 +151,38 @@ def test_cli_grow(tmp_path, capsys):
     lm = load_model(out)
     assert (lm.model.config.base_channels, lm.model.config.num_res_blocks) == (12, 2)
     assert lm.info["grown_from"]["base_channels"] == 8
+
+
+def test_gpu_grow_script_runs_on_the_cpu(tmp_path):
+    """models/gpu_grow.sh (the next GPU slot's run) in its CPU trial mode: it must hand back the grown
+    weights in parts under 16 MiB that join into a loadable, grown checkpoint, and the validation log."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("bash") is None or shutil.which("split") is None:
+        pytest.skip("needs bash and split")
+    root = Path(__file__).resolve().parents[1]
+    train, val = tmp_path / "train", tmp_path / "val"
+    for d, n in ((train, 2), (val, 1)):
+        d.mkdir()
+        for i in range(n):
+            Image.fromarray((smooth_test_image(64, 64, seed=i) * 255).astype(np.uint8)).save(d / f"{i}.png")
+    env = dict(os.environ, DEVICE="cpu", STEPS="2", BENCH_STEPS="1", BENCH_WARMUP="1", BATCHES="2", BATCH="2",
+               CROP="32", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    out = tmp_path / "out"
+    r = subprocess.run(["bash", "models/gpu_grow.sh", str(train), str(val), str(out), "60", "40"], cwd=root,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    parts = sorted(out.glob("grown.safetensors.part-*"))
+    assert len(parts) == 2 and all(p.stat().st_size <= 15 * 2 ** 20 for p in parts)
+    joined = tmp_path / "grown.safetensors"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    lm = load_model(joined)
+    assert lm.model.config.base_channels == 40 and lm.info["grown_from"]["base_channels"] == 32
+    assert lm.info["steps"] == 2
+    log = (out / "grow_train.log").read_text()
+    assert '"step": 0' in log and "grown from 2.80 M" in log
+    assert (out / "bench_train_grown_b2.json").exists()

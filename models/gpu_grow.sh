@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One lent GPU slot for the grown network (model card: "Next: a wider network grown from this one").
+#
+#   bash models/gpu_grow.sh TRAIN_DIR VAL_DIR OUT_DIR [TRAIN_SECONDS] [BASE_CHANNELS]
+#
+# Run from the repository root on the GPU machine, with OUT_DIR = $OUT of the device tool. It writes there:
+# gpu_tests.log (the CUDA tests), bench_train_grown.json (training it/s of the grown network at batch 128
+# and 256), grow_train.log (the run, with its validation curve from step 0 = the shipped model) and the
+# grown EMA weights split into 15 MB parts (a GPU machine sends back files of at most 16 MiB):
+#   cat OUT_DIR/grown.safetensors.part-* > grown.safetensors
+# DEVICE=cpu STEPS=3 BENCH_STEPS=1 BENCH_WARMUP=1 BATCHES=2 BATCH=2 CROP=32 tries the script without a GPU.
+set -euo pipefail
+TRAIN=${1:?training photos folder}
+VAL=${2:?validation photos folder}
+OUT=${3:?output folder}
+SECONDS_=${4:-540}
+BASE=${5:-48}
+DEVICE=${DEVICE:-cuda}
+BENCH_STEPS=${BENCH_STEPS:-60}
+BATCHES=${BATCHES:-128 256}  # batch sizes timed by bench train
+BATCH=${BATCH:-128}          # batch size of the training run
+CROP=${CROP:-128}
+mkdir -p "$OUT"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+nvidia-smi --query-gpu=name,memory.total --format=csv >"$OUT/gpu.txt" 2>&1 || true
+python -m pytest -q tests/test_training.py -k cuda >"$OUT/gpu_tests.log" 2>&1 || true
+python - "$work/grown_init.safetensors" "$BASE" <<'EOF'
+import sys
+from dataclasses import replace
+from desktop_denoiser.core.checkpoint import load_model, save_model
+from desktop_denoiser.core.growth import grow_unet
+from desktop_denoiser.paths import default_model_path
+lm = load_model(default_model_path())
+grown = grow_unet(lm.model, replace(lm.model.config, base_channels=int(sys.argv[2])))
+save_model(sys.argv[1], grown, lm.schedule.config, {"grown_from": lm.model.config.to_dict()})
+EOF
+for bs in $BATCHES; do
+  python benchmarks/bench_train.py --device "$DEVICE" --model "$work/grown_init.safetensors" --batch-size "$bs" \
+    --crop "$CROP" --data "$TRAIN" --steps "$BENCH_STEPS" --warmup "${BENCH_WARMUP:-20}" --variants eager --threads 8 \
+    --json "$OUT/bench_train_grown_b$bs.json" --quiet || true
+done
+python -m desktop_denoiser.cli train "$TRAIN" --val "$VAL" --out "$work/run" \
+  --init models/ddpm_denoiser.safetensors --grow --base-channels "$BASE" --device "$DEVICE" \
+  --steps "${STEPS:-1000000}" --time-limit "$SECONDS_" --batch-size "$BATCH" --crop "$CROP" --lr 1e-4 \
+  --val-every 1000 --save-every 100000 --threads 8 --export "$work/grown.safetensors" 2>&1 \
+  | tr '\r' '\n' | grep -v '^train ' >"$OUT/grow_train.log"
+split -b 15M "$work/grown.safetensors" "$OUT/grown.safetensors.part-"
+ls -l "$OUT"
