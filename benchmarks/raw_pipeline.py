@@ -7,7 +7,8 @@ Clean photos (every Nth of each folder) go through ``desktop_denoiser.bench.came
 sRGB), saved as is (PNG/TIFF) or as JPEG; the reference is the same path without noise (gain 0: the
 noise-free export itself, which must come back unchanged). Per row: ours blind (the app's default),
 and, for comparison, the camera-noise path at the true per-pixel noise level and at 0.6 x that level
-(what a better estimate could give). One thread; prints a markdown table.
+(what a better estimate could give); how many photos get the camera-noise suggestion, and what
+choosing *Camera noise* (no sigma) then gives. One thread; prints a markdown table.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def main() -> int:
     denoiser = Denoiser()
     print(f"{len(cleans)} photos: {', '.join(f'every {n}-th photo of `{d}`' for d, n in zip(args.data, args.every))}\n")
     print("| demosaic | gain | saved as | noise std | noisy (dB) | ours blind (dB) | worst photo (dB vs noisy) "
-          "| camera noise | camera path at the true level / at 0.6× (dB) |")
-    print("| :--- | ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| camera noise | suggested | Camera noise chosen (dB; worst vs noisy) "
+          "| camera path at the true level / at 0.6× (dB) |")
+    print("| :--- | ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for demosaic in DEMOSAIC:
         for gain in args.gains:
             for q in args.jpeg:
@@ -58,6 +60,8 @@ def main() -> int:
                     std = float(np.std(noisy - ref)) * 255
                     plan = denoiser.plan(noisy, DenoiseOptions())
                     out = run_to_end(denoiser.run(noisy, DenoiseOptions(), plan)).pixels
+                    # what the user gets after choosing Noise type: Camera noise (no sigma) for a grainy photo
+                    chosen = run_to_end(denoiser.run(noisy, DenoiseOptions(noise_model="real"))).pixels
                     oracle = []
                     for f in (1.0, 0.6):
                         if std > 0.5:
@@ -65,14 +69,17 @@ def main() -> int:
                             oracle.append(psnr(run_to_end(denoiser.run(noisy, opts)).pixels, ref))
                         else:
                             oracle.append(float("nan"))
-                    res.append((std, min(psnr(noisy, ref), 99.0), min(psnr(out, ref), 99.0), plan.real, *oracle))
+                    res.append((std, min(psnr(noisy, ref), 99.0), min(psnr(out, ref), 99.0), plan.real, *oracle,
+                                plan.suggest_camera_noise, min(psnr(chosen, ref), 99.0)))
                 r = np.array(res, dtype=np.float64)
                 # noise-free exports: the worst output against the input itself (should be >= 45 dB)
                 worst = f"{r[:, 2].min():.2f} dB" if not gain else f"{(r[:, 2] - r[:, 1]).min():+.2f}"
                 orc = "–" if np.isnan(r[:, 4]).all() else f"{np.nanmean(r[:, 4]):.2f} / {np.nanmean(r[:, 5]):.2f}"
+                chosen = f"{r[:, 7].mean():.2f} ({(r[:, 7] - r[:, 1]).min():+.2f})" if gain else \
+                    f"{r[:, 7].mean():.2f} ({r[:, 7].min():.2f} dB)"
                 print(f"| {demosaic} | {gain:g} | {'JPEG q%d' % q if q else 'PNG'} | {r[:, 0].mean():.2f} | "
                       f"{r[:, 1].mean():.2f} | {r[:, 2].mean():.2f} | {worst} | {int(r[:, 3].sum())}/{len(cleans)} "
-                      f"| {orc} |", flush=True)
+                      f"| {int(r[:, 6].sum())}/{len(cleans)} | {chosen} | {orc} |", flush=True)
     return 0
 
 

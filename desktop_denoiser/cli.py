@@ -45,6 +45,12 @@ def _hidden_noise_note(sigma: float, action: str) -> str:
             f"{action} --sigma {sigma:.0f}")
 
 
+def _camera_noise_note(action: str) -> str:
+    """The hint for variance that follows a demosaicing pattern (JobPlan.suggest_camera_noise)."""
+    return (f"  note: the fine grain follows a camera's colour-filter grid (a raw converter's lossless export?) "
+            f"and was left as detail; if the output still looks grainy, {action} --noise real")
+
+
 def _cmd_estimate(args) -> int:
     from .pipeline.jobs import estimate_file
 
@@ -57,15 +63,19 @@ def _cmd_estimate(args) -> int:
             print(f"error: {path}: {exc}", file=sys.stderr)
             continue
         hidden = est.analysis.hidden_noise_sigma if est.analysis is not None else None
+        camera = est.analysis is not None and est.analysis.mosaic_pattern
         if args.json:
             print(json.dumps({"path": str(path), "sigma": round(est.sigma, 3), "timestep": est.timestep,
                               "correlated": est.correlated,
-                              "hidden_noise_sigma": None if hidden is None else round(hidden, 3)}))
+                              "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
+                              "suggest_camera_noise": camera}))
         else:
             kind = "correlated camera noise" if est.correlated else "white noise"
             print(f"{path}: sigma={est.sigma:.2f} (8-bit units, {kind})  t*={est.timestep}")
             if hidden is not None:
                 print(_hidden_noise_note(hidden, "try"))
+            if camera:
+                print(_camera_noise_note("try"))
     return 1 if failed else 0
 
 
@@ -110,12 +120,14 @@ def _cmd_denoise(args) -> int:
                 bar.close()
             if args.json:
                 print(json.dumps({k: item[k] for k in ("path", "output", "sigma", "timestep", "steps", "seconds",
-                                                       "hidden_noise_sigma")}))
+                                                       "hidden_noise_sigma", "suggest_camera_noise")}))
             else:
                 print(f"{item['path']} -> {item['output']}  sigma={item['sigma']:.2f} t*={item['timestep']} "
                       f"steps={item['steps']} {item['seconds']:.1f}s")
                 if item["hidden_noise_sigma"] is not None:
                     print(_hidden_noise_note(item["hidden_noise_sigma"], "run it again with"))
+                if item["suggest_camera_noise"]:
+                    print(_camera_noise_note("run it again with"))
         elif kind == "failed":
             failed += 1
             if bar is not None:

@@ -113,6 +113,29 @@ def test_denoise_refuses_to_write_onto_inputs(noisy_png, capsys):
     assert path.read_bytes() == before
 
 
+def test_lossless_raw_export_gets_the_camera_noise_note(tmp_path, capsys):
+    """Noise demosaiced from a raw mosaic and saved as PNG reads as detail (a known limit): estimate and
+    denoise say so and name --noise real, which then removes most of it."""
+    from desktop_denoiser.bench.camera import raw_pipeline
+
+    clean = smooth_test_image(192, 256, seed=8)
+    reference, noisy = raw_pipeline(clean, 0.006, 2, noise=False), raw_pipeline(clean, 0.006, 2)
+    path = tmp_path / "raw.png"
+    Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(path)
+    assert main(["estimate", str(path), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip())
+    assert rec["suggest_camera_noise"] is True and not rec["correlated"]
+    assert main(["estimate", str(path)]) == 0
+    assert "try --noise real" in capsys.readouterr().out
+    assert main(["denoise", str(path), "-o", str(tmp_path / "auto")]) == 0
+    assert "run it again with --noise real" in capsys.readouterr().out
+    assert main(["denoise", str(path), "-o", str(tmp_path / "cam"), "--noise", "real", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["suggest_camera_noise"] is False
+    out = np.asarray(Image.open(tmp_path / "cam" / "raw.png"), np.float32) / 255
+    assert psnr(out, reference) > psnr(noisy, reference) + 5
+
+
 def test_module_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "desktop_denoiser.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "denoise" in r.stdout and "estimate" in r.stdout

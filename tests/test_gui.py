@@ -22,6 +22,7 @@ from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from conftest import blurred_noise  # noqa: E402
+from desktop_denoiser.bench.camera import raw_pipeline  # noqa: E402
 from desktop_denoiser.paths import default_model_path, resource  # noqa: E402
 from desktop_denoiser.pipeline.imageio import output_path_for, read_image  # noqa: E402
 from desktop_denoiser.core.sampler import run_to_end  # noqa: E402
@@ -364,6 +365,11 @@ def test_noise_hidden_by_jpeg_chroma_subsampling_shows_a_hint(qtbot, window, tmp
     assert 15 <= suggested <= 30
     open_and_estimate(qtbot, window, write_png(tmp_path / "noisy.png", noisy))
     assert not hint.isVisibleTo(window)
+    # noise demosaiced from a raw mosaic and saved losslessly: the camera-noise path is suggested
+    raw = raw_pipeline(smooth_image(192, 256), 0.006, 2)
+    open_and_estimate(qtbot, window, write_png(tmp_path / "raw.png", raw))
+    assert hint.isVisibleTo(window) and "choose Noise type ▸ Camera noise" in hint.text()
+    assert "set σ manually" not in hint.text()
 
 
 @needs_model

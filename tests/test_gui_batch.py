@@ -14,6 +14,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
+from conftest import smooth_test_image  # noqa: E402
+from desktop_denoiser.bench.camera import raw_pipeline  # noqa: E402
 from desktop_denoiser.paths import default_model_path  # noqa: E402
 from desktop_denoiser.pipeline.jobs import Denoiser, DenoiseOptions  # noqa: E402
 from desktop_denoiser.qt.batch import DONE, FAILED, WAITING, BatchDialog  # noqa: E402
@@ -222,9 +224,14 @@ def test_batch_row_suggests_a_sigma_when_jpeg_hides_the_noise(qtbot, dialog, tmp
     noisy = np.round(noisy_image(3, 192, 256) * 255).astype(np.uint8)[:, :, ::-1]
     assert cv2.imwrite(str(src / "hidden.jpg"), noisy, [cv2.IMWRITE_JPEG_QUALITY, 90])  # 4:2:0
     assert cv2.imwrite(str(src / "plain.png"), noisy)
+    # noise demosaiced from a raw mosaic, saved losslessly: the row suggests the camera-noise path instead
+    raw = raw_pipeline(smooth_test_image(192, 256, seed=8), 0.006, 2)
+    assert cv2.imwrite(str(src / "raw.png"), np.round(raw * 255).astype(np.uint8)[:, :, ::-1])
     dialog.set_folders(src, tmp_path / "out", recursive=False)
     with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT):
         assert dialog.start()
-    hidden, plain = (dialog.table.item(dialog.row_of(src / n), 2).text() for n in ("hidden.jpg", "plain.png"))
-    assert "JPEG may hide noise" in hidden and "try σ" in hidden
-    assert "JPEG may hide noise" not in plain
+    hidden, plain, mosaic = (dialog.table.item(dialog.row_of(src / n), 2).text()
+                             for n in ("hidden.jpg", "plain.png", "raw.png"))
+    assert "JPEG may hide noise" in hidden and "try σ" in hidden and "Camera noise" not in hidden
+    assert "JPEG may hide noise" not in plain and "Camera noise" not in plain
+    assert "try Noise type ▸ Camera noise" in mosaic and "JPEG may hide noise" not in mosaic

@@ -188,6 +188,29 @@ def test_forced_camera_path_at_a_manual_sigma_denoises(denoiser):
     assert psnr(res.pixels, clean) > psnr(noisy, clean) + 2.0
 
 
+def test_camera_noise_is_suggested_for_a_lossless_raw_export_and_then_runs_at_the_scaled_level(denoiser):
+    """Noise demosaiced from a raw mosaic and saved as PNG: Auto keeps it (it reads as detail, a known
+    limit) but suggests the camera-noise path; chosen without a sigma, that path runs at
+    MOSAIC_SIGMA_SCALE x the measured level and removes most of the noise."""
+    from desktop_denoiser.bench.camera import raw_pipeline
+    from desktop_denoiser.core import real_noise as rn
+
+    clean = smooth_test_image(192, 256, seed=8)
+    reference, noisy = raw_pipeline(clean, 0.006, 2, noise=False), raw_pipeline(clean, 0.006, 2)
+    est = denoiser.estimate(noisy)
+    auto = denoiser.plan(noisy, DenoiseOptions(), analysis=est.analysis)
+    assert not auto.real and auto.suggest_camera_noise
+    cam = denoiser.plan(noisy, DenoiseOptions(noise_model="real"), analysis=est.analysis)
+    assert cam.real and cam.sigma == pytest.approx(rn.MOSAIC_SIGMA_SCALE * est.analysis.sigma)
+    assert not cam.suggest_camera_noise
+    res = run_to_end(denoiser.run(noisy, DenoiseOptions(noise_model="real", device="cpu"), cam))
+    assert psnr(res.pixels, reference) > psnr(noisy, reference) + 5.0
+    # camera noise that Auto already takes keeps its measured level and gets no suggestion
+    other = denoiser.plan(_camera_noisy(), DenoiseOptions(noise_model="real"))
+    assert other.sigma == pytest.approx(denoiser.estimate(_camera_noisy()).analysis.sigma)
+    assert not denoiser.plan(_camera_noisy(), DenoiseOptions()).suggest_camera_noise
+
+
 SATURATED = {"blue": (0.1, 0.1, 0.9), "magenta": (0.9, 0.1, 0.8), "green": (0.1, 0.9, 0.1),
              "red": (0.9, 0.1, 0.1), "cyan": (0.1, 0.8, 0.9), "yellow": (0.95, 0.95, 0.2)}
 

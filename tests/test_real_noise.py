@@ -245,3 +245,26 @@ def test_demosaiced_noise_in_a_lossless_export_is_removed(trained):
     noisy = raw_pipeline(clean, 0.006, 2)
     out = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy))
     assert psnr(out, reference) > psnr(noisy, reference) + 2.0
+
+
+def test_mosaic_pattern_is_recognised_and_only_suggested():
+    """Noise demosaiced from a colour-filter mosaic and saved losslessly: the flat blocks' variance
+    follows the 2x2 grid (mosaic_ratio ~4), the texture test takes it for texture, so the auto path is
+    not changed, but mosaic_pattern is set and camera_sigma is MOSAIC_SIGMA_SCALE x the measured level.
+    White noise, camera-like noise in a JPEG and a clean photo show no pattern."""
+    clean = smooth_test_image(192, 256, seed=8)
+    raw = rn.analyse_noise(raw_pipeline(clean, 0.006, 2))
+    assert raw.mosaic_ratio > 3.0 and not raw.correlated and raw.mosaic_pattern
+    assert raw.camera_sigma == pytest.approx(rn.MOSAIC_SIGMA_SCALE * raw.sigma)
+    white = _quantise(clean + np.random.default_rng(0).normal(0, 8 / 255, clean.shape))
+    ok, enc = cv2.imencode(".jpg", np.round((clean + blurred_noise(clean.shape, 6.0, seed=1) / 255)[..., ::-1]
+                                             .clip(0, 1) * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    camera_jpeg = (cv2.imdecode(enc, cv2.IMREAD_COLOR)[..., ::-1] / 255.0).astype(np.float32)
+    for x in (white, camera_jpeg, clean):
+        a = rn.analyse_noise(x)
+        assert a.mosaic_ratio < 1.3 and not a.mosaic_pattern and a.camera_sigma == a.sigma
+    # the ratio itself: one 2x2 phase with 4x the variance of the others reads ~4, stationary noise ~1
+    R = np.random.default_rng(2).standard_normal((500, 8, 8, 3))
+    assert rn.mosaic_ratio(R) == pytest.approx(1.0, abs=0.1)
+    R[:, 0::2, 0::2] *= 2.0
+    assert rn.mosaic_ratio(R) == pytest.approx(4.0, rel=0.1)

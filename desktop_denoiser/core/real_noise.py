@@ -17,7 +17,10 @@ This module has two parts:
   blocks give the lag-1 spatial correlation ``rho1`` of the noise: ~0 for white noise, 0.6-0.8 for
   camera JPEGs. ``correlated = rho1 > CORRELATION_THRESHOLD``, unless a per-block plane fit explains
   the flat blocks (smooth gradients of a clean photo, see MIN_PLANE_RESIDUAL) or they are not
-  Gaussian (fine texture of a clean photo, see MAX_TEXTURE_EXCESS and the table below). A noise level
+  Gaussian (fine texture of a clean photo, see MAX_TEXTURE_EXCESS and the table below). Flat blocks
+  taken for texture whose variance follows the 2x2 colour-filter grid (``mosaic_pattern``: noise of a
+  raw converter's lossless export, or clean demosaiced detail) only make the app *suggest* the camera
+  path, which then runs at MOSAIC_SIGMA_SCALE x the measured level (``camera_sigma``). A noise level
   function (sigma per brightness bin) is reported for information (a spatially varying sigma built
   on it measured worse than one global sigma).
 
@@ -113,7 +116,7 @@ from .schedule import NoiseSchedule
 from .tiling import TileCallback
 
 __all__ = ["NoiseAnalysis", "RealPlan", "analyse_noise", "denoise_real", "plan_real", "luma_sigma", "pd_split",
-           "pd_merge"]
+           "pd_merge", "mosaic_ratio"]
 
 # -- analysis constants ------------------------------------------------------------------------------
 BLOCK = 8  # block side (pixels)
@@ -138,6 +141,23 @@ MIN_PLANE_RESIDUAL = 0.2
 # 34/68 CBSD68 and 14/14 McMaster images. Above MAX_TEXTURE_EXCESS the image is not treated as noisy.
 MAX_TEXTURE_EXCESS = 0.3
 TEXTURE_SURROGATES = 4  # phase-randomised surrogates averaged (deterministic seed)
+# Noise demosaiced from a colour-filter mosaic and saved without compression (PNG/TIFF straight from a raw
+# converter) is not stationary: in each colour channel the pixels the sensor measured carry more noise
+# than the interpolated ones, a pattern locked to the 2x2 filter grid, which the texture test reads as
+# texture. mosaic_ratio measures it (variance of the flat blocks' residuals at each 2x2 phase, largest
+# over smallest, per channel, averaged): synthetic raw exports (RGGB, bilinear or edge-aware demosaicing,
+# 8-bit PNG) 1.8-4.6 with noise, but also 1.5-3.6 *without* noise (demosaicing smooths detail at the
+# interpolated pixels as it smooths noise); the clean dev photos 1.01-1.14 and PolyU's JPEGs 1.00-1.12.
+# So the pattern is never acted on automatically (that smeared noise-free exports by up to 14 dB, see
+# benchmarks/RESULTS.md); it only makes the app suggest the camera-noise path (NoiseAnalysis.mosaic_pattern).
+MIN_MOSAIC_RATIO = 1.5
+# When the user then chooses the camera-noise path, it runs at this fraction of the measured level: the
+# detail left in the flat blocks inflates the measurement and the interpolated pixels carry less noise
+# than the average. Chosen on synthetic raw exports of 12 CBSD432 training photos (mean gain over the
+# noisy input for 0.5 / 0.6 / 0.7 / 0.8 / 1.0 x the level at two noise levels and both demosaicing methods:
+# +2.01 / +2.32 / +2.29 / +1.97 / +0.86 dB); at 1.0 x, noise of std ~5 came out 0.3-0.6 dB *below* the
+# noisy input (benchmarks/raw_pipeline.py has the dev-photo check).
+MOSAIC_SIGMA_SCALE = 0.6
 # JPEG with 4:2:0 chroma subsampling (the default of cameras, phones and most software) leaves the chroma
 # planes smooth at the pixel scale, so most directions of the PCA estimator's 7x7x3 patches carry no
 # noise and its estimate collapses: white noise of sigma 25 is read as 1-2 and the photo is left as is.
@@ -170,6 +190,21 @@ class NoiseAnalysis:
     nlf_sigma: tuple[float, ...] = ()  # sigma per bin (nan where too few flat blocks)
     blocks: int = 0  # blocks used
     texture_excess: float = 0.0  # non-Gaussianity of the flat blocks (texture, not noise, if > MAX_TEXTURE_EXCESS)
+    mosaic_ratio: float = 1.0  # 2x2-phase variance pattern of the flat blocks (demosaicing; see MIN_MOSAIC_RATIO)
+
+    @property
+    def mosaic_pattern(self) -> bool:
+        """Correlated flat-block variance that the texture test took for texture but that follows the 2x2
+        colour-filter grid: noise demosaiced from a raw file and saved losslessly, or clean demosaiced
+        detail; the two cannot be told apart, so the camera-noise path is only *suggested*."""
+        return (not self.correlated and self.rho1 > CORRELATION_THRESHOLD
+                and self.texture_excess > MAX_TEXTURE_EXCESS and self.mosaic_ratio >= MIN_MOSAIC_RATIO)
+
+    @property
+    def camera_sigma(self) -> float:
+        """The per-pixel level the camera-noise path runs at when it is chosen without a sigma:
+        ``sigma``, or MOSAIC_SIGMA_SCALE x ``sigma`` for a :attr:`mosaic_pattern`."""
+        return self.sigma * MOSAIC_SIGMA_SCALE if self.mosaic_pattern else self.sigma
 
     @property
     def hidden_noise_sigma(self) -> float | None:
@@ -292,6 +327,16 @@ def texture_excess(R: np.ndarray, *, surrogates: int = TEXTURE_SURROGATES, seed:
     return _block_kurtosis(R) - float(np.mean(k))
 
 
+def mosaic_ratio(R: np.ndarray) -> float:
+    """Largest over smallest variance of the residuals ``R`` (N, b, b, C; blocks at even image
+    coordinates) at the four 2x2 pixel phases, per channel, averaged over channels: ~1 for stationary
+    noise or texture, 1.5-4.6 after demosaicing (see MIN_MOSAIC_RATIO)."""
+    if R.shape[0] == 0 or R.shape[1] < 2:
+        return 1.0
+    v = np.stack([(R[:, i::2, j::2, :] ** 2).mean(axis=(0, 1, 2)) for i in range(2) for j in range(2)])
+    return float(np.mean(v.max(axis=0) / np.maximum(v.min(axis=0), 1e-12)))
+
+
 def _plane_residual_fraction(R: np.ndarray) -> float:
     """Median over blocks of the share of the (mean-removed) block variance that a plane fit leaves."""
     b = R.shape[1]
@@ -373,6 +418,7 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
         nlf_sigma=tuple(nlf),
         blocks=int(v.size),
         texture_excess=excess,
+        mosaic_ratio=mosaic_ratio(Rf),
     )
 
 

@@ -63,6 +63,9 @@ class JobPlan:
     denoise: DenoisePlan | None = None
     analysis: NoiseAnalysis | None = None
     hidden_noise_sigma: float | None = None  # a sigma to suggest when JPEG may hide noise (never applied)
+    # suggest the camera-noise path: the photo's fine variance follows a demosaicing pattern, either noise
+    # of a lossless raw export or clean demosaiced detail (NoiseAnalysis.mosaic_pattern; never applied)
+    suggest_camera_noise: bool = False
 
     @property
     def real(self) -> bool:
@@ -167,15 +170,17 @@ class Denoiser:
             else:
                 real = True
             if real:
-                sigma = analysis.sigma if opts.sigma is None else float(opts.sigma)
+                sigma = analysis.camera_sigma if opts.sigma is None else float(opts.sigma)
                 analysis = replace(analysis, correlated=True, sigma=sigma)
                 rp = plan_real(self.schedule, analysis, opts.mode, opts.steps)
                 return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis)
             sigma, hidden = analysis.sigma_white, analysis.hidden_noise_sigma
+            camera = opts.noise_model == "auto" and analysis.mosaic_pattern
         else:
-            sigma, hidden = opts.sigma, None
+            sigma, hidden, camera = opts.sigma, None, False
         dp = plan_denoise(self.schedule, sigma, opts.mode, opts.steps)
-        return JobPlan(dp.sigma, dp.timestep, dp.steps, denoise=dp, hidden_noise_sigma=hidden)
+        return JobPlan(dp.sigma, dp.timestep, dp.steps, denoise=dp, hidden_noise_sigma=hidden,
+                       suggest_camera_noise=camera)
 
     def run(self, pixels: np.ndarray, opts: DenoiseOptions, plan: JobPlan | None = None, *,
             on_tile: TileCallback | None = None) -> Generator[StepEvent, None, DenoiseResult]:
@@ -261,7 +266,8 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),
             "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),
             "device": result.device, "warnings": result.warnings,
-            "hidden_noise_sigma": None if hidden is None else round(hidden, 3)}
+            "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
+            "suggest_camera_noise": plan.suggest_camera_noise}
 
 
 def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool = False,

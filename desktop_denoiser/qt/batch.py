@@ -359,6 +359,8 @@ class BatchDialog(QDialog):
                   f"{summary.get('seconds', 0):.1f} s → {out.name}")
         if summary.get("hidden_noise_sigma") is not None:
             detail += f" (JPEG may hide noise: if still grainy, try σ {summary['hidden_noise_sigma']:.0f})"
+        if summary.get("suggest_camera_noise"):
+            detail += " (grain kept as detail: if still grainy, try Noise type ▸ Camera noise)"
         self._set_state(row, DONE, detail)
         self._update_summary()
 

@@ -203,10 +203,16 @@ class NoisePanel(QWidget):
         kind = "camera noise" if est.correlated else ("white noise" if est.timestep >= 0 else "no noise found")
         self.sigma_label.setText(f"{est.sigma:.1f}  (8-bit units, {kind})")
         hidden = est.analysis.hidden_noise_sigma if est.analysis is not None else None
-        self.hint_label.setText("" if hidden is None else
-                                f"JPEG compression may hide part of the noise. If the photo still looks grainy, "
-                                f"set σ manually to about {hidden:.0f}.")
-        self.hint_label.setVisible(hidden is not None)
+        camera = est.analysis is not None and est.analysis.mosaic_pattern
+        hints = []
+        if hidden is not None:
+            hints.append(f"JPEG compression may hide part of the noise. If the photo still looks grainy, "
+                         f"set σ manually to about {hidden:.0f}.")
+        if camera:
+            hints.append("The fine grain follows a camera's colour-filter grid and was kept as detail. If the "
+                         "photo still looks grainy, choose Noise type ▸ Camera noise.")
+        self.hint_label.setText("\n".join(hints))
+        self.hint_label.setVisible(bool(hints))
         self.t_label.setText(str(est.timestep) if est.timestep >= 0 else "none (no noise to remove)")
         if not self.override_check.isChecked():
             self.set_sigma(est.sigma)
