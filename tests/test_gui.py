@@ -7,6 +7,7 @@ connected to a worker signal would run in the worker thread)."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import replace
@@ -361,15 +362,24 @@ def test_noise_hidden_by_jpeg_chroma_subsampling_shows_a_hint(qtbot, window, tmp
     est = open_and_estimate(qtbot, window, jpeg)
     hint = window.noise_panel.hint_label
     assert est.sigma < 3 and hint.isVisibleTo(window) and "set σ manually to about" in hint.text()
-    suggested = float(hint.text().split("about ")[1].rstrip("."))
+    link = re.search(r"href='(sigma:(\d+))'", hint.text())
+    suggested = float(link.group(2))
     assert 15 <= suggested <= 30
+    # the hint's link applies it: sigma set manually to the suggestion
+    assert window.noise_panel.sigma_override() is None
+    hint.linkActivated.emit(link.group(1))
+    assert window.noise_panel.sigma_override() == suggested
+    window.noise_panel.set_override(None)
     open_and_estimate(qtbot, window, write_png(tmp_path / "noisy.png", noisy))
     assert not hint.isVisibleTo(window)
     # noise demosaiced from a raw mosaic and saved losslessly: the camera-noise path is suggested
     raw = raw_pipeline(smooth_image(192, 256), 0.006, 2)
     open_and_estimate(qtbot, window, write_png(tmp_path / "raw.png", raw))
     assert hint.isVisibleTo(window) and "choose Noise type ▸ Camera noise" in hint.text()
-    assert "set σ manually" not in hint.text()
+    assert "set σ manually" not in hint.text() and "href='noise:real'" in hint.text()
+    assert window.noise_panel.noise_model() == "auto"
+    hint.linkActivated.emit("noise:real")
+    assert window.noise_panel.noise_model() == "real" and window.noise_panel.options().noise_model == "real"
 
 
 @needs_model

@@ -78,6 +78,11 @@ class NoisePanel(QWidget):
         self.hint_label.setObjectName("hiddenNoiseHint")
         self.hint_label.setWordWrap(True)
         self.hint_label.setVisible(False)
+        # the hints end in a link that applies what they suggest (noise:real, sigma:18)
+        self.hint_label.setTextFormat(Qt.TextFormat.RichText)
+        self.hint_label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                                | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.hint_label.linkActivated.connect(self.apply_hint)
         self.t_label = QLabel("–")
         self.t_label.setObjectName("timestepLabel")
         self.t_label.setToolTip("Diffusion timestep t* whose noise level matches the photo; denoising starts there.")
@@ -207,11 +212,12 @@ class NoisePanel(QWidget):
         hints = []
         if hidden is not None:
             hints.append(f"JPEG compression may hide part of the noise. If the photo still looks grainy, "
-                         f"set σ manually to about {hidden:.0f}.")
+                         f"set σ manually to about {hidden:.0f}. <a href='sigma:{hidden:.0f}'>Set σ {hidden:.0f}</a>")
         if camera:
             hints.append("The fine grain follows a camera's colour-filter grid and was kept as detail. If the "
-                         "photo still looks grainy, choose Noise type ▸ Camera noise.")
-        self.hint_label.setText("\n".join(hints))
+                         "photo still looks grainy, choose Noise type ▸ Camera noise. "
+                         "<a href='noise:real'>Use Camera noise</a>")
+        self.hint_label.setText("<br>".join(hints))
         self.hint_label.setVisible(bool(hints))
         self.t_label.setText(str(est.timestep) if est.timestep >= 0 else "none (no noise to remove)")
         if not self.override_check.isChecked():
@@ -230,6 +236,14 @@ class NoisePanel(QWidget):
         elif self._estimate is not None:
             t = self._estimate.timestep
             self.t_label.setText(str(t) if t >= 0 else "none (no noise to remove)")
+
+    def apply_hint(self, link: str) -> None:
+        """Apply what a hint suggests: ``sigma:VALUE`` sets σ manually, ``noise:MODEL`` the noise type."""
+        kind, _, value = link.partition(":")
+        if kind == "sigma":
+            self.set_override(float(value))
+        elif kind == "noise":
+            self.set_noise_model(value)
 
     def set_sigma(self, sigma: float) -> None:
         self.sigma_spin.setValue(max(0.0, min(SIGMA_MAX, float(sigma))))
