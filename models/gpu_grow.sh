@@ -43,7 +43,7 @@ for bs in $BATCHES; do
 done
 python -m desktop_denoiser.cli train "$TRAIN" --val "$VAL" --out "$work/run" \
   --init models/ddpm_denoiser.safetensors --grow --base-channels "$BASE" --device "$DEVICE" \
-  --steps "${STEPS:-1000000}" --time-limit "$SECONDS_" --batch-size "$BATCH" --crop "$CROP" --lr 1e-4 \
+  --steps "${STEPS:-1000000}" --time-limit "$SECONDS_" --batch-size "$BATCH" --crop "$CROP" --lr "${LR:-8e-5}" \
   --val-every 1000 --save-every 100000 --threads 8 --export "$work/grown.safetensors" 2>&1 \
   | tr '\r' '\n' | grep -v '^train ' >"$OUT/grow_train.log"
 split -b 15M "$work/grown.safetensors" "$OUT/grown.safetensors.part-"
