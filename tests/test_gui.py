@@ -369,7 +369,9 @@ def test_noise_hidden_by_jpeg_chroma_subsampling_shows_a_hint(qtbot, window, tmp
     assert window.noise_panel.sigma_override() is None
     hint.linkActivated.emit(link.group(1))
     assert window.noise_panel.sigma_override() == suggested
+    assert not hint.isVisibleTo(window)  # done: the hint no longer applies
     window.noise_panel.set_override(None)
+    assert hint.isVisibleTo(window)
     open_and_estimate(qtbot, window, write_png(tmp_path / "noisy.png", noisy))
     assert not hint.isVisibleTo(window)
     # noise demosaiced from a raw mosaic and saved losslessly: the camera-noise path is suggested
@@ -380,6 +382,11 @@ def test_noise_hidden_by_jpeg_chroma_subsampling_shows_a_hint(qtbot, window, tmp
     assert window.noise_panel.noise_model() == "auto"
     hint.linkActivated.emit("noise:real")
     assert window.noise_panel.noise_model() == "real" and window.noise_panel.options().noise_model == "real"
+    assert not hint.isVisibleTo(window)
+    # the panel names the level the chosen path runs at (the estimate is the white-noise one)
+    plan = window.denoiser.plan(raw, window.noise_panel.options(), analysis=window.noise_panel.estimate().analysis)
+    assert plan.real and f"(runs at σ {plan.sigma:.1f})" in window.noise_panel.t_label.text()
+    assert window.noise_panel.t_label.text().startswith(str(plan.timestep))
 
 
 @needs_model

@@ -492,7 +492,7 @@ class MainWindow(QMainWindow):
             plan = self.denoiser.plan(self.image.pixels, opts, analysis=analysis)  # the run's own plan
         except Exception:
             return
-        self.noise_panel.set_planned(plan.steps, plan.timestep)
+        self.noise_panel.set_planned(plan.steps, plan.timestep, plan.sigma)
 
     @staticmethod
     def _is_bundled(path: Path) -> bool:
@@ -597,7 +597,7 @@ class MainWindow(QMainWindow):
         if not self._is_current():
             return
         self._set_progress(0, steps)
-        self.noise_panel.set_planned(steps)
+        self.noise_panel.set_planned(steps, timestep, sigma)
         self.progress_label.setText(f"Denoising at σ {sigma:.1f} (t* = {timestep}), {steps} step(s)…")
 
     @Slot(int, int, float)

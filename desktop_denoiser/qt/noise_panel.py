@@ -66,6 +66,7 @@ class NoisePanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._estimate: NoiseEstimate | None = None
+        self._hints: dict[str, str] = {}  # kind ("sigma", "camera") -> rich text of the estimate's hints
 
         noise = QGroupBox("Noise level")
         form = QFormLayout(noise)
@@ -156,6 +157,8 @@ class NoisePanel(QWidget):
         layout.addWidget(opts)
 
         self.override_check.toggled.connect(self._on_override)
+        self.override_check.toggled.connect(self._show_hints)
+        self.noise_combo.currentIndexChanged.connect(self._show_hints)
         self.sigma_slider.valueChanged.connect(self._slider_moved)
         self.sigma_spin.valueChanged.connect(self._spin_changed)
         self.strength_spin.valueChanged.connect(lambda v: self.strength_changed.emit(v / 100.0))
@@ -189,8 +192,17 @@ class NoisePanel(QWidget):
     def estimate(self) -> NoiseEstimate | None:
         return self._estimate
 
+    def _show_hints(self) -> None:
+        """The estimate's hints that still apply: none once σ is set by hand, and the camera-noise one only
+        while the noise type is Auto."""
+        shown = [] if self.override_check.isChecked() else [
+            text for kind, text in self._hints.items() if kind != "camera" or self.noise_model() == "auto"]
+        self.hint_label.setText("<br>".join(shown))
+        self.hint_label.setVisible(bool(shown))
+
     def set_estimating(self) -> None:
         self._estimate = None
+        self._hints = {}
         self.hint_label.setVisible(False)
         self.sigma_label.setText("estimating…")
         self.t_label.setText("…")
@@ -198,6 +210,7 @@ class NoisePanel(QWidget):
 
     def clear_estimate(self, text: str = "–") -> None:
         self._estimate = None
+        self._hints = {}
         self.hint_label.setVisible(False)
         self.sigma_label.setText(text)
         self.t_label.setText("–")
@@ -209,30 +222,34 @@ class NoisePanel(QWidget):
         self.sigma_label.setText(f"{est.sigma:.1f}  (8-bit units, {kind})")
         hidden = est.analysis.hidden_noise_sigma if est.analysis is not None else None
         camera = est.analysis is not None and est.analysis.mosaic_pattern
-        hints = []
+        self._hints = {}
         if hidden is not None:
-            hints.append(f"JPEG compression may hide part of the noise. If the photo still looks grainy, "
-                         f"set σ manually to about {hidden:.0f}. <a href='sigma:{hidden:.0f}'>Set σ {hidden:.0f}</a>")
+            self._hints["sigma"] = (f"JPEG compression may hide part of the noise. If the photo still looks "
+                                    f"grainy, set σ manually to about {hidden:.0f}. "
+                                    f"<a href='sigma:{hidden:.0f}'>Set σ {hidden:.0f}</a>")
         if camera:
-            hints.append("The fine grain follows a camera's colour-filter grid and was kept as detail. If the "
-                         "photo still looks grainy, choose Noise type ▸ Camera noise. "
-                         "<a href='noise:real'>Use Camera noise</a>")
-        self.hint_label.setText("<br>".join(hints))
-        self.hint_label.setVisible(bool(hints))
+            self._hints["camera"] = ("The fine grain follows a camera's colour-filter grid and was kept as "
+                                     "detail. If the photo still looks grainy, choose Noise type ▸ Camera "
+                                     "noise. <a href='noise:real'>Use Camera noise</a>")
+        self._show_hints()
         self.t_label.setText(str(est.timestep) if est.timestep >= 0 else "none (no noise to remove)")
         if not self.override_check.isChecked():
             self.set_sigma(est.sigma)
         self.options_changed.emit()
 
-    def set_planned(self, steps: int | None, timestep: int | None = None) -> None:
-        """Show the step count of the next run; with a manual sigma also its t*."""
+    def set_planned(self, steps: int | None, timestep: int | None = None, sigma: float | None = None) -> None:
+        """Show the step count of the next run and its t*; ``sigma``: the level the run uses, named
+        beside t* when it is not the estimate (e.g. Noise type ▸ Camera noise chosen by hand)."""
         views = self.ensemble()
         text = "–" if steps is None else str(steps) + (f"  (× {views} views)" if views > 1 else "")
         self.steps_label.setText(text)
         if timestep is not None and self.override_check.isChecked():
             self.t_label.setText(f"{timestep} (manual σ)" if timestep >= 0 else "none (σ too low)")
         elif timestep is not None:
-            self.t_label.setText(str(timestep) if timestep >= 0 else "none (no noise to remove)")
+            other = (sigma is not None and self._estimate is not None and timestep >= 0
+                     and abs(sigma - self._estimate.sigma) > 0.05)
+            self.t_label.setText(("none (no noise to remove)" if timestep < 0 else str(timestep))
+                                 + (f"  (runs at σ {sigma:.1f})" if other else ""))
         elif self._estimate is not None:
             t = self._estimate.timestep
             self.t_label.setText(str(t) if t >= 0 else "none (no noise to remove)")
