@@ -186,3 +186,13 @@ def test_gpu_grow_script_runs_on_the_cpu(tmp_path):
     log = (out / "grow_train.log").read_text()
     assert '"step": 0' in log and "grown from 2.80 M" in log
     assert (out / "bench_train_grown_b2.json").exists()
+
+
+def test_growing_leaves_the_callers_model_and_random_stream_alone():
+    old = _randomised().to(torch.bfloat16)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    grow_unet(old, replace(TINY, base_channels=12))
+    assert torch.equal(torch.rand(3), expected)  # the new weights came from their own seeded stream
+    assert all(p.dtype == torch.bfloat16 for p in old.parameters())  # not converted in place

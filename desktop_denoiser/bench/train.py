@@ -78,7 +78,8 @@ def run(args, ctx) -> dict:
             results.append(r)
             rows.append([variant, ctx.device, str(args.batch_size), f"{args.crop}²", fmt(r["it_s"], 2),
                          fmt(r["mpix_s"], 2), fmt(r["vs_eager"], 2) + "×" if r["vs_eager"] else "–"])
-    md = [f"Architecture of `{Path(args.model).name if args.model else 'the shipped model'}` ({sum(p.numel() for p in model.model.parameters()) / 1e6:.2f} M "
+    which = f"`{Path(args.model).name}`" if args.model else "the shipped model"
+    md = [f"Architecture of {which} ({sum(p.numel() for p in model.model.parameters()) / 1e6:.2f} M "
           f"parameters), {'synthetic photos' if args.data is None else f'photos of `{args.data}`'}; "
           f"{warmup} untimed warm-up steps, then {steps} timed steps per variant.\n",
           table(["training step", "device", "batch", "crop", "it/s", "training Mpixel/s", "vs eager"], rows)]

@@ -23,6 +23,8 @@ and no level may get narrower. No Qt imports.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -80,9 +82,9 @@ def grow_unet(old: UNet, config: UNetConfig, *, seed: int = 0) -> UNet:
     """A new float32 CPU :class:`UNet` of ``config`` that computes ``old``'s function (see the module
     docstring); its new weights are drawn from a generator seeded with ``seed``."""
     check_growable(old.config, config)
-    old = old.to("cpu", torch.float32)
-    fork = torch.random.fork_rng(devices=[])
-    with fork:
+    if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in old.parameters()):
+        old = copy.deepcopy(old).to("cpu", torch.float32)  # Module.to would move the caller's model
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
         torch.manual_seed(seed)
         new = UNet(config)
     prefix = torch.arange

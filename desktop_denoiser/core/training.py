@@ -27,13 +27,13 @@ from PIL import Image
 from .checkpoint import load_model, save_model
 from .denoise import denoise_image, plan_denoise
 from .diffusion import Diffusion
+from .growth import grow_unet
 from .metrics import add_gaussian_noise_8bit, psnr
 from .observation import camera_like_noise
 from .precision import cpu_has_fast_bf16
 from .sampler import run_to_end
 from .schedule import NoiseSchedule, ScheduleConfig
 from .transfer import to_device
-from .growth import grow_unet
 from .unet import UNet, UNetConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
