@@ -205,6 +205,23 @@ def test_clean_grey_photo_with_fine_texture_comes_back_unchanged(denoiser):
     assert psnr(blind.pixels, grey) > psnr(known.pixels, grey) - 0.2  # one photo: t* 31 instead of 32
 
 
+def test_grey_photo_stored_as_rgb_is_denoised_as_grey(denoiser):
+    """R = G = B: measured and denoised as one grey channel (it was read as noise-free and left as it
+    was), and the result stays neutral grey."""
+    from test_noise_estimation import _grey_with_grass
+
+    clean = _grey_with_grass()
+    grey = add_gaussian_noise_8bit(clean[..., None], 25, seed=4)[..., 0]
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    res = run_to_end(denoiser.run(rgb, DenoiseOptions(device="cpu")))
+    assert abs(res.sigma - 25) < 1.5 and res.pixels.shape == rgb.shape
+    assert np.array_equal(res.pixels[..., 0], res.pixels[..., 1]) and np.array_equal(res.pixels[..., 1],
+                                                                                      res.pixels[..., 2])
+    as_grey = run_to_end(denoiser.run(grey, DenoiseOptions(device="cpu")))
+    np.testing.assert_array_equal(res.pixels[..., 0], as_grey.pixels)
+    assert psnr(res.pixels[..., 0], clean) > psnr(grey, clean) + 5
+
+
 def test_camera_noise_is_suggested_for_a_lossless_raw_export_and_then_runs_at_the_scaled_level(denoiser):
     """Noise demosaiced from a raw mosaic and saved as PNG: Auto keeps it (it reads as detail, a known
     limit) but suggests the camera-noise path; chosen without a sigma, that path runs at

@@ -101,6 +101,18 @@ def test_grey_texture_is_not_taken_for_noise():
         assert abs(estimate_sigma(_noisy(grey, sigma, 3)) - sigma) <= 0.03 * sigma + 0.1, sigma
 
 
+def test_grey_stored_as_rgb_is_measured_as_grey():
+    """A black-and-white photo saved as RGB (R = G = B): its colour patches span a third of their
+    dimensions, so the estimate was 0 whatever the noise."""
+    noisy = np.clip(np.round(_noisy(_grey_with_grass(), 25, 3) * 255), 0, 255).astype(np.uint8)
+    rgb = np.repeat(noisy[:, :, None], 3, axis=2)
+    assert estimate_sigma(rgb) == pytest.approx(estimate_sigma(noisy), rel=1e-12)
+    assert abs(estimate_sigma(rgb) - 25) < 1.0
+    almost = rgb.copy()
+    almost[0, 0, 1] ^= 1  # one differing value: a colour photo again, estimated jointly
+    assert estimate_sigma(almost) != pytest.approx(estimate_sigma(noisy), rel=1e-6)
+
+
 def test_grey_noise_with_a_blown_sky_is_measured():
     """Clipped grey noise: the flattest patches are the clipped ones (a blown white sky) and hold
     less noise; the weak-texture estimate is corrected like the colour one (see _declip)."""

@@ -102,6 +102,10 @@ def _ensemble(model, n: int, multiple: int = 1):
     return fn
 
 
+def _same_channels(img: np.ndarray) -> bool:
+    return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
+
+
 def denoise_image(
     model: torch.nn.Module,
     schedule: NoiseSchedule,
@@ -133,6 +137,9 @@ def denoise_image(
     channels = img.shape[2]
     if channels not in (1, 3):
         raise ValueError(f"expected 1 or 3 colour channels, got {channels}")
+    grey_rgb = channels == 3 and _same_channels(img)
+    if grey_rgb:  # a black-and-white photo stored as RGB: denoised as grey, so it stays neutral grey
+        img, channels = img[..., :1], 1
     if plan.timestep < 0 or not plan.timesteps:
         return image.astype(np.float32, copy=True)
     diffusion = diffusion or Diffusion(schedule)
@@ -157,4 +164,6 @@ def denoise_image(
     if channels == 1:
         out = out.mean(0, keepdim=True)
     result = out.permute(1, 2, 0).cpu().numpy().astype(np.float32, copy=True)
+    if grey_rgb:
+        result = np.repeat(result, 3, axis=2)
     return result[..., 0] if squeeze else result

@@ -73,6 +73,10 @@ def _prepare(image: np.ndarray) -> tuple[np.ndarray, float]:
         arr = arr[:, :, :1]
     elif channels == 0:
         raise NoiseEstimationError("image has no channels")
+    if arr.shape[2] == 3 and _same_channels(arr):
+        # a black-and-white photo stored as RGB: its 147-dimensional patches span 49 dimensions only,
+        # the other eigenvalues are exactly zero and the estimate would be 0 whatever the noise
+        arr = arr[:, :, :1]
 
     if arr.dtype == np.uint8:
         full_scale = 255.0
@@ -83,6 +87,11 @@ def _prepare(image: np.ndarray) -> tuple[np.ndarray, float]:
     else:  # other integer types: infer 8- or 16-bit range from the values
         full_scale = 255.0 if arr.size == 0 or int(arr.max()) <= 255 else 65535.0
     return arr, full_scale
+
+
+def _same_channels(arr: np.ndarray) -> bool:
+    """Whether the three channels of HxWx3 ``arr`` are identical (grey stored as RGB)."""
+    return bool(np.array_equal(arr[:, :, 0], arr[:, :, 1]) and np.array_equal(arr[:, :, 1], arr[:, :, 2]))
 
 
 # Linear algebra goes through OpenCV rather than numpy's multi-threaded OpenBLAS: on a busy
