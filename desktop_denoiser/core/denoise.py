@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .diffusion import Diffusion
+from .noise_estimation import same_channels
 from .precision import with_precision
 from .sampler import StepEvent, ddpm_timesteps, reverse_process, strided_timesteps
 from .schedule import NoiseSchedule
@@ -102,10 +103,6 @@ def _ensemble(model, n: int, multiple: int = 1):
     return fn
 
 
-def _same_channels(img: np.ndarray) -> bool:
-    return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
-
-
 def denoise_image(
     model: torch.nn.Module,
     schedule: NoiseSchedule,
@@ -137,7 +134,7 @@ def denoise_image(
     channels = img.shape[2]
     if channels not in (1, 3):
         raise ValueError(f"expected 1 or 3 colour channels, got {channels}")
-    grey_rgb = channels == 3 and _same_channels(img)
+    grey_rgb = channels == 3 and same_channels(img)
     if grey_rgb:  # a black-and-white photo stored as RGB: denoised as grey, so it stays neutral grey
         img, channels = img[..., :1], 1
     if plan.timestep < 0 or not plan.timesteps:

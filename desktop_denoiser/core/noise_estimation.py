@@ -29,7 +29,7 @@ try:  # OpenCV's own (non-BLAS) kernels; see _gram
 except ImportError:  # pragma: no cover - cv2 is a dependency, numpy fallback just in case
     cv2 = None
 
-__all__ = ["NoiseEstimationError", "estimate_sigma"]
+__all__ = ["NoiseEstimationError", "estimate_sigma", "same_channels"]
 
 
 # Clipping compensation (see _declip): applied when at least _CLIP_FRACTION of the sampled
@@ -73,7 +73,7 @@ def _prepare(image: np.ndarray) -> tuple[np.ndarray, float]:
         arr = arr[:, :, :1]
     elif channels == 0:
         raise NoiseEstimationError("image has no channels")
-    if arr.shape[2] == 3 and _same_channels(arr):
+    if arr.shape[2] == 3 and same_channels(arr):
         # a black-and-white photo stored as RGB: its 147-dimensional patches span 49 dimensions only,
         # the other eigenvalues are exactly zero and the estimate would be 0 whatever the noise
         arr = arr[:, :, :1]
@@ -89,7 +89,7 @@ def _prepare(image: np.ndarray) -> tuple[np.ndarray, float]:
     return arr, full_scale
 
 
-def _same_channels(arr: np.ndarray) -> bool:
+def same_channels(arr: np.ndarray) -> bool:
     """Whether the three channels of HxWx3 ``arr`` are identical (grey stored as RGB)."""
     return bool(np.array_equal(arr[:, :, 0], arr[:, :, 1]) and np.array_equal(arr[:, :, 1], arr[:, :, 2]))
 
