@@ -221,8 +221,11 @@ def test_batch_overall_progress_moves_inside_a_big_photo(qtbot, tmp_path):
 def test_batch_row_suggests_a_sigma_when_jpeg_hides_the_noise(qtbot, dialog, tmp_path):
     src = tmp_path / "in"
     src.mkdir()
+    from test_real_noise import grey_grain
+
     noisy = np.round(noisy_image(3, 192, 256) * 255).astype(np.uint8)[:, :, ::-1]
-    assert cv2.imwrite(str(src / "hidden.jpg"), noisy, [cv2.IMWRITE_JPEG_QUALITY, 90])  # 4:2:0
+    grain = np.round(grey_grain(smooth_test_image(192, 256, seed=6)) * 255).astype(np.uint8)[:, :, ::-1]
+    assert cv2.imwrite(str(src / "hidden.jpg"), grain, [cv2.IMWRITE_JPEG_QUALITY, 90])  # 4:2:0, clean grain
     assert cv2.imwrite(str(src / "plain.png"), noisy)
     # noise demosaiced from a raw mosaic, saved losslessly: the row suggests the camera-noise path instead
     raw = raw_pipeline(smooth_test_image(192, 256, seed=8), 0.006, 2)

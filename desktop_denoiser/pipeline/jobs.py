@@ -174,7 +174,8 @@ class Denoiser:
                 analysis = replace(analysis, correlated=True, sigma=sigma)
                 rp = plan_real(self.schedule, analysis, opts.mode, opts.steps)
                 return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis)
-            sigma, hidden = analysis.sigma_white, analysis.hidden_noise_sigma
+            sigma = analysis.white_sigma  # the flat-block level where JPEG chroma hid white noise
+            hidden = analysis.hidden_noise_sigma  # a level only suggested
             camera = opts.noise_model == "auto" and analysis.mosaic_pattern
         else:
             sigma, hidden, camera = opts.sigma, None, False
