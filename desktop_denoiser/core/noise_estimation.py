@@ -21,6 +21,9 @@ numpy + OpenCV only (no torch, no Qt); a randomly sub-sampled set of patches kee
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -29,7 +32,7 @@ try:  # OpenCV's own (non-BLAS) kernels; see _gram
 except ImportError:  # pragma: no cover - cv2 is a dependency, numpy fallback just in case
     cv2 = None
 
-__all__ = ["NoiseEstimationError", "estimate_sigma", "same_channels"]
+__all__ = ["NoiseEstimationError", "chi2_ratio_quantile", "estimate_sigma", "same_channels"]
 
 
 # Clipping compensation (see _declip): applied when at least _CLIP_FRACTION of the sampled
@@ -273,12 +276,11 @@ def _gradient_operator(p: int) -> np.ndarray:
     return d
 
 
-def _chi2_quantile(q: float, k: float) -> float:
-    """Quantile q of chi-square with k degrees of freedom (Wilson-Hilferty)."""
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(q)
-    return k * max(1.0 - 2.0 / (9.0 * k) + z * np.sqrt(2.0 / (9.0 * k)), 0.0) ** 3
+def chi2_ratio_quantile(p: float, nu: float) -> float:
+    """Quantile p of chi2(nu)/nu (Wilson-Hilferty; accurate to ~1% for nu >= 3)."""
+    nu = max(float(nu), 1.0)
+    z = NormalDist().inv_cdf(p)
+    return max(1.0 - 2.0 / (9.0 * nu) + z * math.sqrt(2.0 / (9.0 * nu)), 0.05) ** 3
 
 
 def _weak_texture(patches: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
@@ -305,7 +307,7 @@ def _weak_texture(patches: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, 
     kept = np.ones(patches.shape[0], dtype=bool)
     level = patches.mean(axis=1)
     for _ in range(_WEAK_TEXTURE_ITERATIONS):
-        keep = energy < sigma * sigma * scale * _chi2_quantile(_WEAK_TEXTURE_QUANTILE, k)
+        keep = energy < sigma * sigma * scale * k * chi2_ratio_quantile(_WEAK_TEXTURE_QUANTILE, k)
         # patches within ~sigma of black or white are flat because their noise is clipped away
         keep &= (level > sigma) & (level < 255.0 - sigma)
         if np.count_nonzero(keep) < _WEAK_TEXTURE_MIN_SAMPLES_PER_DIM * patches.shape[1]:

@@ -103,14 +103,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from statistics import NormalDist
 from typing import Generator
 
 import numpy as np
 import torch
 
 from .denoise import DenoisePlan, denoise_image, plan_denoise
-from .noise_estimation import estimate_sigma
+from .noise_estimation import chi2_ratio_quantile, estimate_sigma
 from .sampler import StepEvent, to_preview
 from .schedule import NoiseSchedule
 from .tiling import TileCallback
@@ -276,13 +275,6 @@ def _sample_blocks(x: np.ndarray, b: int, max_blocks: int, seed: int = 0) -> np.
     return x[rows, cols].astype(np.float64)  # (N, b, b, C): copies only the sampled blocks
 
 
-def _chi2_ratio(p: float, nu: float) -> float:
-    """Quantile p of chi2(nu)/nu (Wilson-Hilferty; accurate to ~1% for nu >= 3)."""
-    nu = max(float(nu), 1.0)
-    z = NormalDist().inv_cdf(p)
-    return max(1.0 - 2.0 / (9.0 * nu) + z * math.sqrt(2.0 / (9.0 * nu)), 0.05) ** 3
-
-
 def _autocorrelation(R: np.ndarray, L: int) -> np.ndarray:
     """Normalised autocorrelation r[dy+L, dx+L] of the residual blocks R (N, b, b, C), channels pooled."""
     b = R.shape[1]
@@ -426,7 +418,7 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
     else:
         channel_corr = 0.0
         dof = dof_b
-    conv = _chi2_ratio(QUANTILE, dof) * mean_factor  # quantile q = sigma^2 * conv
+    conv = chi2_ratio_quantile(QUANTILE, dof) * mean_factor  # quantile q = sigma^2 * conv
     sigma = math.sqrt(q / conv)
     rho1 = 0.5 * float(rho[MAX_LAG, MAX_LAG + 1] + rho[MAX_LAG + 1, MAX_LAG])
     excess = texture_excess(Rf, seed=seed)
