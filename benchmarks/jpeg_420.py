@@ -1,4 +1,4 @@
-"""White noise saved as JPEG with 4:2:0 chroma subsampling (PIL's default, like cameras and phones).
+"""White noise saved as JPEG with 4:2:0 chroma subsampling (the default of OpenCV, PIL, cameras and phones).
 
     python benchmarks/jpeg_420.py [--data DIR] [--every N] [--quality 90] [--sigmas 10 15 25 50]
 
@@ -12,7 +12,6 @@ and σ known. Every Nth photo, seeded noise, one thread; prints a markdown table
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,20 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
-from PIL import Image
 
+from desktop_denoiser.bench.camera import jpeg
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
 from desktop_denoiser.pipeline.imageio import list_images, read_image
 from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
-
-
-def jpeg_420(image: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buf, "JPEG", quality=quality)  # 4:2:0
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB"), np.float32) / 255
 
 
 def main() -> int:
@@ -55,7 +46,7 @@ def main() -> int:
         rows = []
         for i, path in enumerate(paths):
             clean = read_image(path).pixels.astype(np.float32)
-            y = jpeg_420(add_gaussian_noise_8bit(clean, sigma, seed=1000 * i + int(sigma)), args.quality)
+            y = jpeg(add_gaussian_noise_8bit(clean, sigma, seed=1000 * i + int(sigma)), args.quality)  # 4:2:0
             a = d.estimate(y).analysis
             auto = run_to_end(d.run(y, DenoiseOptions(), d.plan(y, DenoiseOptions(), analysis=a))).pixels
             off = d.plan(y, DenoiseOptions(), analysis=replace(a, channel_corr=1.0))  # fails the rule
