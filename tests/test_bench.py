@@ -184,9 +184,9 @@ def test_opt_parsing():
         parse_opts(["no_such_field=1"])
 
 
-@needs_model
-def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir):
-    """Synthetic *_real / *_mean pairs (blurred noise on smooth photos) and a folder of clean photos."""
+@pytest.fixture
+def real_pairs(tmp_path):
+    """Synthetic *_real / *_mean pairs: blurred (camera-like) noise on smooth photos."""
     pairs = tmp_path / "pairs"
     pairs.mkdir()
     for i in range(2):
@@ -195,6 +195,13 @@ def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir):
         for name, img in (("mean", clean), ("real", noisy)):
             u8 = np.clip(np.round(img), 0, 255).astype(np.uint8)
             assert cv2.imwrite(str(pairs / f"p{i}_{name}.png"), u8[..., ::-1])
+    return pairs
+
+
+@needs_model
+def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir, real_pairs):
+    """Synthetic *_real / *_mean pairs and a folder of clean photos."""
+    pairs = real_pairs
     out_json = tmp_path / "real.json"
     rc = bench_main(["real", "--data", str(pairs), "--peers", "nlm", "--clean", str(clean_dir),
                      "--threads", "1", "--device", "cpu", "--json", str(out_json), "--quiet"])
@@ -262,16 +269,37 @@ def test_train_bench_times_training_steps_of_the_shipped_architecture(tmp_path, 
     assert bench_main(["train", "--data", str(tmp_path / "missing"), "--device", "cpu", "--quiet"]) == 2
 
 
-def test_arch_compute_counts_the_peers_published_architectures():
-    """benchmarks/arch_compute.py: MACs per pixel by hooks equal the closed forms, and the peers'
-    parameter counts are the published ones (FFDNet colour 0.85 M, CDnCNN-B 0.67 M)."""
+def _script(name: str):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "arch_compute.py"
-    spec = importlib.util.spec_from_file_location("arch_compute", path)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+@needs_model
+def test_real_sigma_sweep_table(real_pairs, capsys):
+    """benchmarks/real_sigma_sweep.py: at k 1, r 0.5 the forced camera path is what Auto does on camera-like
+    noise, a weaker level removes less, and the oracle row is the per-photo best."""
+    assert _script("real_sigma_sweep").main(["--data", str(real_pairs), "--scales", "0.5", "1",
+                                             "--refine", "0.5", "--threads", "1"]) == 0
+    rows = {line.split("|")[1].strip(): [float(v) for v in line.split("|")[2:5]]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line
+            and not line.startswith("| setting")}
+    auto, default, weak = rows["**Auto** (the app)"], rows["k 1, r 0.5 (the path's default)"], rows["k 0.5, r 0.5"]
+    assert auto == default and auto[0] > rows["noisy input"][0] + 1.0
+    assert weak[0] < default[0]
+    oracle = rows["per-photo best of all the above (oracle)"]
+    assert oracle[0] >= max(auto[0], weak[0])
+
+
+def test_arch_compute_counts_the_peers_published_architectures():
+    """benchmarks/arch_compute.py: MACs per pixel by hooks equal the closed forms, and the peers'
+    parameter counts are the published ones (FFDNet colour 0.85 M, CDnCNN-B 0.67 M)."""
+    mod = _script("arch_compute")
     ffdnet, dncnn = mod.FFDNetArch(), mod.DnCNNArch()
     assert mod.conv_macs_per_pixel(ffdnet, 64, 64) == (15 * 96 * 9 + 10 * 96 * 96 * 9 + 96 * 12 * 9) / 4
     assert mod.conv_macs_per_pixel(dncnn, 64, 64) == 3 * 64 * 9 + 18 * 64 * 64 * 9 + 64 * 3 * 9

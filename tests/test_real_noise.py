@@ -135,6 +135,26 @@ def test_events_are_numbered_across_passes(image):
     assert gray.shape == noisy.shape[:2]
 
 
+def test_a_given_plan_is_followed(trained, image):
+    """plan_real's refinement scale, and denoise_real running the plan it is given (benchmarks sweep it)."""
+    model, schedule = trained.model, trained.schedule
+    noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
+    a = rn.analyse_noise(noisy)
+    default = rn.plan_real(schedule, a)
+    assert default.passes[1].plan.timestep == schedule.sigma_to_timestep(rn.REFINE_SIGMA_SCALE * a.sigma)
+    stronger = rn.plan_real(schedule, a, refine_scale=1.0)
+    assert stronger.passes[1].plan.timestep == schedule.sigma_to_timestep(a.sigma) > default.passes[1].plan.timestep
+    pd_only = rn.plan_real(schedule, a, refine_scale=0)
+    assert [p.kind for p in pd_only.passes] == ["pd"]
+    events = []
+    out = run_to_end(rn.denoise_real(model, schedule, noisy, a, plan=pd_only), events.append)
+    assert len(events) == pd_only.total == 4
+    subs, size = rn.pd_split(noisy, rn.PD_STRIDE)
+    expected = [run_to_end(denoise_image(model, schedule, s, pd_only.passes[0].plan, seed=k)) for k, s in enumerate(subs)]
+    np.testing.assert_array_equal(out, rn.pd_merge(expected, size, rn.PD_STRIDE))
+    assert not np.array_equal(out, run_to_end(rn.denoise_real(model, schedule, noisy, a)))
+
+
 def test_detail_mode_runs_the_ancestral_chain_in_every_pass(image):
     model, schedule = _tiny()
     noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)

@@ -57,6 +57,13 @@ a brightness-adaptive second pass (the noise level function per brightness bin, 
 a pass at its maximum blended in by each pixel's smoothed brightness) gave 36.76 / 36.73 / 36.59 dB
 for C = 1.5 / 2 / 3 against 36.70 (even pairs +0.09, odd +0.03 at C = 1.5): not worth 2x the time either.
 
+How far could the choice of level go? ``benchmarks/real_sigma_sweep.py`` (stage-7 model) runs this path
+on every pair at k x sigma (sub-images) and r x sigma (refinement) for k in 0.7..1.5, r in 0.35..0.7:
+the best fixed setting (k 0.85, r 0.7) gives 36.77 against 36.71, and the per-photo best of all 16 runs
+(an oracle with the reference in hand) 36.93. A one-step prediction at the fractional timestep of the
+exact sigma (the schedule's lowest levels are 1.28, 1.89, 2.42 ...) gave +0.01 dB. What is left is the
+network's, not the level's.
+
 Where the network loses on PolyU (per pair, stage-5 and stage-6 models; measured, not acted on):
 
 * ``toy_12`` (plush fleece): 33.9 dB, below the noisy input (35.5) and CBM3D (36.6). The fleece reads as
@@ -508,12 +515,12 @@ def luma_sigma(analysis: NoiseAnalysis) -> float:
 
 
 def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fidelity",
-              steps: int | None = None) -> RealPlan:
+              steps: int | None = None, *, refine_scale: float = REFINE_SIGMA_SCALE) -> RealPlan:
     """Passes for ``analysis``: plain fidelity at its white_sigma if not correlated; else pixel-shuffled
     sub-images at PD_SIGMA_SCALE x the per-pixel sigma (the luminance-matched one if LUMA_MATCHED), then a
-    full-resolution refinement at
-    REFINE_SIGMA_SCALE * sigma. ``mode``/``steps`` apply to every pass (``detail``: each pass is the
-    ancestral chain from its own t*, so the result keeps re-synthesised fine texture)."""
+    full-resolution refinement at ``refine_scale`` x sigma (0 = none). ``mode``/``steps`` apply to every
+    pass (``detail``: each pass is the ancestral chain from its own t*, so the result keeps re-synthesised
+    fine texture)."""
     if not analysis.correlated:
         plan = plan_denoise(schedule, analysis.white_sigma, mode, steps)
         return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), analysis.white_sigma)
@@ -525,8 +532,8 @@ def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fid
     pd_plan = plan_denoise(schedule, pd_sigma, mode, steps)
     if pd_plan.timestep >= 0:
         passes.append(RealPass("pd" if PD_STRIDE > 1 else "full", pd_plan))
-        if REFINE_SIGMA_SCALE > 0:
-            ref_plan = plan_denoise(schedule, REFINE_SIGMA_SCALE * analysis.sigma, mode, steps)
+        if refine_scale > 0:
+            ref_plan = plan_denoise(schedule, refine_scale * analysis.sigma, mode, steps)
             if ref_plan.timestep >= 0:
                 passes.append(RealPass("full", ref_plan))
     return RealPlan(tuple(passes), analysis.sigma)
@@ -556,6 +563,7 @@ def denoise_real(
     mode: str = "fidelity",
     steps: int | None = None,
     on_tile: TileCallback | None = None,
+    plan: RealPlan | None = None,
 ) -> Generator[StepEvent, None, np.ndarray]:
     """Denoise a real photo (float HxW[xC] in [0, 1]); yields StepEvents numbered 1..total over all
     passes (total = ``plan_real(schedule, analysis, mode, steps).total``) and returns the clean float32 image
@@ -563,11 +571,13 @@ def denoise_real(
 
     ``analysis`` defaults to :func:`analyse_noise` (image). With ``correlated=False`` this is exactly
     the plain fidelity path at ``analysis.sigma_white``. Previews during the sub-image passes show
-    the full image with the sub-images denoised so far."""
+    the full image with the sub-images denoised so far. ``plan`` (from :func:`plan_real`) replaces the
+    default plan for ``analysis``/``mode``/``steps``."""
     img = np.asarray(image, dtype=np.float32)
-    if analysis is None:
-        analysis = analyse_noise(img)
-    plan = plan_real(schedule, analysis, mode, steps)
+    if plan is None:
+        if analysis is None:
+            analysis = analyse_noise(img)
+        plan = plan_real(schedule, analysis, mode, steps)
     if not plan.passes:
         return img.copy()
     squeeze = img.ndim == 2

@@ -15,7 +15,7 @@ import torch
 
 from ..core.checkpoint import LoadedModel, load_model
 from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
-from ..core.real_noise import NoiseAnalysis, analyse_noise, denoise_real, plan_real
+from ..core.real_noise import NoiseAnalysis, RealPlan, analyse_noise, denoise_real, plan_real
 from ..core.sampler import StepEvent
 from ..core.tiling import TileCallback
 from ..paths import default_model_path
@@ -62,6 +62,7 @@ class JobPlan:
     steps: int
     denoise: DenoisePlan | None = None
     analysis: NoiseAnalysis | None = None
+    real_plan: RealPlan | None = None  # the real-noise path's passes (planned from ``analysis``)
     hidden_noise_sigma: float | None = None  # a sigma to suggest when JPEG may hide noise (never applied)
     # suggest the camera-noise path: the photo's fine variance follows a demosaicing pattern, either noise
     # of a lossless raw export or clean demosaiced detail (NoiseAnalysis.mosaic_pattern; never applied)
@@ -173,7 +174,7 @@ class Denoiser:
                 sigma = analysis.camera_sigma if opts.sigma is None else float(opts.sigma)
                 analysis = replace(analysis, correlated=True, sigma=sigma)
                 rp = plan_real(self.schedule, analysis, opts.mode, opts.steps)
-                return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis)
+                return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis, real_plan=rp)
             sigma = analysis.white_sigma  # the flat-block level where JPEG chroma hid white noise
             hidden = analysis.hidden_noise_sigma  # a level only suggested
             camera = opts.noise_model == "auto" and analysis.mosaic_pattern
@@ -204,7 +205,7 @@ class Denoiser:
                               dtype=resolve_precision(opts.precision, device), on_tile=on_tile)
                 if plan.real:
                     out = yield from denoise_real(lm.model, lm.schedule, pixels, plan.analysis, mode=opts.mode,
-                                                  steps=opts.steps, **common)
+                                                  steps=opts.steps, plan=plan.real_plan, **common)
                 else:
                     out = yield from denoise_image(lm.model, lm.schedule, pixels, plan.denoise, **common)
                 break
