@@ -187,6 +187,16 @@ HIDDEN_NOISE_MIN_SIGMA = 5.0  # below this a wrong guess costs little and a hint
 # q95; 6 / 55 / 64 / 64 of 65 noisy ones at sigma 10 / 15 / 25 / 50 (q90). Otherwise it is only suggested.
 HIDDEN_NOISE_MAX_CHANNEL_CORR = 0.90
 HIDDEN_NOISE_AUTO_SIGMA = 8.0
+# The flat blocks measure the noise *left* per pixel: 4:2:0 averages each chroma sample over 2x2 pixels,
+# which removes much of white noise's chroma part, so they read ~0.75 of the white-noise sigma (the
+# luminance-only PCA estimate / 0.668, which chroma subsampling leaves alone, is 1.15-1.45x the flat level
+# on 130 noisy CBSD432/CBSD68/McMaster photos at sigma 10 and 15, median 1.3). The network removes such
+# noise best at ~1.1-1.2x the flat level, more at heavier noise (JPEG removes a larger share of weak
+# noise). 24 CBSD432 photos at q90 4:2:0 where the level is applied, 1.0 / 1.1 / 1.15 / 1.2 / 1.3 x:
+# sigma 15: 29.91 / 29.93 / 29.85 / 29.73 / 29.41 dB; 25: 27.56 / 27.87 / 27.88 / 27.80 / 27.46; 50: 23.61 /
+# 24.83 / 25.06 / 25.11 / 24.93 (sigma known: 29.91 / 27.67 / 24.63). 1.1 loses nowhere against 1.0.
+# Applied and suggested levels both use it.
+HIDDEN_NOISE_LEVEL_SCALE = 1.1
 
 # -- denoising constants -----------------------------------------------------------------------------
 STRATEGY = "pd"  # "pd": pixel-shuffle passes + refinement; "direct": one full-resolution pass
@@ -234,6 +244,12 @@ class NoiseAnalysis:
         return white and self.sigma >= HIDDEN_NOISE_MIN_SIGMA and self.sigma > HIDDEN_NOISE_RATIO * self.sigma_white
 
     @property
+    def hidden_noise_level(self) -> float:
+        """The white-noise level the flat blocks imply where chroma subsampling hid the noise:
+        HIDDEN_NOISE_LEVEL_SCALE x ``sigma`` (meaningful only with :attr:`hidden_noise_signature`)."""
+        return HIDDEN_NOISE_LEVEL_SCALE * self.sigma
+
+    @property
     def hidden_noise_applied(self) -> bool:
         """Whether the white path runs at the flat-block level instead of ``sigma_white``: the
         hidden-noise signature, with flat-block residuals that are not as correlated between channels
@@ -243,15 +259,15 @@ class NoiseAnalysis:
 
     @property
     def hidden_noise_sigma(self) -> float | None:
-        """The flat-block level to *suggest* to the user where the signature is seen but the level is
-        not applied (it also occurs on some clean, finely textured photos), else None."""
-        return self.sigma if self.hidden_noise_signature and not self.hidden_noise_applied else None
+        """The :attr:`hidden_noise_level` to *suggest* to the user where the signature is seen but the
+        level is not applied (it also occurs on some clean, finely textured photos), else None."""
+        return self.hidden_noise_level if self.hidden_noise_signature and not self.hidden_noise_applied else None
 
     @property
     def white_sigma(self) -> float:
-        """The sigma of the white-noise path: ``sigma_white``, or the flat-block level where noise hidden
-        by JPEG chroma subsampling is recognised (:attr:`hidden_noise_applied`)."""
-        return self.sigma if self.hidden_noise_applied else self.sigma_white
+        """The sigma of the white-noise path: ``sigma_white``, or :attr:`hidden_noise_level` where noise
+        hidden by JPEG chroma subsampling is recognised (:attr:`hidden_noise_applied`)."""
+        return self.hidden_noise_level if self.hidden_noise_applied else self.sigma_white
 
     @property
     def denoise_sigma(self) -> float:

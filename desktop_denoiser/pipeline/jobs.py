@@ -175,7 +175,7 @@ class Denoiser:
                 analysis = replace(analysis, correlated=True, sigma=sigma)
                 rp = plan_real(self.schedule, analysis, opts.mode, opts.steps)
                 return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis, real_plan=rp)
-            sigma = analysis.white_sigma  # the flat-block level where JPEG chroma hid white noise
+            sigma = analysis.white_sigma  # the level implied by the flat blocks where JPEG chroma hid white noise
             hidden = analysis.hidden_noise_sigma  # a level only suggested
             camera = opts.noise_model == "auto" and analysis.mosaic_pattern
         else:
