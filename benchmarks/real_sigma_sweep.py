@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         row = [psnr(y, ref), psnr(run_to_end(d.run(y, opts, d.plan(y, opts, analysis=a))).pixels, ref)]
         for k, r in settings:
             scaled = replace(a, correlated=True, sigma=k * a.sigma)
-            rp = plan_real(d.schedule, scaled, refine_scale=r / k)
-            plan = JobPlan(rp.sigma, rp.timestep, rp.total, analysis=scaled, real_plan=rp)
+            plan = JobPlan.real_noise(scaled, plan_real(d.schedule, scaled, refine_scale=r / k))
             row.append(psnr(run_to_end(d.run(y, opts, plan)).pixels, ref))
         rows.append(row)
         print(f"{noisy_path.name}: σ {a.sigma:.2f}, Auto {row[1]:.2f}, best {max(row[1:]):.2f}",

@@ -68,6 +68,11 @@ class JobPlan:
     # of a lossless raw export or clean demosaiced detail (NoiseAnalysis.mosaic_pattern; never applied)
     suggest_camera_noise: bool = False
 
+    @classmethod
+    def real_noise(cls, analysis: NoiseAnalysis, real_plan: RealPlan) -> "JobPlan":
+        """The real-noise path: ``real_plan``'s passes (from :func:`plan_real` for ``analysis``)."""
+        return cls(real_plan.sigma, real_plan.timestep, real_plan.total, analysis=analysis, real_plan=real_plan)
+
     @property
     def real(self) -> bool:
         return self.analysis is not None
@@ -173,8 +178,7 @@ class Denoiser:
             if real:
                 sigma = analysis.camera_sigma if opts.sigma is None else float(opts.sigma)
                 analysis = replace(analysis, correlated=True, sigma=sigma)
-                rp = plan_real(self.schedule, analysis, opts.mode, opts.steps)
-                return JobPlan(rp.sigma, rp.timestep, rp.total, analysis=analysis, real_plan=rp)
+                return JobPlan.real_noise(analysis, plan_real(self.schedule, analysis, opts.mode, opts.steps))
             sigma = analysis.white_sigma  # the level implied by the flat blocks where JPEG chroma hid white noise
             hidden = analysis.hidden_noise_sigma  # a level only suggested
             camera = opts.noise_model == "auto" and analysis.mosaic_pattern
