@@ -4,11 +4,12 @@
 #   bash models/gpu_grow.sh TRAIN_DIR VAL_DIR OUT_DIR [TRAIN_SECONDS] [BASE_CHANNELS]
 #
 # Run from the repository root on the GPU machine, with OUT_DIR = $OUT of the device tool. It writes there:
-# gpu_tests.log (the CUDA tests), bench_train_grown.json (training it/s of the grown network at batch 128
-# and 256), grow_train.log (the run, with its validation curve from step 0 = the shipped model) and the
-# grown EMA weights split into 15 MB parts (a GPU machine sends back files of at most 16 MiB):
+# gpu.txt, gpu_tests.log (the CUDA tests), bench_train_grown_bN.json (training it/s of the grown network at
+# batch 128 and 256), gpu_util.csv (nvidia-smi every 10 s), grow_train.log (the batch chosen,
+# then the run with its validation curve from step 0 = the shipped model's) and the grown EMA weights split into 15 MB parts (a GPU machine sends back
+# files of at most 16 MiB):
 #   cat OUT_DIR/grown.safetensors.part-* > grown.safetensors
-# DEVICE=cpu STEPS=3 BENCH_STEPS=1 BENCH_WARMUP=1 BATCHES=2 BATCH=2 CROP=32 tries the script without a GPU.
+# DEVICE=cpu STEPS=3 BENCH_STEPS=1 BENCH_WARMUP=1 BATCHES=2 CROP=32 tries the script without a GPU.
 set -euo pipefail
 TRAIN=${1:?training photos folder}
 VAL=${2:?validation photos folder}
@@ -18,7 +19,8 @@ BASE=${5:-48}
 DEVICE=${DEVICE:-cuda}
 BENCH_STEPS=${BENCH_STEPS:-60}
 BATCHES=${BATCHES:-128 256}  # batch sizes timed by bench train
-BATCH=${BATCH:-128}          # batch size of the training run
+BATCH=${BATCH:-auto}         # batch size of the training run; auto: the timed one with the most pixels/s,
+                             # if it beats the smallest timed batch by >= 1.25x (else the smallest)
 CROP=${CROP:-128}
 mkdir -p "$OUT"
 work=$(mktemp -d)
@@ -41,10 +43,31 @@ for bs in $BATCHES; do
     --crop "$CROP" --data "$TRAIN" --steps "$BENCH_STEPS" --warmup "${BENCH_WARMUP:-20}" --variants eager --threads 8 \
     --json "$OUT/bench_train_grown_b$bs.json" --quiet || true
 done
+if [ "$BATCH" = auto ]; then
+  BATCH=$(python - "$OUT" $BATCHES <<'EOF'
+import json, sys
+from pathlib import Path
+timed = {}
+for bs in sys.argv[2:]:
+    f = Path(sys.argv[1]) / f"bench_train_grown_b{bs}.json"
+    if f.exists():
+        timed[int(bs)] = json.loads(f.read_text())["results"][0]["mpix_s"]
+sizes = [int(b) for b in sys.argv[2:]]
+best = max(timed, key=timed.get) if timed else min(sizes)
+small = min(timed) if timed else min(sizes)
+print(best if timed and timed[best] >= 1.25 * timed[small] else small)
+EOF
+)
+fi
+echo "batch size $BATCH (timed: $BATCHES)" >"$OUT/grow_train.log"
+if command -v nvidia-smi >/dev/null && [ "$DEVICE" = cuda ]; then
+  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 >"$OUT/gpu_util.csv" 2>&1 &
+  trap 'kill $!; rm -rf "$work"' EXIT
+fi
 python -m desktop_denoiser.cli train "$TRAIN" --val "$VAL" --out "$work/run" \
   --init models/ddpm_denoiser.safetensors --grow --base-channels "$BASE" --device "$DEVICE" \
   --steps "${STEPS:-1000000}" --time-limit "$SECONDS_" --batch-size "$BATCH" --crop "$CROP" --lr "${LR:-8e-5}" \
   --val-every 1000 --save-every 100000 --threads 8 --export "$work/grown.safetensors" 2>&1 \
-  | tr '\r' '\n' | grep -v '^train ' >"$OUT/grow_train.log"
+  | tr '\r' '\n' | grep -v '^train ' >>"$OUT/grow_train.log"
 split -b 15M "$work/grown.safetensors" "$OUT/grown.safetensors.part-"
 ls -l "$OUT"

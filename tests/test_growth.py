@@ -170,7 +170,7 @@ def test_gpu_grow_script_runs_on_the_cpu(tmp_path):
         d.mkdir()
         for i in range(n):
             Image.fromarray((smooth_test_image(64, 64, seed=i) * 255).astype(np.uint8)).save(d / f"{i}.png")
-    env = dict(os.environ, DEVICE="cpu", STEPS="2", BENCH_STEPS="1", BENCH_WARMUP="1", BATCHES="2", BATCH="2",
+    env = dict(os.environ, DEVICE="cpu", STEPS="2", BENCH_STEPS="1", BENCH_WARMUP="1", BATCHES="2",
                CROP="32", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     out = tmp_path / "out"
     r = subprocess.run(["bash", "models/gpu_grow.sh", str(train), str(val), str(out), "60", "40"], cwd=root,
@@ -184,6 +184,7 @@ def test_gpu_grow_script_runs_on_the_cpu(tmp_path):
     assert lm.model.config.base_channels == 40 and lm.info["grown_from"]["base_channels"] == 32
     assert lm.info["steps"] == 2
     log = (out / "grow_train.log").read_text()
+    assert log.startswith("batch size 2 ")  # BATCH=auto picked the only timed batch size
     assert '"step": 0' in log and "grown from 2.80 M" in log
     assert (out / "bench_train_grown_b2.json").exists()
 
