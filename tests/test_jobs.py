@@ -202,7 +202,10 @@ def test_clean_grey_photo_with_fine_texture_comes_back_unchanged(denoiser):
     blind = run_to_end(denoiser.run(noisy, DenoiseOptions(device="cpu")))
     known = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=15, device="cpu")))
     assert abs(blind.sigma - 15) < 1.0
-    assert psnr(blind.pixels, grey) > psnr(known.pixels, grey) - 0.2  # one photo: t* 31 instead of 32
+    assert blind.timestep >= known.timestep - 1  # 14.8 here: t* 31 instead of 32
+    # This synthetic grass is unusually sensitive to t*: one timestep costs 0.11 dB with the stage-7
+    # network and 0.22 dB with the grown one (on 12 CBSD68 photos blind and known agree within 0.02 dB).
+    assert psnr(blind.pixels, grey) > psnr(known.pixels, grey) - 0.3
 
 
 def test_grey_photo_stored_as_rgb_is_denoised_as_grey(denoiser):
