@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# One lent GPU slot for the grown network (model card: "Next: a wider network grown from this one").
+# One lent GPU slot of training from the shipped model (model card: stage 8 and "Next").
 #
 #   bash models/gpu_grow.sh TRAIN_DIR VAL_DIR OUT_DIR [TRAIN_SECONDS] [BASE_CHANNELS]
 #
-# Run from the repository root on the GPU machine, with OUT_DIR = $OUT of the device tool. It writes there:
-# gpu.txt, gpu_tests.log (the CUDA tests), bench_train_grown_bN.json (training it/s of the grown network at
-# batch 128 and 256), gpu_util.csv (nvidia-smi every 10 s), grow_train.log (the batch chosen,
-# then the run with its validation curve from step 0 = the shipped model's) and the grown EMA weights split into 15 MB parts (a GPU machine sends back
+# BASE_CHANNELS above the shipped network's width grows it first (core/growth.py: same function at step 0);
+# left out or equal, the run continues training the shipped network as it is. Run from the repository
+# root on the GPU machine, with OUT_DIR = $OUT of the device tool. It writes there: gpu.txt, gpu_tests.log
+# (the CUDA tests), bench_train_grown_bN.json (training it/s at batch 128 and 256), gpu_util.csv
+# (nvidia-smi every 10 s), grow_train.log (the batch chosen, then the run with its validation curve from
+# step 0 = the shipped model's) and the EMA weights split into 15 MB parts (a GPU machine sends back
 # files of at most 16 MiB):
 #   cat OUT_DIR/grown.safetensors.part-* > grown.safetensors
+# LR (8e-5) and CORR_PROB (0.3, the share of camera-like noise samples) set the run's options.
 # DEVICE=cpu STEPS=3 BENCH_STEPS=1 BENCH_WARMUP=1 BATCHES=2 CROP=32 tries the script without a GPU.
 set -euo pipefail
 TRAIN=${1:?training photos folder}
 VAL=${2:?validation photos folder}
 OUT=${3:?output folder}
 SECONDS_=${4:-540}
-BASE=${5:-48}
+BASE=${5:-$(python -c "from desktop_denoiser.core.checkpoint import load_model as l
+from desktop_denoiser.paths import default_model_path as p
+print(l(p()).model.config.base_channels)")}
 DEVICE=${DEVICE:-cuda}
 BENCH_STEPS=${BENCH_STEPS:-60}
 BATCHES=${BATCHES:-128 256}  # batch sizes timed by bench train
@@ -67,7 +72,7 @@ fi
 python -m desktop_denoiser.cli train "$TRAIN" --val "$VAL" --out "$work/run" \
   --init models/ddpm_denoiser.safetensors --grow --base-channels "$BASE" --device "$DEVICE" \
   --steps "${STEPS:-1000000}" --time-limit "$SECONDS_" --batch-size "$BATCH" --crop "$CROP" --lr "${LR:-8e-5}" \
-  --val-every 1000 --save-every 100000 --threads 8 --export "$work/grown.safetensors" 2>&1 \
+  --corr-prob "${CORR_PROB:-0.3}" --val-every 1000 --save-every 100000 --threads 8 --export "$work/grown.safetensors" 2>&1 \
   | tr '\r' '\n' | grep -v '^train ' >>"$OUT/grow_train.log"
 split -b 15M "$work/grown.safetensors" "$OUT/grown.safetensors.part-"
 ls -l "$OUT"

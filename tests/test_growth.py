@@ -155,9 +155,11 @@ def test_cli_grow(tmp_path, capsys):
     assert lm.info["grown_from"]["base_channels"] == 8
 
 
-def test_gpu_grow_script_runs_on_the_cpu(tmp_path):
-    """models/gpu_grow.sh (the next GPU slot's run) in its CPU trial mode: it must hand back the grown
-    weights in parts under 16 MiB that join into a loadable, grown checkpoint, and the validation log."""
+@pytest.mark.parametrize("grow", [True, False])
+def test_gpu_grow_script_runs_on_the_cpu(tmp_path, grow):
+    """models/gpu_grow.sh (the next GPU slot's run) in its CPU trial mode: it must hand back the weights
+    in parts under 16 MiB that join into a loadable checkpoint, grown when asked for a wider network and
+    the shipped architecture otherwise (the width left out), and the validation log."""
     import os
     import shutil
     import subprocess
@@ -176,22 +178,25 @@ def test_gpu_grow_script_runs_on_the_cpu(tmp_path):
                CROP="32", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     out = tmp_path / "out"
     shipped = load_model(default_model_path())
-    wider = shipped.model.config.base_channels + 8
-    r = subprocess.run(["bash", "models/gpu_grow.sh", str(train), str(val), str(out), "60", str(wider)], cwd=root,
-                       env=env, capture_output=True, text=True, timeout=600)
+    width = shipped.model.config.base_channels + (8 if grow else 0)
+    r = subprocess.run(["bash", "models/gpu_grow.sh", str(train), str(val), str(out), "60"]
+                       + ([str(width)] if grow else []), cwd=root, env=env, capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     parts = sorted(out.glob("grown.safetensors.part-*"))
     assert len(parts) >= 2 and all(p.stat().st_size <= 15 * 2 ** 20 for p in parts)
     joined = tmp_path / "grown.safetensors"
     joined.write_bytes(b"".join(p.read_bytes() for p in parts))
     lm = load_model(joined)
-    assert lm.model.config.base_channels == wider
-    assert lm.info["grown_from"]["base_channels"] == shipped.model.config.base_channels
+    assert lm.model.config == (replace(shipped.model.config, base_channels=width) if grow
+                               else shipped.model.config)
+    assert (lm.info.get("grown_from") or {}).get("base_channels") == (
+        shipped.model.config.base_channels if grow else None)
     assert lm.info["steps"] == 2
     log = (out / "grow_train.log").read_text()
     assert log.startswith("batch size 2 ")  # BATCH=auto picked the only timed batch size
     millions = sum(p.numel() for p in shipped.model.parameters()) / 1e6
-    assert '"step": 0' in log and f"grown from {millions:.2f} M" in log
+    assert '"step": 0' in log and (f"grown from {millions:.2f} M" in log) == grow
     assert (out / "bench_train_grown_b2.json").exists()
 
 
