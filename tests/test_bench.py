@@ -309,3 +309,14 @@ def test_arch_compute_counts_the_peers_published_architectures():
     assert ffdnet(x, torch.tensor([0])).shape == x.shape and dncnn(x, torch.tensor([0])).shape == x.shape
     assert mod.parse_candidate("base_channels=48,channel_mults=1:2:4") == {"base_channels": 48,
                                                                           "channel_mults": (1, 2, 4)}
+
+
+def test_speed_rows_report_the_median_of_repeated_runs():
+    from desktop_denoiser.bench.speed import median_run
+
+    runs = [{"wall_s": 25.6, "job_s": 23.4, "peak_rss_gb": 1.41}, {"wall_s": 20.5, "job_s": 18.5, "peak_rss_gb": 1.45},
+            {"wall_s": 21.0, "job_s": 19.1, "peak_rss_gb": None}]
+    r = median_run(runs)
+    assert (r["wall_s"], r["job_s"]) == (21.0, 19.1)  # the middle run, not a mix of runs
+    assert r["peak_rss_gb"] == 1.45 and r["wall_range"] == "20.5–25.6" and r["wall_runs"] == [20.5, 21.0, 25.6]
+    assert median_run(runs[:2])["wall_s"] == 20.5 and runs[2]["peak_rss_gb"] is None  # callers' dicts untouched
