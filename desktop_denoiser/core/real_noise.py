@@ -47,7 +47,8 @@ Measured on PolyU-Canon5D2 (29 real pairs; even-numbered pairs used to choose, o
 | stage 4 (+ saturated colours) | PD at the per-pixel sigma (default) | 36.72 | 36.97 | 36.46 |
 | stage 5 (+10,919 GPU steps) | PD at the per-pixel sigma (default) | 36.70 | 36.95 | 36.44 |
 | stage 6 (+10,894 GPU steps) | PD at the per-pixel sigma (default) | 36.69 | 36.93 | 36.43 |
-| shipped: stage 7 (+21,779 GPU steps) | PD at the per-pixel sigma (default) | 36.71 | 36.95 | 36.44 |
+| stage 7 (+21,779 GPU steps) | PD at the per-pixel sigma (default) | 36.71 | 36.95 | 36.44 |
+| shipped: stage 8 (grown to 48 base channels, +13,295 GPU steps) | PD at the per-pixel sigma (default) | 36.70 | 36.94 | 36.43 |
 
 Also tried on the 10,000-step model, all 29 pairs vs the default 36.66: refinement at 0.3 x sigma
 36.53; PD at 1.2 x / 0.85 x sigma 36.66 / 36.64; averaging the default with the direct pass 36.67; chroma
@@ -60,7 +61,7 @@ for C = 1.5 / 2 / 3 against 36.70 (even pairs +0.09, odd +0.03 at C = 1.5): not 
 How far could the choice of level go? ``benchmarks/real_sigma_sweep.py`` (stage-7 model) runs this path
 on every pair at k x sigma (sub-images) and r x sigma (refinement) for k in 0.7..1.5, r in 0.35..0.7:
 the best fixed setting (k 0.85, r 0.7) gives 36.77 against 36.71, and the per-photo best of all 16 runs
-(an oracle with the reference in hand) 36.93. A one-step prediction at the fractional timestep of the
+(an oracle with the reference in hand) 36.93 (stage 8, with 2.2x the network: 36.78 and 36.94). A one-step prediction at the fractional timestep of the
 exact sigma (the schedule's lowest levels are 1.28, 1.89, 2.42 ...) gave +0.01 dB. What is left is the
 network's, not the level's.
 
