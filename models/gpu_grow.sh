@@ -49,20 +49,7 @@ for bs in $BATCHES; do
     --json "$OUT/bench_train_grown_b$bs.json" --quiet || true
 done
 if [ "$BATCH" = auto ]; then
-  BATCH=$(python - "$OUT" $BATCHES <<'EOF'
-import json, sys
-from pathlib import Path
-timed = {}
-for bs in sys.argv[2:]:
-    f = Path(sys.argv[1]) / f"bench_train_grown_b{bs}.json"
-    if f.exists():
-        timed[int(bs)] = json.loads(f.read_text())["results"][0]["mpix_s"]
-sizes = [int(b) for b in sys.argv[2:]]
-best = max(timed, key=timed.get) if timed else min(sizes)
-small = min(timed) if timed else min(sizes)
-print(best if timed and timed[best] >= 1.25 * timed[small] else small)
-EOF
-)
+  BATCH=$(python -m desktop_denoiser.bench.train "$OUT" $BATCHES)
 fi
 echo "batch size $BATCH (timed: $BATCHES)" >"$OUT/grow_train.log"
 if command -v nvidia-smi >/dev/null && [ "$DEVICE" = cuda ]; then

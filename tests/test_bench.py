@@ -320,3 +320,22 @@ def test_speed_rows_report_the_median_of_repeated_runs():
     assert (r["wall_s"], r["job_s"]) == (21.0, 19.1)  # the middle run, not a mix of runs
     assert r["peak_rss_gb"] == 1.45 and r["wall_range"] == "20.5–25.6" and r["wall_runs"] == [20.5, 21.0, 25.6]
     assert median_run(runs[:2])["wall_s"] == 20.5 and runs[2]["peak_rss_gb"] is None  # callers' dicts untouched
+
+
+def test_gpu_slot_takes_the_bigger_batch_only_when_it_buys_clearly_more_pixels(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from desktop_denoiser.bench.train import choose_batch_size
+
+    # stage 8's H100 timings of the grown network: 64.4 and 97.3 training Mpixel/s at batch 128 / 256
+    assert choose_batch_size({128: 64.37, 256: 97.35}, [128, 256]) == 256
+    assert choose_batch_size({128: 77.8, 256: 90.0}, [128, 256]) == 128  # +16 %: not worth half the steps
+    assert choose_batch_size({128: 77.8}, [128, 256]) == 128
+    assert choose_batch_size({}, [256, 128]) == 128  # the benchmark failed: the smallest
+    for bs, mpix in ((128, 64.37), (256, 97.35)):
+        (tmp_path / f"bench_train_grown_b{bs}.json").write_text(json.dumps({"results": [{"mpix_s": mpix}]}))
+    r = subprocess.run([sys.executable, "-m", "desktop_denoiser.bench.train", str(tmp_path), "128", "256"],
+                       capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "256"

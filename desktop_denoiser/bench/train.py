@@ -21,6 +21,33 @@ from .report import fmt, table
 VARIANTS = ("eager", "compile")
 
 
+def choose_batch_size(timed: dict[int, float], sizes: list[int], min_gain: float = 1.25) -> int:
+    """The training batch size for a GPU slot from ``bench train`` results (batch size -> training
+    Mpixel/s): the fastest in pixels/s if it beats the smallest timed batch by ``min_gain`` (a bigger
+    batch takes fewer optimiser steps per pixel, so it has to buy clearly more pixels), else the smallest.
+    With nothing timed (a failed benchmark), the smallest of ``sizes``."""
+    if not timed:
+        return min(sizes)
+    small = min(timed)
+    best = max(timed, key=timed.get)
+    return best if timed[best] >= min_gain * timed[small] else small
+
+
+def main_choose(argv: list[str]) -> int:
+    """``python -m desktop_denoiser.bench.train DIR SIZE...``: print the batch size chosen from the
+    ``bench_train_grown_b{SIZE}.json`` files in DIR (used by models/gpu_grow.sh)."""
+    import json
+
+    folder, sizes = Path(argv[0]), [int(a) for a in argv[1:]]
+    timed = {}
+    for bs in sizes:
+        f = folder / f"bench_train_grown_b{bs}.json"
+        if f.exists():
+            timed[bs] = json.loads(f.read_text())["results"][0]["mpix_s"]
+    print(choose_batch_size(timed, sizes))
+    return 0
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None,
                    help="folder of training photos (default: 8 synthetic 512x384 photos made on the fly)")
@@ -84,3 +111,9 @@ def run(args, ctx) -> dict:
           f"{warmup} untimed warm-up steps, then {steps} timed steps per variant.\n",
           table(["training step", "device", "batch", "crop", "it/s", "training Mpixel/s", "vs eager"], rows)]
     return {"section": "train", "results": results, "markdown": "\n".join(md)}
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main_choose(sys.argv[1:]))
