@@ -144,8 +144,9 @@ def run_cli(img: Path, out_dir: Path, sigma: float, device: str, threads: int, t
 def median_run(runs: list[dict]) -> dict:
     """The run with the median wall time (the lower middle one for an even count), with the largest peak
     RSS of all and the wall times' range as text."""
-    walls = sorted(r["wall_s"] for r in runs)
-    mid = dict(sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2])
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    walls = [r["wall_s"] for r in ordered]
+    mid = dict(ordered[(len(ordered) - 1) // 2])
     rss = [r["peak_rss_gb"] for r in runs if r.get("peak_rss_gb") is not None]
     mid["peak_rss_gb"] = max(rss) if rss else None
     mid["wall_runs"] = walls
