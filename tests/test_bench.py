@@ -126,6 +126,15 @@ def test_code_hash_follows_code_not_docstrings_or_comments(tmp_path):
     assert code_hash(["core/m.py"], root=pkg) == base
     (pkg / "core" / "m.py").write_text(src.replace("SCALE = 0.5", "SCALE = 0.6"))
     assert code_hash(["core/m.py"], root=pkg) != base
+    # a folder entry stands for its modules: a change in any of them changes the hash
+    (pkg / "core" / "m.py").write_text(src)
+    (pkg / "io").mkdir()
+    (pkg / "io" / "a.py").write_text(src)
+    (pkg / "io" / "b.py").write_text("X = 1\n")
+    with_folder = code_hash(["core/m.py", "io"], root=pkg)
+    assert with_folder not in (base, code_hash(["core/m.py", "io/a.py"], root=pkg))
+    (pkg / "io" / "b.py").write_text("X = 2\n")
+    assert code_hash(["core/m.py", "io"], root=pkg) != with_folder
     # the shipped package: every listed module exists, and the hash is stable
     assert code_hash() == code_hash() and len(code_hash()) == 12
     assert len(INFERENCE_MODULES) == len(set(INFERENCE_MODULES))

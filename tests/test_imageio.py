@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from desktop_denoiser.pipeline import imageio as iio
+from desktop_denoiser.pipeline.imageio import read as iio_read, tiff as iio_tiff, write as iio_write
 from desktop_denoiser.pipeline.imageio import (
     ImageReadError,
     ImageWriteError,
@@ -120,7 +121,7 @@ def test_reads_16bit_written_by_opencv(tmp_path, ext):
 def test_unsupported_16bit_gray_alpha_tiff_is_an_error_not_silent_loss(tmp_path):
     ga = np.zeros((H, W, 2), np.uint16)
     p = tmp_path / "ga16.tif"
-    p.write_bytes(iio._encode_tiff(ga, True, True, None, None))
+    p.write_bytes(iio_tiff._encode_tiff(ga, True, True, None, None))
     with pytest.raises(ImageReadError, match="ga16.tif.*not support"):
         read_image(p)
     # ...which is why the writer stores 16-bit gray+alpha as RGBA.
@@ -368,7 +369,7 @@ def test_truncated_file(tmp_path, suffix, depth):
 
 def test_decompression_bomb(tmp_path, monkeypatch):
     out = write_image(tmp_path / "big.png", gradient())
-    monkeypatch.setattr(iio, "MAX_PIXELS", 100)
+    monkeypatch.setattr(iio_read, "MAX_PIXELS", 100)
     with pytest.raises(ImageReadError, match="big.png.*decompression bomb"):
         read_image(out)
     out16 = write_image(tmp_path / "big16.tif", gradient(), bit_depth=32)
@@ -395,7 +396,7 @@ def test_permission_denied_simulated(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(iio, "open", denied, raising=False)
+    monkeypatch.setattr(iio_read, "open", denied, raising=False)
     with pytest.raises(ImageReadError, match="locked.png.*permission denied"):
         read_image(p)
 
@@ -440,14 +441,14 @@ def test_no_temp_file_left_after_failed_write(tmp_path, monkeypatch, overwrite):
     def boom(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(iio.os, "fsync", boom)
+    monkeypatch.setattr(iio_write.os, "fsync", boom)
     with pytest.raises(ImageWriteError, match="x.png.*space"):
         write_image(tmp_path / "x.png", gradient(), overwrite=overwrite)
     assert files_in(tmp_path) == []
     monkeypatch.undo()
 
-    monkeypatch.setattr(iio.os, "replace", boom)
-    monkeypatch.setattr(iio.os, "link", boom)
+    monkeypatch.setattr(iio_write.os, "replace", boom)
+    monkeypatch.setattr(iio_write.os, "link", boom)
     with pytest.raises(ImageWriteError):
         write_image(tmp_path / "y.tif", gradient(), overwrite=overwrite)
     assert files_in(tmp_path) == []
@@ -483,11 +484,11 @@ def test_read_only_output_folder_simulated(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(iio.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(iio_write.tempfile, "mkstemp", denied)
     with pytest.raises(ImageWriteError, match="a.png.*permission.*read-only"):
         write_image(tmp_path / "a.png", gradient())
     monkeypatch.undo()
-    monkeypatch.setattr(iio.os, "access", lambda *a, **k: False)
+    monkeypatch.setattr(iio_write.os, "access", lambda *a, **k: False)
     with pytest.raises(ImageWriteError, match="b.png.*permission.*read-only"):
         write_image(tmp_path / "b.png", gradient())
     assert files_in(tmp_path) == []
@@ -553,8 +554,11 @@ def test_loaded_image_properties():
     assert img.is_gray and img.size == (5, 3)
 
 
-def test_module_is_qt_and_torch_free():
+def test_package_is_qt_and_torch_free():
     from pathlib import Path
 
-    src = Path(iio.__file__).read_text(encoding="utf-8")
-    assert "PySide6" not in src and "import torch" not in src
+    files = sorted(Path(iio.__file__).parent.glob("*.py"))
+    assert len(files) >= 8  # __init__ and its parts
+    for f in files:
+        src = f.read_text(encoding="utf-8")
+        assert "PySide6" not in src and "import torch" not in src, f.name

@@ -73,16 +73,21 @@ def file_sha256(path: Path, n: int = 12) -> str:
 INFERENCE_MODULES = ("core/checkpoint.py", "core/denoise.py", "core/diffusion.py", "core/metrics.py",
                      "core/noise_estimation.py", "core/precision.py", "core/real_noise.py", "core/sampler.py",
                      "core/schedule.py", "core/tiling.py", "core/unet.py", "pipeline/devices.py",
-                     "pipeline/imageio.py", "pipeline/jobs.py")
+                     "pipeline/imageio", "pipeline/jobs.py")
 
 
 def code_hash(modules: Sequence[str] = INFERENCE_MODULES, root: Path | None = None, n: int = 12) -> str:
-    """sha256 of the modules' syntax trees without docstrings (``root``: the package folder)."""
+    """sha256 of the modules' syntax trees without docstrings (``root``: the package folder; a folder in
+    ``modules`` stands for its ``*.py`` files)."""
     import ast
 
     root = Path(root) if root else Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
+    files = []
     for name in modules:
+        path = root / name
+        files += [f"{name}/{f.name}" for f in sorted(path.glob("*.py"))] if path.is_dir() else [name]
+    for name in files:
         tree = ast.parse((root / name).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             body = getattr(node, "body", None)

@@ -1,0 +1,57 @@
+"""Qt-free image reading and writing for photographers' files.
+
+Reads JPEG, PNG (8/16-bit), TIFF (8/16-bit, 32-bit float), WebP and BMP into
+float32 arrays in [0, 1] with the EXIF orientation applied, and writes them
+back keeping bit depth, alpha, EXIF and the ICC profile where the format
+allows it.
+
+Implementation notes
+--------------------
+* Pillow is used for everything it handles well. 16-bit colour PNG/TIFF (and
+  float colour TIFF) are decoded with OpenCV (``np.fromfile``-style
+  ``cv2.imdecode``, so non-ASCII paths work), because Pillow reduces them to
+  8 bits.
+* 16-bit PNG is encoded with ``cv2.imencode``; the ICC profile (``iCCP``
+  chunk) and EXIF (``eXIf`` chunk) are then spliced into the PNG stream, so
+  metadata survives for 16-bit PNG as well.
+* All TIFF output (8, 16 and 32-bit float) goes through a small built-in
+  baseline TIFF writer (Deflate compression, horizontal predictor for integer
+  data) that stores the ICC profile and the EXIF tags (IFD0 tags such as
+  Make/Model plus the Exif and GPS sub-IFDs). Other TIFF-only tags of the
+  input (XMP, IPTC, Photoshop data, resolution...) are not carried over.
+* 16/32-bit grayscale with alpha is written as RGBA (PNG and TIFF), since
+  OpenCV cannot write or read it; BMP and JPEG output drop alpha.
+* XMP metadata is not carried for any format.
+* On import, Pillow's ``Image.MAX_IMAGE_PIXELS`` is raised to ``MAX_PIXELS``
+  if it is lower, so images up to our own limit open without a warning;
+  larger ones raise :class:`ImageReadError`.
+
+Modules (the public API is this package's; the modules are its parts)
+----------------------------------------------------------------------
+* ``common``: formats, bit depths, tag numbers, the errors, :class:`LoadedImage`.
+* ``metadata``: EXIF orientation and the EXIF/ICC bytes in PNG and TIFF.
+* ``tiff``: the TIFF writer and the TIFF tag checks of the readers.
+* ``read``: :func:`read_image`.
+* ``encode``: pixels -> a format's bytes at a bit depth.
+* ``write``: :func:`write_image` (checks, protected inputs, atomic replace).
+* ``folders``: :func:`output_path_for`, :func:`list_images`.
+"""
+
+from __future__ import annotations
+
+from .common import MAX_PIXELS, SUPPORTED_SUFFIXES, ImageReadError, ImageWriteError, LoadedImage
+from .folders import list_images, output_path_for
+from .read import read_image
+from .write import write_image
+
+__all__ = [
+    "ImageReadError",
+    "ImageWriteError",
+    "LoadedImage",
+    "MAX_PIXELS",
+    "SUPPORTED_SUFFIXES",
+    "read_image",
+    "write_image",
+    "output_path_for",
+    "list_images",
+]

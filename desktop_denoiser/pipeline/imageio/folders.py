@@ -1,0 +1,67 @@
+"""Where outputs go, and which files of a folder are images."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .common import ImageReadError, SUPPORTED_SUFFIXES, _same_file
+
+
+def output_path_for(
+    input_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    suffix: str = "_denoised",
+) -> Path:
+    """Where the result for ``input_path`` goes.
+
+    ``out_dir`` given (and not the input's own folder) -> ``out_dir/<name>``;
+    otherwise ``<input folder>/<stem><suffix><ext>``.
+    """
+    src = Path(input_path)
+    if out_dir is not None:
+        out = Path(out_dir)
+        if not _same_file(out, src.parent):
+            return out / src.name
+    return src.with_name(f"{src.stem}{suffix}{src.suffix}")
+
+
+def _is_hidden(p: Path) -> bool:
+    if p.name.startswith("."):
+        return True
+    attrs = getattr(os.stat(p, follow_symlinks=False), "st_file_attributes", 0)
+    return bool(attrs & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
+
+
+def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (sorted; hidden files and folders skipped)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ImageReadError(f"Cannot list images in '{root}': it is not an existing folder.")
+    found: list[Path] = []
+    if recursive:
+        for dirpath, dirnames, filenames in os.walk(root):
+            base = Path(dirpath)
+            dirnames[:] = [d for d in dirnames if not _safe_hidden(base / d)]
+            for fn in filenames:
+                p = base / fn
+                if p.suffix.lower() in SUPPORTED_SUFFIXES and not _safe_hidden(p) and p.is_file():
+                    found.append(p)
+    else:
+        try:
+            entries = list(root.iterdir())
+        except OSError as exc:
+            raise ImageReadError(f"Cannot list images in '{root}': {exc.strerror or exc}.") from None
+        for p in entries:
+            if p.suffix.lower() in SUPPORTED_SUFFIXES and not _safe_hidden(p) and p.is_file():
+                found.append(p)
+    return sorted(found)
+
+
+def _safe_hidden(p: Path) -> bool:
+    try:
+        return _is_hidden(p)
+    except OSError:
+        return True

@@ -1,0 +1,177 @@
+"""EXIF and ICC bytes: orientation (read, apply, reset to 1), EXIF from a TIFF's own tags, and the PNG
+chunks (``iCCP``, ``eXIf``) that carry them in and out of PNG streams."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .common import _EXIF_IFD, _EXIF_IFD0_TAGS, _EXIF_PREFIX, _GPS_IFD, _INTEROP_IFD, _ORIENTATION
+
+
+def _icc_colour_space(icc: bytes | None) -> bytes | None:
+    if not icc or len(icc) < 20:
+        return None
+    return bytes(icc[16:20])
+
+
+def _normalise_exif(exif: bytes | None) -> bytes | None:
+    if not exif:
+        return None
+    exif = bytes(exif)
+    if exif.startswith(_EXIF_PREFIX):
+        return exif
+    if exif[:4] in (b"II*\x00", b"MM\x00*"):
+        return _EXIF_PREFIX + exif
+    return exif
+
+
+def _exif_orientation(exif: bytes | None) -> int:
+    if not exif:
+        return 1
+    try:
+        ex = Image.Exif()
+        ex.load(exif)
+        value = int(ex.get(_ORIENTATION, 1))
+    except Exception:
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _exif_reset_orientation(exif: bytes) -> bytes:
+    """Return ``exif`` with the IFD0 Orientation tag set to 1.
+
+    Patches the value in place so every other byte (maker notes, thumbnail)
+    stays as it was; falls back to re-serialising through Pillow.
+    """
+    b = bytearray(exif)
+    base = len(_EXIF_PREFIX) if b.startswith(_EXIF_PREFIX) else 0
+    try:
+        order = bytes(b[base : base + 2])
+        e = {b"II": "<", b"MM": ">"}[order]
+        (ifd0,) = struct.unpack_from(e + "I", b, base + 4)
+        (count,) = struct.unpack_from(e + "H", b, base + ifd0)
+        for i in range(count):
+            entry = base + ifd0 + 2 + 12 * i
+            tag, typ, n = struct.unpack_from(e + "HHI", b, entry)
+            if tag == _ORIENTATION:
+                if typ == 3 and n == 1:  # SHORT, stored inline
+                    struct.pack_into(e + "H", b, entry + 8, 1)
+                    return bytes(b)
+                break
+        else:
+            return bytes(b)  # no orientation tag at all
+    except (KeyError, struct.error):
+        pass
+    ex = Image.Exif()
+    ex.load(exif)
+    ex[_ORIENTATION] = 1
+    return ex.tobytes()
+
+
+def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (same result as PIL.ImageOps.exif_transpose)."""
+    if orientation == 2:
+        a = a[:, ::-1]
+    elif orientation == 3:
+        a = a[::-1, ::-1]
+    elif orientation == 4:
+        a = a[::-1]
+    elif orientation == 5:
+        a = a.swapaxes(0, 1)
+    elif orientation == 6:
+        a = np.rot90(a, -1)
+    elif orientation == 7:
+        a = np.rot90(a, 2).swapaxes(0, 1)
+    elif orientation == 8:
+        a = np.rot90(a, 1)
+    else:
+        return a
+    return np.ascontiguousarray(a)
+
+
+def _png_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
+    """Walk PNG chunks for (exif, icc) without decoding pixels."""
+    exif = icc = None
+    pos = 8
+    try:
+        while pos + 8 <= len(data):
+            length, ctype = struct.unpack_from(">I4s", data, pos)
+            body = data[pos + 8 : pos + 8 + length]
+            if ctype == b"iCCP" and icc is None:
+                sep = body.find(b"\x00")
+                if sep >= 0:
+                    icc = zlib.decompress(body[sep + 2 :])
+            elif ctype == b"eXIf" and exif is None:
+                exif = bytes(body)
+            elif ctype == b"IEND":
+                break
+            pos += 12 + length
+    except (struct.error, zlib.error):
+        pass
+    return _normalise_exif(exif), icc or None
+
+
+def _tiff_exif(tags: Any, had_orientation: bool = False) -> bytes | None:
+    """EXIF blob from a TIFF's own tag directory (EXIF-ish tags only).
+
+    ``tags`` is a Pillow ``Image.Exif`` of a TIFF or a plain dict whose
+    Exif/GPS entries are already dicts. The orientation is always written as
+    1 (when the file had one), because the reader applies it.
+    """
+    try:
+        ex = Image.Exif()
+        for tag in _EXIF_IFD0_TAGS:
+            if tag in tags:
+                ex[tag] = tags[tag]
+        if had_orientation or _ORIENTATION in ex:
+            ex[_ORIENTATION] = 1
+        for sub in (_EXIF_IFD, _GPS_IFD):
+            if sub not in tags:
+                continue
+            value = tags[sub]
+            if not isinstance(value, dict):
+                value = tags.get_ifd(sub) if hasattr(tags, "get_ifd") else {}
+            value = {k: v for k, v in value.items() if k != _INTEROP_IFD and not isinstance(v, dict)}
+            if value:
+                ex[sub] = value
+        if len(ex) == 0:
+            return None
+        return _normalise_exif(ex.tobytes())
+    except Exception:
+        return None
+
+
+def _png_chunk(ctype: bytes, body: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(body))
+        + ctype
+        + body
+        + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+    )
+
+
+def _png_add_metadata(png: bytes, exif: bytes | None, icc: bytes | None) -> bytes:
+    """Insert iCCP / eXIf chunks right after IHDR of an encoded PNG."""
+    chunks = []
+    if icc:
+        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    if exif:
+        raw = exif[len(_EXIF_PREFIX) :] if exif.startswith(_EXIF_PREFIX) else exif
+        chunks.append(_png_chunk(b"eXIf", raw))
+    if not chunks:
+        return png
+    (ihdr_len,) = struct.unpack_from(">I", png, 8)
+    end = 8 + 12 + ihdr_len
+    return png[:end] + b"".join(chunks) + png[end:]
+
+
+def _matching_icc(icc: bytes | None, gray: bool) -> bytes | None:
+    """Drop a profile whose colour space does not fit the output pixels."""
+    if icc and _icc_colour_space(icc) == (b"GRAY" if gray else b"RGB "):
+        return icc
+    return None
