@@ -40,6 +40,20 @@ def test_unet_output_is_local_no_image_statistics():
     torch.testing.assert_close(a[..., :40], b[..., :40])
 
 
+@pytest.mark.parametrize("t", [[7], [7, 7], [7, 300]])
+def test_inference_folds_film_into_the_convolution_without_changing_the_function(t):
+    # eval mode with one t per batch folds FiLM into conv1; train mode applies it to the activations
+    m = _randomised()
+    x = torch.randn(len(t), 3, 24, 40)
+    with torch.no_grad():
+        folded = m.eval()(x, torch.tensor(t))
+        plain = m.train()(x, torch.tensor(t))
+        single = m.eval()(x[-1:], torch.tensor(t[-1:]))
+    torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(folded[-1:], single, rtol=1e-5, atol=1e-5)  # batch rows stay independent
+    assert (plain - m.eval()(x, torch.tensor(t) + 50)).abs().mean() > 1e-3  # and t still matters
+
+
 def test_checkpoint_round_trip_carries_config_and_schedule(tmp_path):
     m = _randomised()
     sched = ScheduleConfig(kind="cosine", num_timesteps=500)

@@ -6,7 +6,8 @@ Design choices (for CPU speed and for tiling):
   resolution or less: ~4x cheaper than a full-resolution first level.
 * No normalisation layers (GroupNorm statistics depend on the whole image, which would make a tiled
   result differ from the untiled one); residual blocks whose last conv starts at zero keep training stable.
-* Time conditioning by FiLM (scale and shift) from a sinusoidal embedding of ``t``.
+* Time conditioning by FiLM (scale and shift) from a sinusoidal embedding of ``t``; at inference with one
+  ``t`` per batch it is folded into the convolution before it (``ResBlock.forward``).
 * Any H x W: the input is reflect-padded to a multiple of the total down-sampling factor and cropped back.
 """
 
@@ -65,9 +66,16 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(x))
-        scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
-        h = h * (1 + scale) + shift
+        scale, shift = self.film(emb).chunk(2, dim=1)
+        if emb.shape[0] == 1 and not self.training:
+            # One timestep for the whole batch (inference): the FiLM scale and shift are per-channel
+            # constants, folded into conv1's weights and bias. The same function (to float rounding),
+            # without two element-wise passes over the activations: ~6 % faster on the CPU.
+            g = 1 + scale[0]
+            h = F.conv2d(F.silu(x), self.conv1.weight * g[:, None, None, None], self.conv1.bias * g + shift[0],
+                         padding=self.conv1.padding)
+        else:
+            h = self.conv1(F.silu(x)) * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
         h = self.conv2(F.silu(h))
         return self.skip(x) + h
 
@@ -128,6 +136,8 @@ class UNet(nn.Module):
         B, C, H, W = x.shape
         if t.ndim == 0:
             t = t.expand(B)
+        if B > 1 and not self.training and bool((t == t[:1]).all()):
+            t = t[:1]  # one embedding for the batch: the residual blocks fold it into their convolutions
         x = pad_to_multiple(x, cfg.size_multiple)
         emb = self.time_mlp(timestep_embedding(t.to(x.device), cfg.time_embed_dim))
         h = self.inp(F.pixel_unshuffle(x, cfg.unshuffle))
