@@ -121,7 +121,7 @@ def test_events_are_numbered_across_passes(image):
     a = rn.analyse_noise(noisy)
     assert a.correlated
     passes = rn.plan_real(schedule, a).passes
-    assert [p.kind for p in passes] == ["pd", "full"]
+    assert [p.kind for p in passes] == ["pd", "full"] and not any(p.measured for p in passes)
     events = []
     out = run_to_end(rn.denoise_real(model, schedule, noisy, a, preview=True, preview_max_size=32), events.append)
     total = len(events)
@@ -140,10 +140,11 @@ def test_a_given_plan_is_followed(trained, image):
     model, schedule = trained.model, trained.schedule
     noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
     a = rn.analyse_noise(noisy)
-    default = rn.plan_real(schedule, a)
-    assert default.passes[1].plan.timestep == schedule.sigma_to_timestep(rn.REFINE_SIGMA_SCALE * a.sigma)
+    fixed = rn.plan_real(schedule, a, refine_scale=rn.REFINE_SIGMA_SCALE)
+    assert fixed.passes[1].plan.timestep == schedule.sigma_to_timestep(rn.REFINE_SIGMA_SCALE * a.sigma)
+    assert not fixed.passes[1].measured and rn.plan_real(schedule, a) == fixed  # the default
     stronger = rn.plan_real(schedule, a, refine_scale=1.0)
-    assert stronger.passes[1].plan.timestep == schedule.sigma_to_timestep(a.sigma) > default.passes[1].plan.timestep
+    assert stronger.passes[1].plan.timestep == schedule.sigma_to_timestep(a.sigma) > fixed.passes[1].plan.timestep
     pd_only = rn.plan_real(schedule, a, refine_scale=0)
     assert [p.kind for p in pd_only.passes] == ["pd"]
     events = []
@@ -153,6 +154,50 @@ def test_a_given_plan_is_followed(trained, image):
     expected = [run_to_end(denoise_image(model, schedule, s, pd_only.passes[0].plan, seed=k)) for k, s in enumerate(subs)]
     np.testing.assert_array_equal(out, rn.pd_merge(expected, size, rn.PD_STRIDE))
     assert not np.array_equal(out, run_to_end(rn.denoise_real(model, schedule, noisy, a)))
+
+
+def test_a_measured_refinement_removes_the_noise_measured_after_the_sub_images(trained, image, monkeypatch):
+    model, schedule = trained.model, trained.schedule
+    monkeypatch.setattr(rn, "REFINE_LEVEL", "measured")
+    noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
+    a = rn.analyse_noise(noisy)
+    plan = rn.plan_real(schedule, a)
+    assert plan.passes[1].measured
+    assert plan.passes[1].plan.sigma == pytest.approx(rn.REFINE_RESIDUAL_SCALE * rn.RESIDUAL_FRACTION * a.sigma)
+    assert rn.REFINE_RESIDUAL_SCALE * rn.RESIDUAL_FRACTION > rn.REFINE_SIGMA_SCALE
+    pd_only = rn.plan_real(schedule, a, refine_scale=0)
+    sub_images = run_to_end(rn.denoise_real(model, schedule, noisy, a, plan=pd_only))
+    left = rn.analyse_noise(sub_images).sigma
+    refine = rn.measured_refinement(schedule, sub_images, a.sigma)
+    level = max(rn.REFINE_RESIDUAL_SCALE * left, rn.REFINE_SIGMA_SCALE * a.sigma)
+    assert refine.measured and refine.plan.sigma == pytest.approx(level)
+    expected = run_to_end(denoise_image(model, schedule, sub_images, refine.plan))
+    events = []
+    out = run_to_end(rn.denoise_real(model, schedule, noisy, a), events.append)
+    np.testing.assert_array_equal(out, expected)
+    # the total predicted by the plan is corrected, at the latest with the sub-image pass's last event
+    assert events[-1].total == len(events) == 4 + refine.steps and events[3].total == len(events)
+    assert psnr(out, image) > psnr(sub_images, image) > psnr(noisy, image)
+
+
+def test_no_refinement_when_nothing_is_left_and_the_events_still_end_at_their_total(image, monkeypatch):
+    model, schedule = _tiny()
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    assert rn.measured_refinement(schedule, flat, 0.5) is None  # no noise measured, a weak floor: no pass
+    # the fixed rule is the floor: the residue of smooth photos reads as clean gradients
+    assert rn.measured_refinement(schedule, flat, 8.0).plan.sigma == pytest.approx(rn.REFINE_SIGMA_SCALE * 8.0)
+    noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
+    a = rn.analyse_noise(noisy)
+    monkeypatch.setattr(rn, "REFINE_LEVEL", "measured")
+    monkeypatch.setattr(rn, "REFINE_RESIDUAL_SCALE", 0.0)  # whatever is measured, the level is 0 ...
+    monkeypatch.setattr(rn, "REFINE_SIGMA_SCALE", 0.01)  # ... and the floor far below the finest level
+    plan = rn.plan_real(schedule, a)
+    assert plan.total == 5
+    events = []
+    out = run_to_end(rn.denoise_real(model, schedule, noisy, a, plan=plan), events.append)
+    assert [e.index for e in events] == [1, 2, 3, 4] and events[-1].total == 4
+    pd_only = rn.plan_real(schedule, a, refine_scale=0)
+    np.testing.assert_array_equal(out, run_to_end(rn.denoise_real(model, schedule, noisy, a, plan=pd_only)))
 
 
 def test_detail_mode_runs_the_ancestral_chain_in_every_pass(image):
@@ -167,7 +212,7 @@ def test_detail_mode_runs_the_ancestral_chain_in_every_pass(image):
     assert det.total > fid.total
     events = []
     out = run_to_end(rn.denoise_real(model, schedule, noisy, a, mode="detail"), events.append)
-    assert len(events) == det.total and out.shape == noisy.shape
+    assert len(events) == det.total == events[-1].total and out.shape == noisy.shape
     # seeded: the same seed gives the same result, another seed another texture
     again = run_to_end(rn.denoise_real(model, schedule, noisy, a, mode="detail"))
     other = run_to_end(rn.denoise_real(model, schedule, noisy, a, mode="detail", seed=1))
