@@ -94,7 +94,7 @@ def _cmd_denoise(args) -> int:
     sigma = None if args.sigma == "auto" else float(args.sigma)
     opts = DenoiseOptions(sigma=sigma, mode=args.mode, steps=args.steps, seed=args.seed, device=args.device,
                           tile=args.tile, ensemble=args.ensemble, noise_model=args.noise,
-                          precision=args.precision, strength=args.strength)
+                          precision=args.precision, network=args.network, strength=args.strength)
     try:
         jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive)
     except (FileNotFoundError, ValueError) as exc:
@@ -120,10 +120,10 @@ def _cmd_denoise(args) -> int:
                 bar.close()
             if args.json:
                 print(json.dumps({k: item[k] for k in ("path", "output", "sigma", "timestep", "steps", "seconds",
-                                                       "hidden_noise_sigma", "suggest_camera_noise")}))
+                                                       "network", "hidden_noise_sigma", "suggest_camera_noise")}))
             else:
                 print(f"{item['path']} -> {item['output']}  sigma={item['sigma']:.2f} t*={item['timestep']} "
-                      f"steps={item['steps']} {item['seconds']:.1f}s")
+                      f"steps={item['steps']} network={item['network']} {item['seconds']:.1f}s")
                 if item["hidden_noise_sigma"] is not None:
                     print(_hidden_noise_note(item["hidden_noise_sigma"], "run it again with"))
                 if item["suggest_camera_noise"]:
@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: from free memory)")
     d.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="network arithmetic: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
+    d.add_argument("--network", choices=("auto", "standard", "fast"), default="auto",
+                   help="which shipped network: auto = the fast one (2.8 M parameters, ~0.15 dB lower, 2.3x the "
+                        "speed) on CPUs without native bf16, the standard one (6.0 M) elsewhere")
     d.add_argument("--ensemble", type=int, default=1, choices=(1, 2, 4, 8),
                    help="average the network over N flips/rotations: 8 = best quality (about +0.2 dB on "
                         "photos with white noise), N times slower (default 1)")

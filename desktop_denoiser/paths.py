@@ -7,6 +7,8 @@ from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
 DEFAULT_MODEL_NAME = "ddpm_denoiser.safetensors"
+# the smaller network for CPUs without native bf16 (pipeline.devices.resolve_network)
+FAST_MODEL_NAME = "ddpm_denoiser_fast.safetensors"
 
 
 def _data_dir(name: str) -> Path:
@@ -26,6 +28,10 @@ def resources_dir() -> Path:
 
 def default_model_path() -> Path:
     return models_dir() / DEFAULT_MODEL_NAME
+
+
+def fast_model_path() -> Path:
+    return models_dir() / FAST_MODEL_NAME
 
 
 def resource(name: str) -> Path:

@@ -348,3 +348,14 @@ def test_gpu_slot_takes_the_bigger_batch_only_when_it_buys_clearly_more_pixels(t
     r = subprocess.run([sys.executable, "-m", "desktop_denoiser.bench.train", str(tmp_path), "128", "256"],
                        capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "256"
+
+
+@needs_model
+def test_speed_bench_times_each_network_in_a_fresh_cli_process(tmp_path):
+    out_json = tmp_path / "speed.json"
+    rc = bench_main(["speed", "--mp", "0.05", "--crop-mp", "0", "--networks", "standard", "fast", "--precisions",
+                     "fp32", "--threads", "1", "--json", str(out_json), "--quiet"])
+    assert rc == 0
+    rows = json.loads(out_json.read_text())["runs"]
+    assert [(r["network"], r["precision"]) for r in rows] == [("standard", "fp32"), ("fast", "fp32")]
+    assert all(r["wall_s"] > 0 and r["steps"] == 1 and "--network" in r["command"] for r in rows)

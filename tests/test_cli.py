@@ -184,17 +184,28 @@ def test_denoise_with_explicit_precision(noisy_png, tmp_path, capsys):
         assert psnr(out, clean) > psnr(noisy, clean) + 3
 
 
+def test_denoise_with_the_fast_network(noisy_png, tmp_path, capsys):
+    path, clean, noisy = noisy_png
+    assert main(["denoise", str(path), "-o", str(tmp_path / "fast"), "--network", "fast", "--sigma", "25",
+                 "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["network"] == "fast"
+    out = np.asarray(Image.open(tmp_path / "fast" / path.name), np.float32) / 255
+    assert psnr(out, clean) > psnr(noisy, clean) + 3
+
+
 def test_cli_choices_and_defaults_match_the_library():
     """The CLI spells out choices and defaults so that --help needs no torch import; keep them in step."""
     from desktop_denoiser.cli import build_parser
     from desktop_denoiser.core.denoise import ENSEMBLE_SIZES
     from desktop_denoiser.core.training import TRAIN_PRECISIONS, TrainConfig
-    from desktop_denoiser.pipeline.devices import PRECISIONS
-    from desktop_denoiser.pipeline.jobs import NOISE_MODELS
+    from desktop_denoiser.pipeline.devices import NETWORKS, PRECISIONS
+    from desktop_denoiser.pipeline.jobs import NOISE_MODELS, DenoiseOptions
 
     sub = build_parser()._subparsers._group_actions[0].choices
     denoise = {a.dest: a for a in sub["denoise"]._actions}
     assert tuple(denoise["precision"].choices) == PRECISIONS
+    assert tuple(denoise["network"].choices) == NETWORKS and denoise["network"].default == DenoiseOptions().network
     assert tuple(denoise["noise"].choices) == NOISE_MODELS
     assert tuple(denoise["ensemble"].choices) == ENSEMBLE_SIZES
     train = {a.dest: a.default for a in sub["train"]._actions}

@@ -579,6 +579,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
     w.noise_panel.set_ensemble(8)
     w.noise_panel.set_strength(85)
     w.noise_panel.set_noise_model("real")
+    w.noise_panel.set_network("fast")
     w.set_side_by_side(True)
     w.show()
     w.resize(720, 520)  # smaller than the offscreen screen (800x600), else Qt clamps the restore
@@ -598,7 +599,32 @@ def test_settings_are_remembered(qtbot, tmp_path):
     assert opts.mode == "detail" and opts.steps == 17 and opts.seed == 42 and opts.device == "auto"
     assert opts.noise_model == "real" and w2.noise_panel.batch_options().noise_model == "real"
     assert opts.ensemble == 8 and w2.noise_panel.batch_options().ensemble == 8
+    assert opts.network == "fast" and w2.noise_panel.batch_options().network == "fast"
     assert opts.strength == pytest.approx(0.85) and w2.noise_panel.batch_options().strength == pytest.approx(0.85)
+
+
+def test_the_network_choice_reaches_the_run(qtbot, tmp_path):
+    """Network "Fast" runs the smaller shipped network and says so; "Auto" names what it picks here."""
+    from desktop_denoiser.pipeline.devices import resolve_network
+
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(), quiet=True)
+    qtbot.addWidget(w)
+    panel = w.noise_panel
+    assert panel.network() == "auto" and panel.options().network == "auto"
+    assert f"({resolve_network('auto', 'cpu')} on this CPU)" in panel.network_combo.currentText()
+    clean = smooth_image(64, 64)
+    open_and_estimate(qtbot, w, write_png(tmp_path / "noisy.png", add_noise(clean, seed=2)))
+    results = {}
+    for network in ("standard", "fast"):
+        panel.set_network(network)
+        assert panel.options().network == network
+        with qtbot.waitSignal(w.run_finished, timeout=TIMEOUT) as blocker:
+            w.run_denoise()
+        res = blocker.args[0]
+        assert res.network == network and f"({network} network)" in w.progress_label.text()
+        results[network] = res.pixels
+        assert psnr(res.pixels, clean) > psnr(add_noise(clean, seed=2), clean) + 3
+    assert not np.array_equal(results["standard"], results["fast"])
 
 
 def test_viewer_zoom_pan_split_in_sync(qtbot):

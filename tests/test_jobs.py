@@ -9,11 +9,13 @@ from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import StepEvent, run_to_end
 from desktop_denoiser.pipeline.devices import DeviceError, available_devices, resolve_device
 from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
+from desktop_denoiser.paths import FAST_MODEL_NAME, default_model_path
 
 
 @pytest.fixture(scope="module")
 def denoiser():
-    return Denoiser()
+    # one named file: the tests below must not depend on which network this CPU would pick
+    return Denoiser(default_model_path())
 
 
 def test_devices():
@@ -350,3 +352,58 @@ def test_denoise_files_passes_tile_progress_through(denoiser, tmp_path):
     n = seen[0][1]
     assert n > 1 and seen == [(k, n) for k in range(1, n + 1)]
     assert (tmp_path / "out" / "in.png").is_file()
+
+
+def test_network_choice_per_device(monkeypatch):
+    from desktop_denoiser.pipeline import devices
+
+    assert devices.resolve_network("standard", "cpu") == "standard"
+    assert devices.resolve_network("fast", torch.device("cuda", 0)) == "fast"
+    assert devices.resolve_network("auto", torch.device("cuda", 0)) == "standard"
+    monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda: True)
+    assert devices.resolve_network("auto", "cpu") == "standard"
+    monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda: False)  # e.g. an AVX2-only laptop
+    assert devices.resolve_network(None, "cpu") == "fast"
+    with pytest.raises(ValueError, match="network must be one of"):
+        devices.resolve_network("huge", "cpu")
+
+
+def test_both_shipped_networks_denoise_and_auto_takes_the_fast_one_without_bf16(monkeypatch):
+    from desktop_denoiser.pipeline import devices
+
+    d = Denoiser()
+    assert d.model_paths["fast"].name == FAST_MODEL_NAME and d.model_paths["standard"] == default_model_path()
+    std, fast = d.model("cpu", "standard"), d.model("cpu", "fast")
+    assert fast.schedule.config == std.schedule.config
+    assert fast.model.num_parameters() < 0.5 * std.model.num_parameters()
+    clean = smooth_test_image(64, 80, seed=5)
+    noisy = add_gaussian_noise_8bit(clean, 15, seed=1)
+    results = {}
+    for network in ("standard", "fast"):
+        res = run_to_end(d.run(noisy, DenoiseOptions(sigma=15, device="cpu", network=network)))
+        assert res.network == network and res.timestep == 32
+        assert psnr(res.pixels, clean) > psnr(noisy, clean) + 3
+        results[network] = res.pixels
+    assert not np.array_equal(results["standard"], results["fast"])
+    fp32 = run_to_end(d.run(noisy, DenoiseOptions(sigma=15, device="cpu", network="fast", precision="fp32")))
+    monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda: False)  # such a CPU also computes in float32
+    res = run_to_end(d.run(noisy, DenoiseOptions(sigma=15, device="cpu")))
+    assert res.network == "fast"
+    np.testing.assert_array_equal(res.pixels, fp32.pixels)
+    # a model file given by hand is used whichever network is asked for
+    named = Denoiser(default_model_path())
+    assert named.model_paths["fast"] == named.model_paths["standard"] == default_model_path()
+
+
+def test_a_fast_network_with_another_noise_schedule_is_refused(tmp_path):
+    from desktop_denoiser.core.checkpoint import save_model
+    from desktop_denoiser.core.schedule import ScheduleConfig
+    from desktop_denoiser.core.unet import UNet, UNetConfig
+
+    other = save_model(tmp_path / "cosine.safetensors", UNet(UNetConfig(base_channels=8, channel_mults=(1, 2))),
+                       ScheduleConfig(kind="cosine"))
+    d = Denoiser()
+    d.model_paths["fast"] = other
+    with pytest.raises(ValueError, match="another noise schedule"):
+        d.model("cpu", "fast")
+

@@ -96,7 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..pipeline.jobs import DenoiseOptions, Denoiser
 
     device = str(resolve_device(args.device))
-    denoiser = Denoiser(args.model)
+    from ..paths import default_model_path
+
+    # one named file for every run (the app's auto choice of network would vary with the CPU)
+    denoiser = Denoiser(args.model or default_model_path())
     lm = denoiser.model("cpu")
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     ctx = Context(denoiser, device, threads, file_sha256(denoiser.model_path), ResultCache(args.cache), log,

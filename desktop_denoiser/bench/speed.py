@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..core.precision import DTYPES
-from ..pipeline.devices import PRECISIONS, resolve_device, resolve_precision
+from ..pipeline.devices import NETWORKS, PRECISIONS, resolve_device, resolve_network, resolve_precision
 from . import peers as peers_mod
 from .common import Timer
 from .report import fmt, table
@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=int, default=None, help="passed to the CLI as --tile")
     p.add_argument("--precisions", nargs="+", default=["auto", "fp32"], choices=PRECISIONS,
                    help="network arithmetic to time (passed to the CLI as --precision)")
+    p.add_argument("--networks", nargs="+", default=["auto"], choices=NETWORKS,
+                   help="shipped networks to time (passed to the CLI as --network)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per CLI run")
     p.add_argument("--repeat", type=int, default=1,
                    help="CLI runs per row: the table gives their median (a shared 2-core machine's timings "
@@ -103,11 +105,18 @@ def precision_label(name: str, device: str) -> str:
     return f"{name} ({actual})" if name == "auto" else actual
 
 
+def network_label(name: str, device: str) -> str:
+    """'auto (standard)': the option and the network it picks on this machine."""
+    actual = resolve_network(name, resolve_device(device))
+    return f"{name} ({actual})" if name == "auto" else actual
+
+
 def run_cli(img: Path, out_dir: Path, sigma: float, device: str, threads: int, tile: int | None,
-            timeout: float, precision: str = "auto") -> dict:
+            timeout: float, precision: str = "auto", network: str = "auto") -> dict:
     """Run ``python -m desktop_denoiser.cli denoise`` in a child process; wall seconds and peak RSS."""
     cmd = [sys.executable, "-m", "desktop_denoiser.cli", "denoise", str(img), "-o", str(out_dir),
-           "--sigma", f"{sigma:g}", "--device", device, "--precision", precision, "--json", "--overwrite"]
+           "--sigma", f"{sigma:g}", "--device", device, "--precision", precision, "--network", network,
+           "--json", "--overwrite"]
     if tile:
         cmd += ["--tile", str(tile)]
     env = dict(os.environ)
@@ -173,24 +182,24 @@ def run(args, ctx) -> dict:
             if k == 0 and args.crop_mp > 0:
                 crop_result = _crop_compare(args, ctx, clean, noisy, psnr, run_to_end, DenoiseOptions)
             del clean, noisy
-            for precision in args.precisions:
-                label = precision_label(precision, args.device)
-                log(f"[speed] {w}x{h} ({real_mp:.1f} MP) {args.format}, {label}: running the CLI ...")
+            for network, precision in [(n, p) for n in args.networks for p in args.precisions]:
+                label, nlabel = precision_label(precision, args.device), network_label(network, args.device)
+                log(f"[speed] {w}x{h} ({real_mp:.1f} MP) {args.format}, {nlabel}, {label}: running the CLI ...")
                 runs = [run_cli(img, tmp / "out", args.sigma, args.device, ctx.threads, args.tile, args.timeout,
-                                precision) for _ in range(max(1, args.repeat))]
+                                precision, network) for _ in range(max(1, args.repeat))]
                 r = median_run(runs)
                 r.update({"mp": real_mp, "size": f"{w}×{h}", "mp_per_s": real_mp / r["wall_s"],
-                          "precision": label})
+                          "precision": label, "network": nlabel})
                 results.append(r)
                 log(f"[speed] {real_mp:.1f} MP: {r['wall_s']:.1f} s wall, peak RSS {fmt(r['peak_rss_gb'])} GB")
-                rows.append([f"{r['size']} ({real_mp:.1f} MP, {args.format.upper()})", label, fmt(r["wall_s"], 1),
-                             fmt(r["job_s"], 1), fmt(r["mp_per_s"], 3), fmt(r["peak_rss_gb"], 2)]
+                rows.append([f"{r['size']} ({real_mp:.1f} MP, {args.format.upper()})", nlabel, label,
+                             fmt(r["wall_s"], 1), fmt(r["job_s"], 1), fmt(r["mp_per_s"], 3), fmt(r["peak_rss_gb"], 2)]
                             + ([r["wall_range"]] if args.repeat > 1 else []))
             for f in (img, tmp / "out" / img.name):
                 f.unlink(missing_ok=True)
     cli = results[0]["command"].replace(str(tmp), "TMP") if results else ""
     md = ("### End to end (CLI, fidelity mode)\n\n"
-          + table(["image", "precision", "wall s (whole process)", "job s (read+denoise+write)", "MP/s (wall)",
+          + table(["image", "network", "precision", "wall s (whole process)", "job s (read+denoise+write)", "MP/s (wall)",
                    "peak RSS (GB)"] + ([f"wall s of the {args.repeat} runs"] if args.repeat > 1 else []), rows)
           + f"\n\nEach row: `/usr/bin/time -v {cli}` in a fresh process (Python start-up, imports and model "
             f"loading included in wall s), σ={args.sigma:g}, synthetic photo-like image with Gaussian noise"

@@ -108,3 +108,20 @@ def _cpu_available_bytes() -> int:
     except OSError:
         pass
     return 4 << 30
+
+
+NETWORKS = ("auto", "standard", "fast")
+
+
+def resolve_network(name: str | None, device: torch.device | str) -> str:
+    """Which shipped network runs: ``standard`` (6.0 M parameters) or ``fast`` (2.8 M, 0.15-0.17 dB lower on
+    CBSD68, 2.3x the speed). ``auto``: the fast one on CPUs without native bf16 (no AVX512-BF16 or AMX, e.g.
+    most laptop CPUs), where the standard one computes in float32 at ~0.26 MP/s, a 12 MP photo in ~46 s on
+    2 cores (benchmarks/RESULTS.md, speed section); the standard one everywhere else."""
+    name = (name or "auto").strip().lower()
+    if name not in NETWORKS:
+        raise ValueError(f"network must be one of {NETWORKS}, got {name!r}")
+    if name == "auto":
+        return "fast" if torch.device(device).type == "cpu" and not cpu_has_fast_bf16() else "standard"
+    return name
+

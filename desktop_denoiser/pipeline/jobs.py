@@ -18,8 +18,8 @@ from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
 from ..core.real_noise import NoiseAnalysis, RealPlan, analyse_noise, denoise_real, plan_real
 from ..core.sampler import StepEvent
 from ..core.tiling import TileCallback
-from ..paths import default_model_path
-from .devices import default_tile_size, resolve_device, resolve_precision
+from ..paths import default_model_path, fast_model_path
+from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
 from .imageio import LoadedImage, list_images, read_image, write_image
 
 MIN_TILE = 128
@@ -90,6 +90,7 @@ class DenoiseOptions:
     noise_model: str = "auto"  # auto: real-noise path when the noise is spatially correlated (sigma None);
     # "real": the real-noise path, at ``sigma`` if given; "gaussian": the white-noise path
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (network arithmetic; see devices.resolve_precision)
+    network: str = "auto"  # auto | standard | fast (which shipped network; see devices.resolve_network)
     preview: bool = False
     preview_max_size: int = 256
     # share of the noise removed: 1 = the denoised photo, 0.8 keeps a fifth of the original's noise and
@@ -109,29 +110,45 @@ class DenoiseResult:
     device: str
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    network: str = "standard"  # which network ran (devices.resolve_network)
 
 
 class Denoiser:
-    """Owns the trained model (loaded lazily, once per device) and runs denoising generators."""
+    """Owns the trained networks (each loaded lazily, once per device) and runs denoising generators.
+
+    Two networks ship: ``standard`` and ``fast`` (``DenoiseOptions.network``). A ``model_path`` given here
+    replaces both (benchmarks and tests measure one file)."""
 
     def __init__(self, model_path: str | Path | None = None):
         self.model_path = Path(model_path) if model_path else default_model_path()
-        self._models: dict[str, LoadedModel] = {}
+        fast = fast_model_path()
+        self.model_paths = {"standard": self.model_path,
+                            "fast": fast if model_path is None and fast.is_file() else self.model_path}
+        self._models: dict[tuple[str, str], LoadedModel] = {}
         self._lock = threading.Lock()  # GUI workers may ask for the model from several threads
         self._last_analysis: tuple[np.ndarray, NoiseAnalysis] | None = None
 
-    def model(self, device: torch.device | str = "cpu") -> LoadedModel:
-        key = str(torch.device(device))
+    def model(self, device: torch.device | str = "cpu", network: str = "standard") -> LoadedModel:
+        """The ``network`` (``standard`` or ``fast``) on ``device``. Every network must share the standard
+        one's noise schedule: runs are planned (sigma -> t*) with :attr:`schedule`."""
+        if network not in self.model_paths:
+            raise ValueError(f"network must be one of {tuple(self.model_paths)}, got {network!r}")
+        dev = str(torch.device(device))
+        key = (network, dev)
         with self._lock:
             if key not in self._models:
-                if "cpu" in self._models:
-                    cpu = self._models["cpu"]
-                    self._models[key] = replace(cpu, model=copy.deepcopy(cpu.model).to(key))
+                cpu = self._models.get((network, "cpu"))
+                if cpu is not None:
+                    self._models[key] = replace(cpu, model=copy.deepcopy(cpu.model).to(dev))
                 else:
-                    self._models[key] = load_model(self.model_path, device=key)
+                    self._models[key] = load_model(self.model_paths[network], device=dev)
                 # channels-last weights match the channels-last inputs of core.precision.with_precision
                 self._models[key].model.to(memory_format=torch.channels_last)
-            return self._models[key]
+            lm = self._models[key]
+        if network != "standard" and lm.schedule.config != self.schedule.config:
+            raise ValueError(f"{self.model_paths[network].name} has another noise schedule than "
+                             f"{self.model_path.name}; both networks must share one")
+        return lm
 
     @property
     def schedule(self):
@@ -202,7 +219,8 @@ class Denoiser:
         tile = opts.tile or default_tile_size(device)
         warnings: list[str] = []
         while True:
-            lm = self.model(device)
+            network = resolve_network(opts.network, device)
+            lm = self.model(device, network)
             try:
                 common = dict(device=device, seed=opts.seed, tile=tile, ensemble=opts.ensemble,
                               preview=opts.preview, preview_max_size=opts.preview_max_size,
@@ -225,7 +243,8 @@ class Denoiser:
                 else:
                     raise MemoryError("not enough memory to denoise this image, even in small tiles") from None
         out = apply_strength(pixels, out, opts.strength)
-        return DenoiseResult(out, plan.sigma, plan.timestep, plan.steps, str(device), time.perf_counter() - t0, warnings)
+        return DenoiseResult(out, plan.sigma, plan.timestep, plan.steps, str(device), time.perf_counter() - t0, warnings,
+                             network)
 
 
 # -- files and folders -------------------------------------------------------------------------------
@@ -271,7 +290,7 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     hidden = plan.hidden_noise_sigma
     return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),
             "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),
-            "device": result.device, "warnings": result.warnings,
+            "device": result.device, "network": result.network, "warnings": result.warnings,
             "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
             "suggest_camera_noise": plan.suggest_camera_noise}
 

@@ -275,7 +275,8 @@ class BatchDialog(QDialog):
             self.settings.batch_recursive = self.recursive_check.isChecked()
         opts = self.options_provider()
         self.options_label.setText(f"Mode: {opts.mode} · σ: {'auto' if opts.sigma is None else f'{opts.sigma:.1f}'}"
-                                   f" · strength: {round(opts.strength * 100)} % · device: {opts.device}")
+                                   f" · strength: {round(opts.strength * 100)} % · device: {opts.device}"
+                                   f" · network: {opts.network}")
         worker = BatchWorker(jobs, opts, self.denoiser, overwrite=self.overwrite_check.isChecked())
         worker.job_started.connect(self._on_job_started)
         worker.progress.connect(self._on_progress)

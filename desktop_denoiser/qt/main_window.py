@@ -325,6 +325,7 @@ class MainWindow(QMainWindow):
         self.noise_panel.set_steps(s.steps)
         self.noise_panel.set_seed(s.seed)
         self.noise_panel.set_device(s.device)
+        self.noise_panel.set_network(s.network)
         self.set_side_by_side(s.side_by_side)
 
     def save_settings(self) -> None:
@@ -338,6 +339,7 @@ class MainWindow(QMainWindow):
         s.steps = self.noise_panel.steps()
         s.seed = self.noise_panel.seed()
         s.device = self.noise_panel.device()
+        s.network = self.noise_panel.network()
         s.side_by_side = self.viewer.is_side_by_side()
         s.sync()
 
@@ -647,7 +649,8 @@ class MainWindow(QMainWindow):
         self._full_result = result
         self._show_result()
         self.progress_bar.setValue(self.progress_bar.maximum())
-        msg = (f"Done in {_format_seconds(result.seconds)} on {result.device}: σ {result.sigma:.1f}, "
+        msg = (f"Done in {_format_seconds(result.seconds)} on {result.device} ({result.network} network): "
+               f"σ {result.sigma:.1f}, "
                f"t* {result.timestep}, {result.steps} step(s). Save with Ctrl+S.")
         self.progress_label.setText(msg)
         self.statusBar().showMessage(msg, 10000)

@@ -99,6 +99,14 @@ class Settings:
         self.q.setValue("denoise/device", str(v))
 
     @property
+    def network(self) -> str:
+        return self._str("denoise/network", "auto") or "auto"
+
+    @network.setter
+    def network(self, v: str) -> None:
+        self.q.setValue("denoise/network", str(v))
+
+    @property
     def mode(self) -> str:
         v = self._str("denoise/mode", "fidelity")
         return v if v in ("fidelity", "detail") else "fidelity"
