@@ -115,9 +115,9 @@ NETWORKS = ("auto", "standard", "fast")
 
 def resolve_network(name: str | None, device: torch.device | str) -> str:
     """Which shipped network runs: ``standard`` (6.0 M parameters) or ``fast`` (2.8 M, 0.15-0.17 dB lower on
-    CBSD68, 2.3x the speed). ``auto``: the fast one on CPUs without native bf16 (no AVX512-BF16 or AMX, e.g.
-    most laptop CPUs), where the standard one computes in float32 at ~0.26 MP/s, a 12 MP photo in ~46 s on
-    2 cores (benchmarks/RESULTS.md, speed section); the standard one everywhere else."""
+    CBSD68, 2.2x the speed). ``auto``: the fast one on CPUs without native bf16 (no AVX512-BF16 or AMX, e.g.
+    many laptop CPUs), where the standard one computes in float32 at ~0.3 MP/s (a 12 MP photo in 40.6 s on
+    2 cores, the fast one 18.3 s; benchmarks/RESULTS.md, speed section); the standard one everywhere else."""
     name = (name or "auto").strip().lower()
     if name not in NETWORKS:
         raise ValueError(f"network must be one of {NETWORKS}, got {name!r}")

@@ -35,11 +35,11 @@ QUALITIES = [
 
 NETWORKS = [
     ("auto", "Auto (by processor)",
-     "The fast network on processors without native bf16 arithmetic (most laptop CPUs), where the standard "
-     "one is about 2.3 times slower; the standard network everywhere else."),
+     "The fast network on processors without native bf16 arithmetic (many laptop CPUs), where the standard "
+     "one is about 2.2 times slower; the standard network everywhere else."),
     ("standard", "Standard (6.0 M parameters)", "The most accurate network."),
     ("fast", "Fast (2.8 M parameters)",
-     "A smaller network: about 2.3 times faster on a CPU without bf16, about 0.15 dB lower on white noise."),
+     "A smaller network: about 2.2 times faster on a CPU without bf16, about 0.15 dB lower on white noise."),
 ]
 
 NOISE_TYPES = [
