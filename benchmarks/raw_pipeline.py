@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,6 +36,8 @@ def main() -> int:
     ap.add_argument("--every", type=int, nargs="+", default=[3, 12], help="every Nth photo of each folder")
     ap.add_argument("--gains", type=float, nargs="+", default=[0.0, 0.0003, 0.002, 0.006])
     ap.add_argument("--jpeg", type=int, nargs="*", default=[0, 92], help="0 = lossless (PNG/TIFF)")
+    ap.add_argument("--network", choices=("auto", "standard", "fast"), default="auto",
+                    help="which shipped network (DenoiseOptions.network)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     paths = []
@@ -43,6 +46,7 @@ def main() -> int:
     cleans = [read_image(p).pixels.astype(np.float32) for p in paths]
     cleans = [c[: c.shape[0] // 2 * 2, : c.shape[1] // 2 * 2] for c in cleans]
     denoiser = Denoiser()
+    base = DenoiseOptions(network=args.network)
     print(f"{len(cleans)} photos: {', '.join(f'every {n}-th photo of `{d}`' for d, n in zip(args.data, args.every))}\n")
     print("| demosaic | gain | saved as | noise std | noisy (dB) | ours blind (dB) | worst photo (dB vs noisy) "
           "| camera noise | suggested | Camera noise chosen (dB; worst vs noisy) "
@@ -58,14 +62,14 @@ def main() -> int:
                     if q:
                         ref, noisy = jpeg(ref, q), jpeg(noisy, q)
                     std = float(np.std(noisy - ref)) * 255
-                    plan = denoiser.plan(noisy, DenoiseOptions())
-                    out = run_to_end(denoiser.run(noisy, DenoiseOptions(), plan)).pixels
+                    plan = denoiser.plan(noisy, base)
+                    out = run_to_end(denoiser.run(noisy, base, plan)).pixels
                     # what the user gets after choosing Noise type: Camera noise (no sigma) for a grainy photo
-                    chosen = run_to_end(denoiser.run(noisy, DenoiseOptions(noise_model="real"))).pixels
+                    chosen = run_to_end(denoiser.run(noisy, replace(base, noise_model="real"))).pixels
                     oracle = []
                     for f in (1.0, 0.6):
                         if std > 0.5:
-                            opts = DenoiseOptions(sigma=f * std, noise_model="real")
+                            opts = replace(base, sigma=f * std, noise_model="real")
                             oracle.append(psnr(run_to_end(denoiser.run(noisy, opts)).pixels, ref))
                         else:
                             oracle.append(float("nan"))

@@ -605,13 +605,13 @@ def test_settings_are_remembered(qtbot, tmp_path):
 
 def test_the_network_choice_reaches_the_run(qtbot, tmp_path):
     """Network "Fast" runs the smaller shipped network and says so; "Auto" names what it picks here."""
-    from desktop_denoiser.pipeline.devices import resolve_network
+    from desktop_denoiser.pipeline.jobs import auto_network_label
 
     w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(), quiet=True)
     qtbot.addWidget(w)
     panel = w.noise_panel
     assert panel.network() == "auto" and panel.options().network == "auto"
-    assert f"({resolve_network('auto', 'cpu')} on this CPU)" in panel.network_combo.currentText()
+    assert panel.network_combo.currentText() == f"Auto ({auto_network_label('cpu')})"
     clean = smooth_image(64, 64)
     open_and_estimate(qtbot, w, write_png(tmp_path / "noisy.png", add_noise(clean, seed=2)))
     results = {}

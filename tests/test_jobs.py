@@ -407,3 +407,28 @@ def test_a_fast_network_with_another_noise_schedule_is_refused(tmp_path):
     with pytest.raises(ValueError, match="another noise schedule"):
         d.model("cpu", "fast")
 
+
+def test_auto_takes_the_fast_network_for_camera_noise():
+    from desktop_denoiser.pipeline.devices import resolve_network
+    from desktop_denoiser.pipeline.jobs import auto_network_label, choose_network
+
+    d = Denoiser()
+    clean = smooth_test_image(128, 128, seed=3)
+    noisy = np.clip(np.round((clean + blurred_noise(clean.shape, 8.0, 1.0, 5) / 255) * 255), 0, 255) / 255
+    noisy = noisy.astype(np.float32)
+    camera, white = d.plan(noisy, DenoiseOptions()), d.plan(noisy, DenoiseOptions(sigma=8.0))
+    assert camera.real and not white.real
+    assert choose_network("auto", "cpu", camera) == "fast"
+    assert choose_network("auto", "cpu", white) == resolve_network("auto", "cpu")
+    assert choose_network("standard", "cpu", camera) == "standard"
+    assert choose_network("fast", "cpu", white) == "fast"
+    assert auto_network_label("cuda") == "standard; fast for camera noise"
+    runs = {}
+    for network in ("auto", "standard"):
+        res = run_to_end(d.run(noisy, DenoiseOptions(network=network), camera))
+        assert res.network == ("fast" if network == "auto" else "standard")
+        assert psnr(res.pixels, clean) > psnr(noisy, clean) + 2
+        runs[network] = res.pixels
+    fast = run_to_end(d.run(noisy, DenoiseOptions(network="fast"), camera)).pixels
+    np.testing.assert_array_equal(runs["auto"], fast)
+
