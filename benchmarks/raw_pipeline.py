@@ -1,6 +1,7 @@
 """Ours on a synthetic camera raw path: noise we have no real photos of (a known limit, README).
 
     python benchmarks/raw_pipeline.py [--data DIR ...] [--every N ...] [--gains 0 0.0003 0.002 0.006]
+                                      [--network auto|standard|fast] [--model FILE]
 
 Clean photos (every Nth of each folder) go through ``desktop_denoiser.bench.camera.raw_pipeline``
 (RGGB mosaic, Poisson-Gaussian noise with the given gain, bilinear or edge-aware demosaicing, 8-bit
@@ -38,6 +39,7 @@ def main() -> int:
     ap.add_argument("--jpeg", type=int, nargs="*", default=[0, 92], help="0 = lossless (PNG/TIFF)")
     ap.add_argument("--network", choices=("auto", "standard", "fast"), default="auto",
                     help="which shipped network (DenoiseOptions.network)")
+    ap.add_argument("--model", default=None, help="a model file instead of the shipped networks")
     args = ap.parse_args()
     torch.set_num_threads(1)
     paths = []
@@ -45,7 +47,7 @@ def main() -> int:
         paths += list_images(Path(folder))[::n]
     cleans = [read_image(p).pixels.astype(np.float32) for p in paths]
     cleans = [c[: c.shape[0] // 2 * 2, : c.shape[1] // 2 * 2] for c in cleans]
-    denoiser = Denoiser()
+    denoiser = Denoiser(args.model)
     base = DenoiseOptions(network=args.network)
     print(f"{len(cleans)} photos: {', '.join(f'every {n}-th photo of `{d}`' for d, n in zip(args.data, args.every))}\n")
     print("| demosaic | gain | saved as | noise std | noisy (dB) | ours blind (dB) | worst photo (dB vs noisy) "
