@@ -216,9 +216,9 @@ REFINE_SIGMA_SCALE = 0.5  # refinement pass sigma = REFINE_SIGMA_SCALE * analysi
 # 36.20, 36.99 / 36.12. bench_real with "measured": PolyU 36.84 dB (+0.80 over CBM3D, +0.14 over "fixed"),
 # but the clean photos taken for camera noise are smoothed more (>= 45 dB vs the input: PolyU references
 # 24 / 29 instead of 28, CBSD68 46 / 68 instead of 52), and on the synthetic raw path choosing *Camera
-# noise* loses up to 3.6 dB more (benchmarks/RESULTS.md). Their residue reads 0.7-0.9 x sigma (texture the
-# sub-image pass keeps), the camera noise's 0.44-0.83: the two overlap, so the measurement cannot tell them
-# apart. Not the default: the issue asks clean photos back unchanged.
+# noise* loses 0.3-6.6 dB more (6.6 on noise-free exports; benchmarks/RESULTS.md). Their residue reads
+# 0.7-0.9 x sigma (texture the sub-image pass keeps), the camera noise's 0.44-0.83: the two overlap, so the
+# measurement cannot tell them apart. Not the default: the issue asks clean photos back unchanged.
 REFINE_LEVEL = "fixed"
 REFINE_RESIDUAL_SCALE = 1.5
 RESIDUAL_FRACTION = 0.6  # residue / sigma, typical on PolyU: the level the plan predicts for a measured pass
