@@ -571,15 +571,20 @@ def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fid
         passes.append(RealPass("pd" if PD_STRIDE > 1 else "full", pd_plan))
         if refine_scale is None and REFINE_LEVEL == "measured":
             # predicted level, at least the finest one: whether anything is left is known only when it runs
-            level = max(REFINE_RESIDUAL_SCALE * RESIDUAL_FRACTION, REFINE_SIGMA_SCALE) * analysis.sigma
-            level = max(level, schedule.timestep_to_sigma(0))
+            level = max(_measured_level(RESIDUAL_FRACTION * analysis.sigma, analysis.sigma),
+                        schedule.timestep_to_sigma(0))
             passes.append(RealPass("full", plan_denoise(schedule, level, mode, steps), measured=True))
         else:
             scale = REFINE_SIGMA_SCALE if refine_scale is None else refine_scale
-            ref_plan = plan_denoise(schedule, scale * analysis.sigma, mode, steps)
-            if scale > 0 and ref_plan.timestep >= 0:
+            ref_plan = plan_denoise(schedule, scale * analysis.sigma, mode, steps) if scale > 0 else None
+            if ref_plan is not None and ref_plan.timestep >= 0:
                 passes.append(RealPass("full", ref_plan))
     return RealPlan(tuple(passes), analysis.sigma)
+
+
+def _measured_level(residue: float, sigma: float) -> float:
+    """A measured refinement's level for ``residue`` left by the sub-image pass at ``sigma`` (8-bit)."""
+    return max(REFINE_RESIDUAL_SCALE * residue, REFINE_SIGMA_SCALE * sigma)
 
 
 def measured_refinement(schedule: NoiseSchedule, image: np.ndarray, sigma: float, mode: str = "fidelity",
@@ -587,7 +592,7 @@ def measured_refinement(schedule: NoiseSchedule, image: np.ndarray, sigma: float
     """The refinement pass for ``image`` (the output of the sub-image pass at ``sigma``, float in [0, 1]) at
     REFINE_RESIDUAL_SCALE x the noise measured in it, at least REFINE_SIGMA_SCALE x ``sigma``; None when
     that is below the finest level."""
-    level = max(REFINE_RESIDUAL_SCALE * analyse_noise(image).sigma, REFINE_SIGMA_SCALE * sigma)
+    level = _measured_level(analyse_noise(image).sigma, sigma)
     plan = plan_denoise(schedule, level, mode, steps)
     return RealPass("full", plan, measured=True) if plan.timestep >= 0 else None
 
