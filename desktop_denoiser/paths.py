@@ -7,7 +7,7 @@ from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
 DEFAULT_MODEL_NAME = "ddpm_denoiser.safetensors"
-# the smaller network for CPUs without native bf16 (pipeline.devices.resolve_network)
+# the smaller network for camera noise and CPUs without native bf16 (pipeline.devices.resolve_network)
 FAST_MODEL_NAME = "ddpm_denoiser_fast.safetensors"
 
 

@@ -605,7 +605,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
 
 def test_the_network_choice_reaches_the_run(qtbot, tmp_path):
     """Network "Fast" runs the smaller shipped network and says so; "Auto" names what it picks here."""
-    from desktop_denoiser.pipeline.jobs import auto_network_label
+    from desktop_denoiser.pipeline.devices import auto_network_label
 
     w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(), quiet=True)
     qtbot.addWidget(w)

@@ -409,8 +409,7 @@ def test_a_fast_network_with_another_noise_schedule_is_refused(tmp_path):
 
 
 def test_auto_takes_the_fast_network_for_camera_noise():
-    from desktop_denoiser.pipeline.devices import resolve_network
-    from desktop_denoiser.pipeline.jobs import auto_network_label, choose_network
+    from desktop_denoiser.pipeline.devices import auto_network_label, resolve_network
 
     d = Denoiser()
     clean = smooth_test_image(128, 128, seed=3)
@@ -418,10 +417,10 @@ def test_auto_takes_the_fast_network_for_camera_noise():
     noisy = noisy.astype(np.float32)
     camera, white = d.plan(noisy, DenoiseOptions()), d.plan(noisy, DenoiseOptions(sigma=8.0))
     assert camera.real and not white.real
-    assert choose_network("auto", "cpu", camera) == "fast"
-    assert choose_network("auto", "cpu", white) == resolve_network("auto", "cpu")
-    assert choose_network("standard", "cpu", camera) == "standard"
-    assert choose_network("fast", "cpu", white) == "fast"
+    assert resolve_network("auto", "cpu", camera_noise=camera.real) == "fast"
+    assert resolve_network("auto", "cpu", camera_noise=white.real) == resolve_network("auto", "cpu")
+    assert resolve_network("standard", "cpu", camera_noise=camera.real) == "standard"
+    assert resolve_network("fast", "cpu", camera_noise=white.real) == "fast"
     assert auto_network_label("cuda") == "standard; fast for camera noise"
     runs = {}
     for network in ("auto", "standard"):

@@ -101,25 +101,6 @@ class DenoiseOptions:
         check_strength(self.strength)
 
 
-def choose_network(name: str | None, device: torch.device | str, plan: JobPlan) -> str:
-    """The network a run of ``plan`` uses for ``DenoiseOptions.network`` = ``name``: ``standard`` or ``fast``.
-
-    ``auto`` takes the fast network for camera noise (``plan.real``), where the standard one measured no
-    better (PolyU 36.70 dB with both, the same clean photos kept, the synthetic raw path -0.2 to +0.4 dB;
-    benchmarks/RESULTS.md) and the fast one takes less than half the time; else
-    :func:`~.devices.resolve_network` (the fast one on CPUs without native bf16)."""
-    if (name or "auto").strip().lower() == "auto" and plan.real:
-        return "fast"
-    return resolve_network(name, device)
-
-
-def auto_network_label(device: torch.device | str = "cpu") -> str:
-    """What ``network="auto"`` picks on ``device``, in words (the GUI shows it)."""
-    if resolve_network("auto", device) == "fast":
-        return "fast"
-    return "standard; fast for camera noise"
-
-
 @dataclass
 class DenoiseResult:
     pixels: np.ndarray
@@ -238,7 +219,7 @@ class Denoiser:
         tile = opts.tile or default_tile_size(device)
         warnings: list[str] = []
         while True:
-            network = choose_network(opts.network, device, plan)
+            network = resolve_network(opts.network, device, camera_noise=plan.real)
             lm = self.model(device, network)
             try:
                 common = dict(device=device, seed=opts.seed, tile=tile, ensemble=opts.ensemble,

@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QSlider, QSpinBox, QVBoxLayout, QWidget)
 
-from ..pipeline.devices import available_devices
-from ..pipeline.jobs import DenoiseOptions, NoiseEstimate, auto_network_label
+from ..pipeline.devices import auto_network_label, available_devices
+from ..pipeline.jobs import DenoiseOptions, NoiseEstimate
 
 SIGMA_MAX = 100.0
 _SLIDER_SCALE = 10  # slider ticks per sigma unit
