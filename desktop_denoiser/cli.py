@@ -168,7 +168,8 @@ def _cmd_train(args) -> int:
                       batch_size=args.batch_size, crop_size=args.crop, lr=args.lr, val_every=args.val_every,
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
                       focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
-                      corr_prob=args.corr_prob, color_prob=args.color_prob, precision=args.precision,
+                      corr_prob=args.corr_prob, camera_prob=args.camera_prob, color_prob=args.color_prob,
+                      precision=args.precision,
                       time_limit=args.time_limit, compile=args.compile,
                       init=args.init, grow=args.grow, model=model, schedule=schedule)
     trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
@@ -257,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of denoising-range samples whose noisy image is clipped like an 8-bit file")
     t.add_argument("--corr-prob", type=float, default=0.3,
                    help="fraction of denoising-range samples with camera-like (spatially/channel-correlated) noise")
+    t.add_argument("--camera-prob", type=float, default=0.0,
+                   help="fraction of samples rendered through a random simulated camera (raw Poisson-Gaussian "
+                        "noise, demosaicing, colour processing, JPEG) at the timestep of their noise level")
     t.add_argument("--color-prob", type=float, default=0.5,
                    help="fraction of samples given saturated colours (channel permutation, saturation boost)")
     t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",

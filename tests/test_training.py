@@ -114,6 +114,25 @@ def test_init_from_weights_fine_tunes_with_clipped_samples(photo_dir, tmp_path):
         Trainer(TrainConfig(data=[str(photo_dir)], out_dir=str(tmp_path / "x"), init=str(weights), model=other))
 
 
+def test_camera_samples_train_and_are_recorded(photo_dir, tmp_path, monkeypatch):
+    from desktop_denoiser.core import training
+
+    calls = []
+    real = training.camera_observations
+
+    def spy(x0, schedule, rng):
+        out = real(x0, schedule, rng)
+        calls.append((x0.shape[0], out[1].clone()))
+        return out
+
+    monkeypatch.setattr(training, "camera_observations", spy)
+    res = Trainer(_cfg(photo_dir, tmp_path / "cam", 3, camera_prob=1.0)).train()
+    assert res["step"] == 3 and np.isfinite(res["loss"])
+    assert [n for n, _ in calls] == [2, 2, 2]  # every sample of every step went through the camera
+    assert all(int(t.max()) < NoiseSchedule().sigma_to_timestep(120) for _, t in calls)  # at its noise level
+    assert load_model(tmp_path / "cam" / "model_ema.safetensors").info["camera_prob"] == 1.0
+
+
 def test_training_precision_is_resolved_and_recorded(photo_dir, tmp_path):
     from desktop_denoiser.core.precision import cpu_has_fast_bf16
     from desktop_denoiser.core.training import training_autocast_dtype

@@ -6,15 +6,24 @@ correlated between colour channels (~0.8); see :mod:`.real_noise`. :func:`camera
 white noise into such noise with the same per-pixel variance, so ``q_sample(x0, t, noise)`` still has
 std sqrt(1 - abar_t) per pixel and the epsilon-network learns to predict (and remove) it as well.
 Clipping to the 8-bit range is :meth:`.diffusion.Diffusion.clipped_observation_noise`.
+
+:func:`camera_observations` goes further: it renders each clean crop through a random simulated camera
+(:mod:`.camera_sim`: raw mosaic, Poisson-Gaussian sensor noise, demosaicing, white balance, colour
+matrix, tone curve, chroma noise reduction, sharpening, JPEG) with and without noise, and returns the
+noise-free rendering as x0, the timestep matching the rendering's noise level, and the noise that makes
+``q_sample(x0, t, noise)`` exactly ``sqrt(abar_t) * noisy``: what the app feeds the network for a photo.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .camera_sim import camera_training_pair
+from .schedule import NoiseSchedule
 from .transfer import to_device
 
 # Gaussian blur widths (pixels) giving lag-1 correlations exp(-1 / (4 s^2)) of ~0.3 to ~0.86, the
@@ -65,3 +74,29 @@ def camera_like_noise(shape, generator: torch.Generator, blur_range=BLUR_RANGE,
     n = F.conv2d(n.reshape(1, B * C, H + 2 * r, W + 2 * r), kc.view(B * C, 1, 1, -1), groups=B * C)
     n = F.conv2d(n, kc.view(B * C, 1, -1, 1), groups=B * C)
     return n.view(B, C, H, W)
+
+
+# The timestep of a camera sample is the one nearest its noise level times exp(N(0, SIGMA_JITTER)): the
+# app's level comes from an estimate, so the network should not rely on an exact match.
+SIGMA_JITTER = 0.15
+
+
+def camera_observations(x0: torch.Tensor, schedule: NoiseSchedule,
+                        rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x0', t, noise) for clean crops ``x0`` ((B, 3, H, W) in [-1, 1], even H and W; any device): x0' the
+    random camera's noise-free rendering, t (B,) long, and noise with ``q_sample(x0', t, noise)`` equal to
+    ``sqrt(abar_t) *`` its noisy 8-bit rendering, i.e. noise = (noisy - x0') / sigma_t (not exactly unit
+    variance: camera noise is signal dependent and sigma_t the nearest level). float32 on x0's device."""
+    imgs = ((x0.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+    refs, noises, ts = [], [], []
+    for im in imgs:
+        ref, noisy = camera_training_pair(im.astype(np.float64), rng)
+        level = 2.0 * float(np.std(noisy - ref)) * math.exp(SIGMA_JITTER * rng.standard_normal())
+        t = max(0, schedule.sigma_to_timestep(level * 255.0 / 2.0))
+        refs.append(ref * 2 - 1)
+        noises.append((noisy - ref) * 2 / schedule.sigmas[t])
+        ts.append(t)
+
+    def stack(arrays):
+        return to_device(torch.from_numpy(np.stack(arrays).astype(np.float32)).permute(0, 3, 1, 2), x0.device)
+    return stack(refs), to_device(torch.tensor(ts, dtype=torch.long), x0.device), stack(noises)

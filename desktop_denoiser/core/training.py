@@ -29,7 +29,7 @@ from .denoise import denoise_image, plan_denoise
 from .diffusion import Diffusion
 from .growth import grow_unet
 from .metrics import add_gaussian_noise_8bit, psnr
-from .observation import camera_like_noise
+from .observation import camera_like_noise, camera_observations
 from .precision import cpu_has_fast_bf16
 from .sampler import run_to_end
 from .schedule import NoiseSchedule, ScheduleConfig
@@ -56,6 +56,9 @@ class TrainConfig:
     focus_prob: float = 0.9  # fraction of samples drawn from t in [0, t(focus_sigma)]
     corr_prob: float = 0.3  # fraction of focus-range samples with camera-like correlated noise (observation.py)
     clip_prob: float = 0.5  # fraction of focus-range samples whose noisy image is clipped to [-1, 1] like a file
+    # fraction of samples rendered through a random simulated camera (raw noise, demosaicing, JPEG...), at the
+    # timestep of their noise level (observation.camera_observations); 0 in every shipped stage so far
+    camera_prob: float = 0.0
     # fraction of samples with saturated colours (channel permutation, saturation boost, per-channel gain):
     # without them the network's small-t gain of ~1/sigma_t leaks the DC level of flat saturated colours
     # (flat blue at sigma 1.5 came out at 5 dB); see color_augment
@@ -349,6 +352,7 @@ class Trainer:
         info = {"steps": self.step, "data": [str(d) for d in self.cfg.data], "crop_size": self.cfg.crop_size,
                 "batch_size": self.cfg.batch_size * self.world, "focus_sigma": self.cfg.focus_sigma,
                 "clip_prob": self.cfg.clip_prob, "corr_prob": self.cfg.corr_prob, "color_prob": self.cfg.color_prob,
+                "camera_prob": self.cfg.camera_prob,
                 "precision": "bf16" if self.amp_dtype is not None else "fp32", "history": self.history[-3:]}
         if self.cfg.init:
             info["init"] = Path(self.cfg.init).name
@@ -435,6 +439,14 @@ class Trainer:
                 if cfg.clip_prob > 0:
                     clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)
                     noise = self.diffusion.clipped_observation_noise(x0, t, noise, to_device(clip, self.device))
+                if cfg.camera_prob > 0:
+                    cam = torch.rand(cfg.batch_size, generator=self.gen) < cfg.camera_prob
+                    if cam.any():
+                        seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
+                        idx = to_device(cam.nonzero().flatten(), self.device)
+                        x0, t, noise = x0.clone(), t.clone(), noise.clone()
+                        x0[idx], t[idx], noise[idx] = camera_observations(x0[idx], self.schedule,
+                                                                          np.random.default_rng(seed))
                 for g in self.opt.param_groups:
                     g["lr"] = self._lr()
                 with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
