@@ -1,7 +1,7 @@
 """Ours on a synthetic camera raw path: noise we have no real photos of (a known limit, README).
 
     python benchmarks/raw_pipeline.py [--data DIR ...] [--every N ...] [--gains 0 0.0003 0.002 0.006]
-                                      [--network auto|standard|fast] [--model FILE]
+                                      [--network auto|standard|fast|camera] [--model FILE]
 
 Clean photos (every Nth of each folder) go through ``desktop_denoiser.bench.camera.raw_pipeline``
 (RGGB mosaic, Poisson-Gaussian noise with the given gain, bilinear or edge-aware demosaicing, 8-bit
@@ -37,7 +37,7 @@ def main() -> int:
     ap.add_argument("--every", type=int, nargs="+", default=[3, 12], help="every Nth photo of each folder")
     ap.add_argument("--gains", type=float, nargs="+", default=[0.0, 0.0003, 0.002, 0.006])
     ap.add_argument("--jpeg", type=int, nargs="*", default=[0, 92], help="0 = lossless (PNG/TIFF)")
-    ap.add_argument("--network", choices=("auto", "standard", "fast"), default="auto",
+    ap.add_argument("--network", choices=("auto", "standard", "fast", "camera"), default="auto",
                     help="which shipped network (DenoiseOptions.network)")
     ap.add_argument("--model", default=None, help="a model file instead of the shipped networks")
     args = ap.parse_args()

@@ -2,12 +2,15 @@
 
     python benchmarks/real_sigma_sweep.py [--data ../shared/data/dev-real/PolyU-Canon5D2]
                                           [--scales 0.7 0.85 1 1.2 1.5] [--refine 0.35 0.5 0.7]
+                                          [--model FILE]
 
 Every noisy photo goes through the camera-noise path (pixel-shuffled sub-images at k x the measured
 per-pixel sigma, then a full-resolution refinement at r x it; ``core/real_noise.py``) for every k and r,
 and through *Auto* (what the app does). Prints the mean PSNR per (k, r) over all pairs, the even and the
 odd ones, and the per-photo best of everything (an oracle that knows the reference): an upper bound on
 what any choice of these two levels, per photo, can reach with this network. One process, 2 threads.
+``--model FILE`` runs that weights file for every photo instead of the shipped networks (e.g. a
+checkpoint of a training run: ``--scales 1 --refine 0.5`` then gives its PolyU score quickly).
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scales", type=float, nargs="+", default=[0.7, 0.85, 1.0, 1.2, 1.5])
     ap.add_argument("--refine", type=float, nargs="+", default=[0.35, 0.5, 0.7])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default=None, help="a weights file for every photo (default: the shipped networks)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    d = Denoiser()
+    d = Denoiser(args.model)
     opts = DenoiseOptions()
     settings = [(k, r) for k in args.scales for r in args.refine]
     rows = []  # per pair: noisy, Auto, then one PSNR per setting

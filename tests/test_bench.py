@@ -228,6 +228,23 @@ def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir, real_pairs)
 
 
 @needs_model
+def test_real_with_the_shipped_networks_names_them_and_runs_the_camera_one(tmp_path, real_pairs, capsys):
+    """--model shipped: the app's own choice of network per photo (camera noise -> the camera network)."""
+    from desktop_denoiser.paths import network_model_paths
+
+    out_json = tmp_path / "real.json"
+    args = ["real", "--data", str(real_pairs), "--peers", "nlm", "--threads", "1", "--device", "cpu", "--quiet"]
+    assert bench_main(args + ["--model", "shipped", "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    model_line = next(line for line in text.splitlines() if line.startswith("- Model: "))
+    for name, path in network_model_paths().items():
+        assert f"{name}: `{path.name}`" in model_line
+    shipped = json.loads(out_json.read_text())["methods"]["ours"]["psnr"]
+    assert bench_main(args + ["--model", str(network_model_paths()["camera"]), "--json", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["methods"]["ours"]["psnr"] == pytest.approx(shipped, abs=1e-9)
+
+
+@needs_model
 def test_awgn_jpeg_variant_writes_its_own_section(tmp_path, clean_dir):
     results = tmp_path / "RESULTS.md"
     update_section(results, "awgn", "png table stays")
@@ -303,6 +320,13 @@ def test_real_sigma_sweep_table(real_pairs, capsys):
     assert weak[0] < default[0]
     oracle = rows["per-photo best of all the above (oracle)"]
     assert oracle[0] >= max(auto[0], weak[0])
+    # --model: one weights file for every photo (here the fast network instead of the camera one)
+    from desktop_denoiser.paths import fast_model_path
+
+    assert _script("real_sigma_sweep").main(["--data", str(real_pairs), "--scales", "1", "--refine", "0.5",
+                                             "--threads", "1", "--model", str(fast_model_path())]) == 0
+    fast = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| **Auto**")]
+    assert len(fast) == 1 and float(fast[0].split("|")[2]) != auto[0]
 
 
 def test_arch_compute_counts_the_peers_published_architectures():

@@ -604,8 +604,8 @@ def test_settings_are_remembered(qtbot, tmp_path):
 
 
 def test_the_network_choice_reaches_the_run(qtbot, tmp_path):
-    """Network "Fast" runs the smaller shipped network and says so; "Auto" names what it picks here."""
-    from desktop_denoiser.pipeline.devices import auto_network_label
+    """Each network chosen runs and the status line says which; "Auto" names what it picks here."""
+    from desktop_denoiser.pipeline.devices import NETWORKS, auto_network_label
 
     w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(), quiet=True)
     qtbot.addWidget(w)
@@ -615,7 +615,8 @@ def test_the_network_choice_reaches_the_run(qtbot, tmp_path):
     clean = smooth_image(64, 64)
     open_and_estimate(qtbot, w, write_png(tmp_path / "noisy.png", add_noise(clean, seed=2)))
     results = {}
-    for network in ("standard", "fast"):
+    assert [panel.network_combo.itemData(i) for i in range(panel.network_combo.count())] == list(NETWORKS)
+    for network in ("standard", "fast", "camera"):
         panel.set_network(network)
         assert panel.options().network == network
         with qtbot.waitSignal(w.run_finished, timeout=TIMEOUT) as blocker:
@@ -625,6 +626,7 @@ def test_the_network_choice_reaches_the_run(qtbot, tmp_path):
         results[network] = res.pixels
         assert psnr(res.pixels, clean) > psnr(add_noise(clean, seed=2), clean) + 3
     assert not np.array_equal(results["standard"], results["fast"])
+    assert not np.array_equal(results["fast"], results["camera"])
 
 
 def test_viewer_zoom_pan_split_in_sync(qtbot):

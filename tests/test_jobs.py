@@ -9,7 +9,7 @@ from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import StepEvent, run_to_end
 from desktop_denoiser.pipeline.devices import DeviceError, available_devices, resolve_device
 from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
-from desktop_denoiser.paths import FAST_MODEL_NAME, default_model_path
+from desktop_denoiser.paths import CAMERA_MODEL_NAME, FAST_MODEL_NAME, default_model_path
 
 
 @pytest.fixture(scope="module")
@@ -392,7 +392,7 @@ def test_both_shipped_networks_denoise_and_auto_takes_the_fast_one_without_bf16(
     np.testing.assert_array_equal(res.pixels, fp32.pixels)
     # a model file given by hand is used whichever network is asked for
     named = Denoiser(default_model_path())
-    assert named.model_paths["fast"] == named.model_paths["standard"] == default_model_path()
+    assert set(named.model_paths.values()) == {default_model_path()}
 
 
 def test_a_fast_network_with_another_noise_schedule_is_refused(tmp_path):
@@ -408,7 +408,7 @@ def test_a_fast_network_with_another_noise_schedule_is_refused(tmp_path):
         d.model("cpu", "fast")
 
 
-def test_auto_takes_the_fast_network_for_camera_noise():
+def test_auto_takes_the_camera_network_for_camera_noise():
     from desktop_denoiser.pipeline.devices import auto_network_label, resolve_network
 
     d = Denoiser()
@@ -417,17 +417,51 @@ def test_auto_takes_the_fast_network_for_camera_noise():
     noisy = noisy.astype(np.float32)
     camera, white = d.plan(noisy, DenoiseOptions()), d.plan(noisy, DenoiseOptions(sigma=8.0))
     assert camera.real and not white.real
-    assert resolve_network("auto", "cpu", camera_noise=camera.real) == "fast"
+    assert resolve_network("auto", "cpu", camera_noise=camera.real) == "camera"
     assert resolve_network("auto", "cpu", camera_noise=white.real) == resolve_network("auto", "cpu")
     assert resolve_network("standard", "cpu", camera_noise=camera.real) == "standard"
-    assert resolve_network("fast", "cpu", camera_noise=white.real) == "fast"
-    assert auto_network_label("cuda") == "standard; fast for camera noise"
+    assert resolve_network("fast", "cpu", camera_noise=camera.real) == "fast"
+    assert resolve_network("camera", "cpu", camera_noise=white.real) == "camera"
+    assert auto_network_label("cuda") == "standard; camera for camera noise"
     runs = {}
     for network in ("auto", "standard"):
         res = run_to_end(d.run(noisy, DenoiseOptions(network=network), camera))
-        assert res.network == ("fast" if network == "auto" else "standard")
+        assert res.network == ("camera" if network == "auto" else "standard")
         assert psnr(res.pixels, clean) > psnr(noisy, clean) + 2
         runs[network] = res.pixels
-    fast = run_to_end(d.run(noisy, DenoiseOptions(network="fast"), camera)).pixels
-    np.testing.assert_array_equal(runs["auto"], fast)
+    named = run_to_end(d.run(noisy, DenoiseOptions(network="camera"), camera)).pixels
+    np.testing.assert_array_equal(runs["auto"], named)
+
+
+def test_the_camera_network_beats_the_white_noise_networks_on_a_simulated_camera():
+    """A photo through a simulated camera (raw noise, demosaicing, colour processing, chroma noise
+    reduction, JPEG; a camera the network was not trained with, on an image it has not seen)."""
+    from desktop_denoiser.core.camera_sim import Camera, camera_training_pair
+
+    d = Denoiser()
+    assert d.model_paths["camera"].name == CAMERA_MODEL_NAME
+    clean = smooth_test_image(192, 192, seed=11).astype(np.float64) * 0.8 + 0.1
+    cam = Camera(red_gain=1.9, blue_gain=1.5, saturation=0.3, shot_gain=1.5e-3, read_std=1e-3,
+                 demosaic="edge-aware", chroma_blur=1.5, sharpen=0.3, jpeg_quality=90)
+    reference, noisy = camera_training_pair(clean, np.random.default_rng(4), cam)
+    plan = d.plan(noisy, DenoiseOptions(noise_model="real"))
+    got = {n: psnr(run_to_end(d.run(noisy, DenoiseOptions(noise_model="real", network=n), plan)).pixels, reference)
+           for n in ("camera", "fast", "standard")}
+    assert got["camera"] > psnr(noisy, reference) + 3
+    assert got["camera"] > max(got["fast"], got["standard"]) + 0.5, got
+
+
+def test_missing_network_files_fall_back_to_the_more_general_network(tmp_path, monkeypatch):
+    from desktop_denoiser import paths
+
+    monkeypatch.setattr(paths, "models_dir", lambda: tmp_path)
+    for name in (paths.DEFAULT_MODEL_NAME, paths.FAST_MODEL_NAME):
+        (tmp_path / name).write_bytes(b"x")
+    got = paths.network_model_paths()
+    assert got == {"standard": tmp_path / paths.DEFAULT_MODEL_NAME, "fast": tmp_path / paths.FAST_MODEL_NAME,
+                   "camera": tmp_path / paths.FAST_MODEL_NAME}
+    (tmp_path / paths.FAST_MODEL_NAME).unlink()
+    assert set(paths.network_model_paths().values()) == {tmp_path / paths.DEFAULT_MODEL_NAME}
+    one = tmp_path / "mine.safetensors"
+    assert set(paths.network_model_paths(one).values()) == {one}
 

@@ -16,6 +16,7 @@ def test_wheel_contains_weights_and_resources_and_finds_them(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "desktop_denoiser/_data/models/ddpm_denoiser.safetensors" in names
     assert "desktop_denoiser/_data/models/ddpm_denoiser_fast.safetensors" in names
+    assert "desktop_denoiser/_data/models/ddpm_denoiser_camera.safetensors" in names
     assert "desktop_denoiser/_data/models/README.md" in names
     assert "desktop_denoiser/_data/resources/sample_noisy.png" in names
     assert any(n.startswith("desktop_denoiser/_data/resources/icons/") for n in names)

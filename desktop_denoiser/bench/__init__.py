@@ -41,7 +41,10 @@ def _common(p: argparse.ArgumentParser, device_default: str) -> None:
                    help="CPU threads for torch/OpenCV/BLAS (default 1, the fair setting vs single-threaded "
                         "CBM3D; 0 = library defaults)")
     g.add_argument("--device", default=device_default, help=f"device for ours (default {device_default})")
-    g.add_argument("--model", default=None, help="model file (default: the bundled one)")
+    g.add_argument("--model", default=None,
+                   help="model file for every run (default: the bundled standard network); 'shipped': the app's "
+                        "networks, chosen per photo as DenoiseOptions.network (--opt network=..., default auto) "
+                        "says (auto depends on the CPU: see the machine line)")
     g.add_argument("--write", action="store_true", help="update this benchmark's section of the results file")
     g.add_argument("--results", default=str(DEFAULT_RESULTS), help="results markdown file (default %(default)s)")
     g.add_argument("--json", default=None, metavar="PATH", help="also write the numbers as JSON")
@@ -98,12 +101,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = str(resolve_device(args.device))
     from ..paths import default_model_path
 
-    # one named file for every run (the app's auto choice of network would vary with the CPU)
-    denoiser = Denoiser(args.model or default_model_path())
-    lm = denoiser.model("cpu")
+    # one named file for every run (the app's auto choice of network would vary with the CPU), unless
+    # "shipped" asks for the app's own choice
+    if args.model == "shipped":
+        denoiser = Denoiser()
+        files = denoiser.model_paths
+        models = "; ".join(f"{name}: " + model_info(path, denoiser.model("cpu", name).info)
+                           for name, path in files.items())
+        model_hash = "+".join(file_sha256(path) for path in files.values())
+    else:
+        denoiser = Denoiser(args.model or default_model_path())
+        models = model_info(denoiser.model_path, denoiser.model("cpu").info)
+        model_hash = file_sha256(denoiser.model_path)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    ctx = Context(denoiser, device, threads, file_sha256(denoiser.model_path), ResultCache(args.cache), log,
-                  code_hash())
+    ctx = Context(denoiser, device, threads, model_hash, ResultCache(args.cache), log, code_hash())
     # warm-up: load the model on the device and initialise the kernels before anything is timed
     warm = np.full((64, 64, 3), 0.5, np.float32)
     run_to_end(denoiser.run(warm, DenoiseOptions(sigma=25.0, device=device)))
@@ -118,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     extra = [f"{ctx.cache.hits} per-image results reused from cache {args.cache}"] if ctx.cache.hits else []
     md = provenance(command_line(argv), machine_info(threads, device),
-                    model_info(denoiser.model_path, lm.info), extra) + "\n\n" + result["markdown"]
+                    models, extra) + "\n\n" + result["markdown"]
     print(md)
     if args.json:
         data = {k: v for k, v in result.items() if k != "markdown"}

@@ -110,32 +110,33 @@ def _cpu_available_bytes() -> int:
     return 4 << 30
 
 
-NETWORKS = ("auto", "standard", "fast")
+NETWORKS = ("auto", "standard", "fast", "camera")
 
 
 def resolve_network(name: str | None, device: torch.device | str, *, camera_noise: bool = False) -> str:
-    """Which shipped network runs: ``standard`` (6.0 M parameters) or ``fast`` (2.8 M, 0.15-0.17 dB lower on
-    CBSD68, 2.2x the speed). ``auto`` takes the fast one
+    """Which shipped network runs: ``standard`` (6.0 M parameters), ``fast`` (2.8 M, 0.15-0.17 dB lower on
+    CBSD68 white noise, 2.2x the speed) or ``camera`` (the fast one fine-tuned on simulated camera noise:
+    core/camera_sim.py; models/README.md). ``auto`` takes
 
-    * for camera noise (``camera_noise``: the run takes the real-noise path), where the standard one
-      measured no better (PolyU 36.70 dB with both, the same clean photos kept, the synthetic raw path -0.2
-      to +0.4 dB; benchmarks/RESULTS.md) and the fast one takes less than half the time;
-    * on CPUs without native bf16 (no AVX512-BF16 or AMX, e.g. many laptop CPUs), where the standard one
-      computes in float32 at ~0.3 MP/s (a 12 MP photo in 40.6 s on 2 cores, the fast one 18.3 s;
-      benchmarks/RESULTS.md, speed section);
+    * the camera network for camera noise (``camera_noise``: the run takes the real-noise path), where
+      it beats the white-noise networks (PolyU; benchmarks/RESULTS.md) at the fast one's speed;
+    * the fast one on CPUs without native bf16 (no AVX512-BF16 or AMX, e.g. many laptop CPUs), where the
+      standard one computes in float32 at ~0.3 MP/s (a 12 MP photo in 40.6 s on 2 cores, the fast one
+      18.3 s; benchmarks/RESULTS.md, speed section);
+    * the standard one everywhere else.
 
-    and the standard one everywhere else."""
+    A network named explicitly runs for every photo (the camera network on white noise too)."""
     name = (name or "auto").strip().lower()
     if name not in NETWORKS:
         raise ValueError(f"network must be one of {NETWORKS}, got {name!r}")
     if name == "auto":
+        if camera_noise:
+            return "camera"
         slow_cpu = torch.device(device).type == "cpu" and not cpu_has_fast_bf16()
-        return "fast" if camera_noise or slow_cpu else "standard"
+        return "fast" if slow_cpu else "standard"
     return name
 
 
 def auto_network_label(device: torch.device | str = "cpu") -> str:
     """What ``network="auto"`` picks on ``device``, in words (the GUI shows it)."""
-    if resolve_network("auto", device) == "fast":
-        return "fast"
-    return "standard; fast for camera noise"
+    return f"{resolve_network('auto', device)}; camera for camera noise"

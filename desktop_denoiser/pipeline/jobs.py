@@ -18,7 +18,7 @@ from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
 from ..core.real_noise import NoiseAnalysis, RealPlan, analyse_noise, denoise_real, plan_real
 from ..core.sampler import StepEvent
 from ..core.tiling import TileCallback
-from ..paths import default_model_path, fast_model_path
+from ..paths import network_model_paths
 from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
 from .imageio import LoadedImage, list_images, read_image, write_image
 
@@ -90,7 +90,7 @@ class DenoiseOptions:
     noise_model: str = "auto"  # auto: real-noise path when the noise is spatially correlated (sigma None);
     # "real": the real-noise path, at ``sigma`` if given; "gaussian": the white-noise path
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (network arithmetic; see devices.resolve_precision)
-    network: str = "auto"  # auto | standard | fast (which shipped network; see devices.resolve_network)
+    network: str = "auto"  # auto | standard | fast | camera (which shipped network; devices.resolve_network)
     preview: bool = False
     preview_max_size: int = 256
     # share of the noise removed: 1 = the denoised photo, 0.8 keeps a fifth of the original's noise and
@@ -116,20 +116,19 @@ class DenoiseResult:
 class Denoiser:
     """Owns the trained networks (each loaded lazily, once per device) and runs denoising generators.
 
-    Two networks ship: ``standard`` and ``fast`` (``DenoiseOptions.network``). A ``model_path`` given here
-    replaces both (benchmarks and tests measure one file)."""
+    Three networks ship: ``standard``, ``fast`` and ``camera`` (``DenoiseOptions.network``,
+    ``devices.resolve_network``). A ``model_path`` given here replaces all of them (benchmarks and tests
+    measure one file)."""
 
     def __init__(self, model_path: str | Path | None = None):
-        self.model_path = Path(model_path) if model_path else default_model_path()
-        fast = fast_model_path()
-        self.model_paths = {"standard": self.model_path,
-                            "fast": fast if model_path is None and fast.is_file() else self.model_path}
+        self.model_paths = network_model_paths(Path(model_path) if model_path else None)
+        self.model_path = self.model_paths["standard"]
         self._models: dict[tuple[str, str], LoadedModel] = {}
         self._lock = threading.Lock()  # GUI workers may ask for the model from several threads
         self._last_analysis: tuple[np.ndarray, NoiseAnalysis] | None = None
 
     def model(self, device: torch.device | str = "cpu", network: str = "standard") -> LoadedModel:
-        """The ``network`` (``standard`` or ``fast``) on ``device``. Every network must share the standard
+        """The ``network`` (a key of :attr:`model_paths`) on ``device``. Every network must share the standard
         one's noise schedule: runs are planned (sigma -> t*) with :attr:`schedule`."""
         if network not in self.model_paths:
             raise ValueError(f"network must be one of {tuple(self.model_paths)}, got {network!r}")
@@ -147,7 +146,7 @@ class Denoiser:
             lm = self._models[key]
         if network != "standard" and lm.schedule.config != self.schedule.config:
             raise ValueError(f"{self.model_paths[network].name} has another noise schedule than "
-                             f"{self.model_path.name}; both networks must share one")
+                             f"{self.model_path.name}; all networks must share one")
         return lm
 
     @property

@@ -35,12 +35,15 @@ QUALITIES = [
 
 NETWORKS = [
     ("auto", "Auto",
-     "The fast network for camera noise (the standard one is no better there) and on processors without "
-     "native bf16 arithmetic (many laptop CPUs), where the standard one is about 2.2 times slower; the "
+     "The camera network for camera noise; for white noise the fast network on processors without native "
+     "bf16 arithmetic (many laptop CPUs), where the standard one is about 2.2 times slower, and the "
      "standard network everywhere else."),
-    ("standard", "Standard (6.0 M parameters)", "The most accurate network."),
+    ("standard", "Standard (6.0 M parameters)", "The most accurate network on white noise."),
     ("fast", "Fast (2.8 M parameters)",
      "A smaller network: about 2.2 times faster on a CPU without bf16, about 0.15 dB lower on white noise."),
+    ("camera", "Camera (2.8 M parameters)",
+     "The fast network trained further on simulated camera noise (demosaicing, colour processing, JPEG): "
+     "the best on real photos' noise, worse than the others on white noise."),
 ]
 
 NOISE_TYPES = [
