@@ -14,7 +14,8 @@
 # LR (8e-5) and CORR_PROB (0.3, the share of camera-like noise samples) set the run's options.
 # DEVICE=cpu STEPS=3 BENCH_STEPS=1 BENCH_WARMUP=1 BATCHES=2 CROP=32 tries the script without a GPU.
 # The device tool carries at most 64 MiB (working tree + training data): move
-# models/ddpm_denoiser_fast.safetensors out of the tree for the call (the script does not use it).
+# models/ddpm_denoiser_fast.safetensors and models/ddpm_denoiser_camera.safetensors out of the tree for
+# the call (the script does not use them).
 set -euo pipefail
 TRAIN=${1:?training photos folder}
 VAL=${2:?validation photos folder}
