@@ -57,7 +57,8 @@ class TrainConfig:
     corr_prob: float = 0.3  # fraction of focus-range samples with camera-like correlated noise (observation.py)
     clip_prob: float = 0.5  # fraction of focus-range samples whose noisy image is clipped to [-1, 1] like a file
     # fraction of samples rendered through a random simulated camera (raw noise, demosaicing, JPEG...), at the
-    # timestep of their noise level (observation.camera_observations); 0 in every shipped stage so far
+    # timestep of their noise level (observation.camera_observations); 0 for the standard and fast networks,
+    # 0.5 for the camera network (models/README.md)
     camera_prob: float = 0.0
     # fraction of samples with saturated colours (channel permutation, saturation boost, per-channel gain):
     # without them the network's small-t gain of ~1/sigma_t leaks the DC level of flat saturated colours
