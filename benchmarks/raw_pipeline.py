@@ -27,6 +27,7 @@ import torch
 from desktop_denoiser.bench.camera import DEMOSAIC, jpeg, raw_pipeline
 from desktop_denoiser.core.metrics import psnr
 from desktop_denoiser.core.sampler import run_to_end
+from desktop_denoiser.pipeline.devices import NETWORKS
 from desktop_denoiser.pipeline.imageio import list_images, read_image
 from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
 
@@ -37,7 +38,7 @@ def main() -> int:
     ap.add_argument("--every", type=int, nargs="+", default=[3, 12], help="every Nth photo of each folder")
     ap.add_argument("--gains", type=float, nargs="+", default=[0.0, 0.0003, 0.002, 0.006])
     ap.add_argument("--jpeg", type=int, nargs="*", default=[0, 92], help="0 = lossless (PNG/TIFF)")
-    ap.add_argument("--network", choices=("auto", "standard", "fast", "camera"), default="auto",
+    ap.add_argument("--network", choices=NETWORKS, default="auto",
                     help="which shipped network (DenoiseOptions.network)")
     ap.add_argument("--model", default=None, help="a model file instead of the shipped networks")
     args = ap.parse_args()

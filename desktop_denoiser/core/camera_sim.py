@@ -82,17 +82,6 @@ def to_8bit(srgb: np.ndarray) -> np.ndarray:
     return (np.clip(np.round(srgb * 255), 0, 255) / 255).astype(np.float32)
 
 
-def raw_pipeline(clean: np.ndarray, gain: float, seed: int, demosaic_method: str = "bilinear",
-                 noise: bool = True) -> np.ndarray:
-    """``clean`` (float HxWx3 sRGB in [0, 1], even H and W) through the raw path: Poisson noise with
-    ``gain`` (linear units per photon) plus read noise of std ``gain``; ``noise=False`` gives the same
-    path without noise (the reference the denoised result is compared with). float32, 8-bit values."""
-    mosaic = mosaic_rggb(srgb_to_linear(clean))
-    if noise:
-        mosaic = poisson_gaussian(mosaic, gain, gain, np.random.default_rng(seed))
-    return to_8bit(linear_to_srgb(demosaic(mosaic, demosaic_method)))
-
-
 @dataclass(frozen=True)
 class Camera:
     """One simulated camera and exposure."""
@@ -129,7 +118,7 @@ def random_camera(rng: np.random.Generator) -> Camera:
 
 def unprocess(clean: np.ndarray, camera: Camera) -> np.ndarray:
     """Clean sRGB (HxWx3, [0, 1]) -> the camera's raw RGGB mosaic in [0, 1] (before noise)."""
-    lin = srgb_to_linear(clean.astype(np.float64))
+    lin = srgb_to_linear(clean).astype(np.float64)  # the curve in the photo's own precision
     cam = np.clip(lin @ np.linalg.inv(camera.colour_matrix()).T, 0.0, 1.0)
     cam = cam / np.array([camera.red_gain, 1.0, camera.blue_gain])
     return mosaic_rggb(cam)
@@ -164,3 +153,17 @@ def camera_training_pair(clean: np.ndarray, rng: np.random.Generator,
     if camera.jpeg_quality is not None:
         noisy = jpeg(noisy, camera.jpeg_quality)
     return reference, noisy
+
+
+def raw_pipeline(clean: np.ndarray, gain: float, seed: int, demosaic_method: str = "bilinear",
+                 noise: bool = True) -> np.ndarray:
+    """``clean`` (float HxWx3 sRGB in [0, 1], even H and W) through the raw path of a camera without colour
+    processing (unit white balance, identity colour matrix): Poisson noise with ``gain`` (linear units per
+    photon) plus read noise of std ``gain``; ``noise=False`` gives the same path without noise (the
+    reference the denoised result is compared with). float32, 8-bit values."""
+    camera = Camera(red_gain=1.0, blue_gain=1.0, saturation=0.0, shot_gain=gain, read_std=gain,
+                    demosaic=demosaic_method)
+    mosaic = unprocess(clean, camera)
+    if noise:
+        mosaic = poisson_gaussian(mosaic, gain, gain, np.random.default_rng(seed))
+    return process(mosaic, camera)

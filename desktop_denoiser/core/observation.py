@@ -91,10 +91,11 @@ def camera_observations(x0: torch.Tensor, schedule: NoiseSchedule,
     refs, noises, ts = [], [], []
     for im in imgs:
         ref, noisy = camera_training_pair(im.astype(np.float64), rng)
-        level = 2.0 * float(np.std(noisy - ref)) * math.exp(SIGMA_JITTER * rng.standard_normal())
+        residue = 2.0 * (noisy - ref)  # in [-1, 1] units
+        level = float(np.std(residue)) * math.exp(SIGMA_JITTER * rng.standard_normal())
         t = max(0, schedule.sigma_to_timestep(level * 255.0 / 2.0))
         refs.append(ref * 2 - 1)
-        noises.append((noisy - ref) * 2 / schedule.sigmas[t])
+        noises.append(residue / schedule.sigmas[t])
         ts.append(t)
 
     def stack(arrays):
