@@ -169,6 +169,7 @@ def _cmd_train(args) -> int:
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
                       focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
                       corr_prob=args.corr_prob, camera_prob=args.camera_prob, color_prob=args.color_prob,
+                      objective=args.objective, min_snr_gamma=args.min_snr_gamma,
                       precision=args.precision,
                       time_limit=args.time_limit, compile=args.compile,
                       init=args.init, grow=args.grow, model=model, schedule=schedule)
@@ -254,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     t.add_argument("--focus-sigma", type=float, default=80.0)
     t.add_argument("--focus-prob", type=float, default=0.9)
+    t.add_argument("--objective", choices=("epsilon", "v", "min-snr"), default="epsilon",
+                   help="epsilon = Ho et al.'s simple epsilon-MSE (default); v = a v-predicting network with the "
+                        "v-MSE (Salimans & Ho); min-snr = epsilon-MSE with Min-SNR-gamma weights (Hang et al.); "
+                        "compared in benchmarks/train_ablation.py")
+    t.add_argument("--min-snr-gamma", type=float, default=5.0, help="gamma of --objective min-snr")
     t.add_argument("--clip-prob", type=float, default=0.5,
                    help="fraction of denoising-range samples whose noisy image is clipped like an 8-bit file")
     t.add_argument("--corr-prob", type=float, default=0.3,

@@ -383,3 +383,40 @@ def test_speed_bench_times_each_network_in_a_fresh_cli_process(tmp_path):
     rows = json.loads(out_json.read_text())["runs"]
     assert [(r["network"], r["precision"]) for r in rows] == [("standard", "fp32"), ("fast", "fp32")]
     assert all(r["wall_s"] > 0 and r["steps"] == 1 and "--network" in r["command"] for r in rows)
+
+
+def test_train_ablation_trains_each_option_and_writes_its_table(tmp_path, capsys):
+    """benchmarks/train_ablation.py: every configuration trains its own network on the same data, the
+    table has a row per option with the denoising and high-t PSNRs, and a finished run is reused."""
+    from PIL import Image
+
+    from conftest import smooth_test_image
+    from desktop_denoiser.core.checkpoint import load_model
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray((smooth_test_image(48, 64, seed=i) * 255).astype(np.uint8)).save(photos / f"p{i}.png")
+    results = tmp_path / "RESULTS.md"
+    argv = ["--data", str(photos), "--val", str(photos), "--val-images", "2", "--val-crop", "32", "--steps", "2",
+            "--crop", "32", "--batch-size", "2", "--base-channels", "8", "--threads", "1",
+            "--configs", "shipped", "uniform", "v", "--out", str(tmp_path / "runs"), "--write", "--results", str(results)]
+    assert _script("train_ablation").main(argv) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and "---" not in line and not line.startswith("| training option")]
+    assert [r[0].strip().split(",")[0] for r in rows] == ["ε-MSE", "ε-MSE", "v-prediction (the network predicts v; v-MSE)"]
+    for r in rows:
+        psnrs = [float(v) for v in r[1:4] + r[5:9]]
+        assert all(3 < v < 60 for v in psnrs)
+    assert rows[0][4].strip() == "–" and rows[1][4].strip().startswith(("+", "-"))
+    done = sorted(p.parent.name for p in (tmp_path / "runs").glob("*/result.json"))
+    assert done == ["shipped-seed0", "uniform-seed0", "v-seed0"]
+    assert load_model(tmp_path / "runs" / "v-seed0" / "model_ema.safetensors").model.config.prediction == "v"
+    text = results.read_text()
+    assert "<!-- train_ablation:begin -->" in text and "v-prediction" in text
+    saved_file = tmp_path / "runs" / "v-seed0" / "result.json"
+    saved = json.loads(saved_file.read_text())
+    saved_file.write_text(json.dumps(dict(saved, psnr_15=12.345)))  # a finished run is reused, not measured again
+    assert _script("train_ablation").main(argv) == 0
+    again = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| v-prediction")]
+    assert len(again) == 1 and again[0].split("|")[2].strip() == "12.35"

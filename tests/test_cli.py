@@ -198,6 +198,7 @@ def test_cli_choices_and_defaults_match_the_library():
     """The CLI spells out choices and defaults so that --help needs no torch import; keep them in step."""
     from desktop_denoiser.cli import build_parser
     from desktop_denoiser.core.denoise import ENSEMBLE_SIZES
+    from desktop_denoiser.core.diffusion import OBJECTIVES
     from desktop_denoiser.core.training import TRAIN_PRECISIONS, TrainConfig
     from desktop_denoiser.pipeline.devices import NETWORKS, PRECISIONS
     from desktop_denoiser.pipeline.jobs import NOISE_MODELS, DenoiseOptions
@@ -211,10 +212,11 @@ def test_cli_choices_and_defaults_match_the_library():
     train = {a.dest: a.default for a in sub["train"]._actions}
     cfg = TrainConfig()
     assert tuple(sub["train"]._option_string_actions["--precision"].choices) == TRAIN_PRECISIONS
+    assert tuple(sub["train"]._option_string_actions["--objective"].choices) == OBJECTIVES
     for flag, field in [("clip_prob", "clip_prob"), ("corr_prob", "corr_prob"), ("color_prob", "color_prob"),
                         ("time_limit", "time_limit"), ("precision", "precision"), ("focus_sigma", "focus_sigma"),
                         ("focus_prob", "focus_prob"), ("crop", "crop_size"), ("lr", "lr"), ("steps", "steps"),
-                        ("batch_size", "batch_size")]:
+                        ("batch_size", "batch_size"), ("objective", "objective"), ("min_snr_gamma", "min_snr_gamma")]:
         assert train[flag] == getattr(cfg, field), flag
 
 

@@ -75,3 +75,28 @@ def test_clipped_observation_noise_embeds_a_clipped_photo():
     mixed = d.clipped_observation_noise(x0, t, noise, mask=torch.tensor([False, True]))
     torch.testing.assert_close(mixed[0], noise[0])
     torch.testing.assert_close(mixed[1], eff[1])
+
+
+def test_loss_weights_give_the_v_and_min_snr_objectives():
+    d = Diffusion()
+    ab = torch.tensor(d.schedule.alphas_cumprod, dtype=torch.float64)
+    t = torch.tensor([0, 32, 114, 500, 999])
+    snr = ab[t] / (1 - ab[t])
+    assert d.loss_weights(t, "epsilon") is None  # Ho et al.'s simple loss
+    torch.testing.assert_close(d.loss_weights(t, "v").double(), 1 / ab[t], rtol=1e-5, atol=0)
+    mins = d.loss_weights(t, "min-snr", min_snr_gamma=5.0).double()
+    torch.testing.assert_close(mins[:2], 5.0 / snr[:2], rtol=1e-5, atol=0)  # SNR > 5: capped x0 weight
+    assert mins[-2:].tolist() == [1.0, 1.0]  # SNR < 5: the plain epsilon-MSE
+    with pytest.raises(ValueError, match="objective"):
+        d.loss_weights(t, "x0")
+
+    # weighted epsilon-MSE with the "v" weights = the MSE of v = sqrt(abar) eps - sqrt(1 - abar) x0
+    torch.manual_seed(0)
+    x0, noise = torch.rand(5, 3, 8, 8) * 2 - 1, torch.randn(5, 3, 8, 8)
+    eps_hat = noise + 0.1 * torch.randn_like(noise)
+    a = ab[t].float().sqrt().view(-1, 1, 1, 1)
+    s = (1 - ab[t]).float().sqrt().view(-1, 1, 1, 1)
+    x_t = d.q_sample(x0, t, noise)
+    v, v_hat = a * noise - s * x0, a * eps_hat - s * d.pred_original_sample(x_t, t, eps_hat)
+    loss = d.training_loss(lambda x, tt: eps_hat, x0, t, noise, d.loss_weights(t, "v"))
+    assert loss.item() == pytest.approx((v - v_hat).pow(2).mean().item(), rel=1e-4)

@@ -260,3 +260,30 @@ def test_training_loop_on_cuda_matches_the_cpu_loop(photo_dir, tmp_path):
     a, b = pinned.get(5), plain.get(5)
     assert a.is_pinned() and torch.equal(a, b)
     pinned.close(), plain.close()
+
+
+@pytest.mark.parametrize("objective", ["v", "min-snr"])
+def test_objectives_train_and_are_recorded(photo_dir, tmp_path, objective):
+    res = Trainer(_cfg(photo_dir, tmp_path / objective, 3, objective=objective)).train()
+    assert res["step"] == 3 and np.isfinite(res["loss"])
+    lm = load_model(tmp_path / objective / "model_ema.safetensors")
+    assert lm.info["objective"] == objective
+    assert lm.model.config.prediction == ("v" if objective == "v" else "epsilon")
+    if objective == "v":  # an epsilon-network cannot be fine-tuned into a v-network: a clear message
+        eps_file = tmp_path / "eps" / "model_ema.safetensors"
+        Trainer(_cfg(photo_dir, tmp_path / "eps", 1)).train()
+        with pytest.raises(ValueError, match="predicts epsilon"):
+            Trainer(_cfg(photo_dir, tmp_path / "x", 1, objective="v", init=str(eps_file)))
+
+
+def test_training_state_saved_before_the_prediction_field_resumes(photo_dir, tmp_path):
+    import json
+
+    first = Trainer(_cfg(photo_dir, tmp_path / "old", 4))
+    first.train(until=2)
+    state = torch.load(tmp_path / "old" / "train_state.pt", weights_only=True)
+    cfg = json.loads(state["config"])
+    del cfg["model"]["prediction"]  # as an older version wrote it
+    state["config"] = json.dumps(cfg)
+    torch.save(state, tmp_path / "old" / "train_state.pt")
+    assert Trainer(_cfg(photo_dir, tmp_path / "old", 4)).step == 2

@@ -77,7 +77,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         config = UNetConfig.from_dict(json.loads(metadata["model_config"]))
         schedule = NoiseSchedule(ScheduleConfig.from_dict(json.loads(metadata["schedule"])))
         info = json.loads(metadata.get("info", "{}"))
-        model = UNet(config)
+        model = UNet(config, alphas_cumprod=schedule.alphas_cumprod)
         model.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path.name}: model config and weights do not match ({exc})") from exc

@@ -18,6 +18,11 @@ def _extract(buf: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
     return out.reshape(-1, *([1] * (ndim - 1)))
 
 
+# Training objectives, as weights of the epsilon-MSE (Diffusion.loss_weights); "v" also makes the network
+# v-parameterised (UNetConfig.prediction), so its loss is the MSE of the network's own output
+OBJECTIVES = ("epsilon", "v", "min-snr")
+
+
 class Diffusion:
     """Torch view of a noise schedule (float64 buffers, cast at use)."""
 
@@ -93,6 +98,25 @@ class Diffusion:
         return eff
 
     # -- Algorithm 1 ---------------------------------------------------------------------------
+    def loss_weights(self, t: torch.Tensor, objective: str = "epsilon", min_snr_gamma: float = 5.0) -> torch.Tensor | None:
+        """Per-sample weights of the epsilon-MSE that make it another objective (:data:`OBJECTIVES`;
+        None = Ho et al.'s simple loss). With SNR_t = abar_t / (1 - abar_t):
+
+        * ``"v"``: the v-prediction loss |v - v_hat|^2 (Salimans & Ho 2022, v = sqrt(abar) eps -
+          sqrt(1 - abar) x0), which is |eps - eps_hat|^2 / abar_t for the epsilon that v_hat implies,
+          i.e. the weight (SNR_t + 1) / SNR_t;
+        * ``"min-snr"``: Min-SNR-gamma (Hang et al. 2023) for epsilon-prediction, min(SNR_t, gamma) / SNR_t,
+          i.e. the x0-error |x0 - x0_hat|^2 (= |eps - eps_hat|^2 / SNR_t) with its weight capped at gamma.
+        """
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        if objective == "epsilon":
+            return None
+        ab = _extract(self.buffer("alphas_cumprod", t.device), t, 1).reshape(-1)
+        snr = ab / (1 - ab)
+        w = (snr + 1) / snr if objective == "v" else snr.clamp(max=min_snr_gamma) / snr
+        return w.float()
+
     def training_loss(self, model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None,
                       weights: torch.Tensor | None = None) -> torch.Tensor:
         """|| eps - eps_theta(sqrt(abar) x0 + sqrt(1 - abar) eps, t) ||^2, averaged (optionally weighted per sample)."""

@@ -35,7 +35,7 @@ __all__ = ["grow_unet", "check_growable"]
 
 def check_growable(old: UNetConfig, new: UNetConfig) -> None:
     """Raise ValueError (saying why) unless ``old`` can be grown into ``new`` by :func:`grow_unet`."""
-    for name in ("in_channels", "unshuffle", "time_embed_dim"):
+    for name in ("in_channels", "unshuffle", "time_embed_dim", "prediction"):
         if getattr(old, name) != getattr(new, name):
             raise ValueError(f"cannot grow: {name} differs ({getattr(old, name)} -> {getattr(new, name)})")
     if len(old.channel_mults) != len(new.channel_mults):
@@ -86,7 +86,7 @@ def grow_unet(old: UNet, config: UNetConfig, *, seed: int = 0) -> UNet:
         old = copy.deepcopy(old).to("cpu", torch.float32)  # Module.to would move the caller's model
     with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
         torch.manual_seed(seed)
-        new = UNet(config)
+        new = UNet(config, alphas_cumprod=getattr(old, "alphas_cumprod", None))
     prefix = torch.arange
     new.time_mlp.load_state_dict(old.time_mlp.state_dict())
     _copy_conv(new.inp, old.inp, prefix(old.inp.weight.shape[1]))

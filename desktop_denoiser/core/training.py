@@ -56,6 +56,11 @@ class TrainConfig:
     focus_prob: float = 0.9  # fraction of samples drawn from t in [0, t(focus_sigma)]
     corr_prob: float = 0.3  # fraction of focus-range samples with camera-like correlated noise (observation.py)
     clip_prob: float = 0.5  # fraction of focus-range samples whose noisy image is clipped to [-1, 1] like a file
+    # the objective (Diffusion.loss_weights): "epsilon" (Ho et al.'s simple loss, every shipped network), "v"
+    # (a v-parameterised network, UNetConfig.prediction, with the v-MSE) or "min-snr" (Min-SNR-gamma weights);
+    # measured against each other in benchmarks/train_ablation.py
+    objective: str = "epsilon"
+    min_snr_gamma: float = 5.0
     # fraction of samples rendered through a random simulated camera (raw noise, demosaicing, JPEG...), at the
     # timestep of their noise level (observation.camera_observations); 0 for the standard and fast networks,
     # 0.5 for the camera network (models/README.md)
@@ -264,7 +269,10 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.amp_dtype = training_autocast_dtype(cfg.precision, self.device)
         # channels-last: the fastest convolution layout for oneDNN and cuDNN (checkpoints are saved contiguous)
-        self.model = UNet(UNetConfig.from_dict(cfg.model)).to(self.device, memory_format=torch.channels_last)
+        # the objective decides what the network's output is (checked against --init's network below)
+        cfg.model = {**cfg.model, "prediction": "v" if cfg.objective == "v" else "epsilon"}
+        self.model = UNet(UNetConfig.from_dict(cfg.model), alphas_cumprod=self.schedule.alphas_cumprod)
+        self.model.to(self.device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.model).eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)
@@ -319,7 +327,8 @@ class Trainer:
     def resume(self) -> None:
         state = torch.load(self.state_path, map_location="cpu", weights_only=True)
         saved = json.loads(state["config"])
-        if saved.get("model") != self.cfg.model or saved.get("schedule") != self.cfg.schedule:
+        same_model = UNetConfig.from_dict(saved.get("model", {})) == UNetConfig.from_dict(self.cfg.model)
+        if not same_model or saved.get("schedule") != self.cfg.schedule:  # (states saved before "prediction" existed: epsilon)
             raise ValueError(f"{self.state_path} was trained with another model/schedule config; use another --out")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
@@ -338,6 +347,9 @@ class Trainer:
         if loaded.schedule.config.to_dict() != self.cfg.schedule:
             raise ValueError(f"{path} has another schedule than this run")
         weights, grown = loaded.model, ""
+        if loaded.model.config.prediction != self.cfg.model["prediction"]:
+            raise ValueError(f"{path} predicts {loaded.model.config.prediction}; this run's objective "
+                             f"{self.cfg.objective!r} trains a network that predicts {self.cfg.model['prediction']}")
         if loaded.model.config.to_dict() != self.cfg.model:
             if not self.cfg.grow:
                 raise ValueError(f"{path} has another model config than this run (grow=True widens/deepens it)")
@@ -353,7 +365,8 @@ class Trainer:
         info = {"steps": self.step, "data": [str(d) for d in self.cfg.data], "crop_size": self.cfg.crop_size,
                 "batch_size": self.cfg.batch_size * self.world, "focus_sigma": self.cfg.focus_sigma,
                 "clip_prob": self.cfg.clip_prob, "corr_prob": self.cfg.corr_prob, "color_prob": self.cfg.color_prob,
-                "camera_prob": self.cfg.camera_prob,
+                "camera_prob": self.cfg.camera_prob, "focus_prob": self.cfg.focus_prob,
+                "objective": self.cfg.objective,
                 "precision": "bf16" if self.amp_dtype is not None else "fp32", "history": self.history[-3:]}
         if self.cfg.init:
             info["init"] = Path(self.cfg.init).name
@@ -450,8 +463,9 @@ class Trainer:
                                                                           np.random.default_rng(seed))
                 for g in self.opt.param_groups:
                     g["lr"] = self._lr()
+                weights = self.diffusion.loss_weights(t, cfg.objective, cfg.min_snr_gamma)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-                    loss = self.diffusion.training_loss(self.net, x0, t, noise)
+                    loss = self.diffusion.training_loss(self.net, x0, t, noise, weights)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)

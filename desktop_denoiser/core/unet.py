@@ -29,6 +29,9 @@ class UNetConfig:
     num_res_blocks: int = 2
     unshuffle: int = 2
     time_embed_dim: int = 128
+    # what the last layer predicts: "epsilon" (every shipped network) or "v" (Salimans & Ho 2022:
+    # v = sqrt(abar) eps - sqrt(1 - abar) x0); UNet.forward returns epsilon either way
+    prediction: str = "epsilon"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -89,12 +92,26 @@ def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if (ph < H and pw < W) else "replicate")
 
 
-class UNet(nn.Module):
-    """epsilon_theta(x_t, t): (B, C, H, W) x (B,) -> (B, C, H, W)."""
+PREDICTIONS = ("epsilon", "v")
 
-    def __init__(self, config: UNetConfig | None = None):
+
+class UNet(nn.Module):
+    """epsilon_theta(x_t, t): (B, C, H, W) x (B,) -> (B, C, H, W).
+
+    A v-predicting network (``config.prediction == "v"``) needs the schedule's ``alphas_cumprod``: its
+    output v is turned into epsilon = sqrt(abar_t) v + sqrt(1 - abar_t) x_t inside ``forward``, so the
+    sampler, tiling and ensembles see an epsilon-network whatever was trained."""
+
+    def __init__(self, config: UNetConfig | None = None, alphas_cumprod=None):
         super().__init__()
         self.config = cfg = config or UNetConfig()
+        if cfg.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {cfg.prediction!r}")
+        if cfg.prediction == "v":
+            if alphas_cumprod is None:
+                raise ValueError("a v-predicting network needs the schedule's alphas_cumprod")
+            self.register_buffer("alphas_cumprod", torch.as_tensor(alphas_cumprod, dtype=torch.float64).float(),
+                                 persistent=False)  # comes from the checkpoint's schedule, not its weights
         r = cfg.unshuffle
         chans = [cfg.base_channels * m for m in cfg.channel_mults]
         emb = cfg.time_embed_dim
@@ -158,8 +175,11 @@ class UNet(nn.Module):
             if k < len(self.upsamples):
                 h = F.interpolate(h, scale_factor=2.0, mode="nearest")
                 h = self.upsamples[k](h)
-        out = F.pixel_shuffle(self.out(F.silu(h)), cfg.unshuffle)
-        return out[:, :, :H, :W]
+        out = F.pixel_shuffle(self.out(F.silu(h)), cfg.unshuffle)[:, :, :H, :W]
+        if cfg.prediction == "v":
+            ab = self.alphas_cumprod[t.to(self.alphas_cumprod.device).long()].reshape(-1, 1, 1, 1)
+            out = ab.sqrt() * out + (1 - ab).sqrt() * x[:, :, :H, :W]
+        return out
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
