@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-channels", type=int, default=32, help="the fast network's width")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="runs/train_ablation")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: the table of the finished runs in --out (e.g. more seeds for some options)")
     ap.add_argument("--write", action="store_true", help="put the table into the results file's train_ablation section")
     ap.add_argument("--results", default=str(DEFAULT_RESULTS), help="results markdown file (default %(default)s)")
     args = ap.parse_args(argv)
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for seed in args.seeds:
         for name in args.configs:
+            if args.report_only and not (Path(args.out) / f"{name}-seed{seed}" / "result.json").exists():
+                continue
             r = run_one(name, seed, args, val)
             results.append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
@@ -128,21 +132,30 @@ def main(argv: list[str] | None = None) -> int:
     base = {s: next((r for r in results if r["config"] == "shipped" and r["seed"] == s), None) for s in args.seeds}
     for name in args.configs:
         rs = [r for r in results if r["config"] == name]
+        if not rs:
+            continue
         mean = {k: float(np.mean([r[k] for r in rs])) for k in rs[0] if k.startswith(("psnr_", "x0_"))}
-        diffs = [r["psnr_25"] - base[r["seed"]]["psnr_25"] for r in rs if base[r["seed"]]]
-        rows.append([CONFIGS[name][0], *(fmt(mean[f"psnr_{s}"]) for s in SIGMAS),
-                     fmt(float(np.mean(diffs)), signed=True) if diffs and name != "shipped" else "–",
-                     *(fmt(mean[f"x0_{t}"]) for t in HIGH_T), f"{np.mean([r['train_s'] for r in rs]) / 60:.0f}"])
+        paired = [r for r in rs if base[r["seed"]]]  # the same seed: the same crops, noise and initial weights
+        diff = " / ".join(fmt(float(np.mean([r[f"psnr_{s}"] - base[r["seed"]][f"psnr_{s}"] for r in paired])), signed=True)
+                          for s in SIGMAS) if paired and name != "shipped" else "–"
+        rows.append([CONFIGS[name][0], *(fmt(mean[f"psnr_{s}"]) for s in SIGMAS), diff,
+                     *(fmt(mean[f"x0_{t}"]) for t in HIGH_T), f"{np.mean([r['train_s'] for r in rs]) / 60:.0f}",
+                     ", ".join(str(r["seed"]) for r in rs)])
+    shipped = [r for r in results if r["config"] == "shipped"]
+    spread = ""
+    if len(shipped) > 1:
+        spread = ("\n\nThe same recipe's spread over seeds (max − min of the shipped row, σ 15 / 25 / 50): "
+                  + " / ".join(f"{np.ptp([r[f'psnr_{s}'] for r in shipped]):.2f}" for s in SIGMAS) + " dB.")
     command = shlex.join(["python", "benchmarks/train_ablation.py", *(sys.argv[1:] if argv is None else argv)])
     md = [provenance(command, machine_info(args.threads), None),
           "",
           f"Each row: a {args.base_channels}-base-channel network (the fast network's architecture) trained from "
           f"random weights for {args.steps} steps of batch {args.batch_size}, {args.crop}² crops of `{args.data}`, "
-          f"lr {args.lr:g} (cosine), mean of seed(s) {', '.join(map(str, args.seeds))}; measured on "
+          f"lr {args.lr:g} (cosine), mean over the seeds named; measured on "
           f"{len(val)} centre crops ({args.val_crop}²) of `{args.val}`.",
           "",
-          table(["training option", *(f"PSNR σ={s}" for s in SIGMAS), "σ=25 vs shipped (same seed)",
-                 *(f"x0 PSNR t={t}" for t in HIGH_T), "min / run"], rows)]
+          table(["training option", *(f"PSNR σ={s}" for s in SIGMAS), "vs shipped, same seed (σ 15 / 25 / 50)",
+                 *(f"x0 PSNR t={t}" for t in HIGH_T), "min / run", "seeds"], rows) + spread]
     text = "\n".join(md)
     print(text)
     if args.write:

@@ -420,3 +420,6 @@ def test_train_ablation_trains_each_option_and_writes_its_table(tmp_path, capsys
     assert _script("train_ablation").main(argv) == 0
     again = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| v-prediction")]
     assert len(again) == 1 and again[0].split("|")[2].strip() == "12.35"
+    assert _script("train_ablation").main(argv + ["--seeds", "0", "1", "--report-only"]) == 0  # seed 1 never ran
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ε-MSE, t uniform")]
+    assert len(rows) == 1 and rows[0].rstrip(" |").endswith("| 0") and not (tmp_path / "runs" / "uniform-seed1").exists()
