@@ -116,3 +116,24 @@ def test_v_predicting_network_returns_epsilon_and_round_trips(tmp_path):
     assert lm.model.config.prediction == "v"
     with torch.no_grad():
         torch.testing.assert_close(lm.model(x, t), m(x, t))
+
+
+def test_app_denoises_with_a_v_predicting_model_file(tmp_path):
+    """A checkpoint trained with --objective v runs through the app unchanged: its v becomes epsilon inside
+    the network. With v = 0 (a fresh network) epsilon = sqrt(1 - abar) x_t, so fidelity mode's x0 is
+    abar * y (an epsilon-network with output 0 would return y itself)."""
+    import numpy as np
+
+    from desktop_denoiser.core.sampler import run_to_end
+    from desktop_denoiser.core.schedule import NoiseSchedule
+    from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
+
+    sched = NoiseSchedule()
+    cfg = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, time_embed_dim=16, prediction="v")
+    path = save_model(tmp_path / "v.safetensors", UNet(cfg, alphas_cumprod=sched.alphas_cumprod), sched.config, {})
+    y = np.random.default_rng(0).uniform(0.1, 0.9, (24, 40, 3)).astype(np.float32)
+    res = run_to_end(Denoiser(path).run(y, DenoiseOptions(sigma=10, noise_model="gaussian", precision="fp32", device="cpu")))
+    assert res.steps == 1 and res.timestep == sched.sigma_to_timestep(10)
+    ab = float(sched.alphas_cumprod[res.timestep])
+    np.testing.assert_allclose(res.pixels, (ab * (2 * y - 1) + 1) / 2, atol=2e-6)
+    assert np.abs(res.pixels - y).max() > 1e-3  # not the epsilon reading of the same weights
