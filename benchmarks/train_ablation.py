@@ -33,7 +33,7 @@ from desktop_denoiser.bench.common import machine_info, set_threads
 from desktop_denoiser.bench.report import DEFAULT_RESULTS, fmt, provenance, table, update_section
 from desktop_denoiser.core.diffusion import Diffusion
 from desktop_denoiser.core.metrics import psnr
-from desktop_denoiser.core.training import TrainConfig, Trainer, list_image_files, load_rgb, validate
+from desktop_denoiser.core.training import TrainConfig, Trainer, validate, validation_crops
 from desktop_denoiser.core.unet import UNetConfig
 
 # name -> (description, TrainConfig overrides); "shipped" is the recipe every shipped network used
@@ -46,16 +46,6 @@ CONFIGS = {
 }
 HIGH_T = (250, 500, 750, 999)
 SIGMAS = (15, 25, 50)
-
-
-def val_crops(folder: str, n: int, crop: int) -> list[np.ndarray]:
-    out = []
-    for f in list_image_files([folder])[:n]:
-        im = load_rgb(f)
-        c = min(crop, *im.shape[:2])
-        y, x = (im.shape[0] - c) // 2, (im.shape[1] - c) // 2
-        out.append(im[y:y + c, x:x + c].astype(np.float32) / 255.0)
-    return out
 
 
 @torch.no_grad()
@@ -74,8 +64,13 @@ def high_t_psnr(model, diffusion: Diffusion, crops: list[np.ndarray]) -> dict[in
     return res
 
 
+def run_dir(args, name: str, seed: int) -> Path:
+    """Where one run keeps its training state, weights and ``result.json``."""
+    return Path(args.out) / f"{name}-seed{seed}"
+
+
 def run_one(name: str, seed: int, args, val: list[np.ndarray]) -> dict:
-    out = Path(args.out) / f"{name}-seed{seed}"
+    out = run_dir(args, name, seed)
     done = out / "result.json"
     settings = {k: getattr(args, k) for k in ("data", "val", "val_images", "val_crop", "steps", "batch_size", "crop",
                                               "lr", "base_channels")}
@@ -119,11 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=str(DEFAULT_RESULTS), help="results markdown file (default %(default)s)")
     args = ap.parse_args(argv)
     set_threads(args.threads)
-    val = val_crops(args.val, args.val_images, args.val_crop)
+    val = validation_crops([args.val], args.val_images, args.val_crop)
     results = []
     for seed in args.seeds:
         for name in args.configs:
-            if args.report_only and not (Path(args.out) / f"{name}-seed{seed}" / "result.json").exists():
+            if args.report_only and not (run_dir(args, name, seed) / "result.json").exists():
                 continue
             r = run_one(name, seed, args, val)
             results.append(r)

@@ -108,6 +108,18 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
+def validation_crops(paths, n: int, crop: int) -> list[np.ndarray]:
+    """Centre crops (at most ``crop``², float32 in [0, 1]) of the first ``n`` photos under ``paths``: what
+    :func:`validate` measures during training (``TrainConfig.val_data``)."""
+    out = []
+    for f in list_image_files(paths)[:n]:
+        im = load_rgb(f)
+        c = min(crop, *im.shape[:2])
+        y, x = (im.shape[0] - c) // 2, (im.shape[1] - c) // 2
+        out.append(im[y:y + c, x:x + c].astype(np.float32) / 255.0)
+    return out
+
+
 def to_unit_range(crops: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """(n, crop, crop, 3) uint8 crops -> (n, 3, crop, crop) float in [-1, 1] on ``device`` (moved there as
     uint8, a quarter of the bytes, queued from pinned memory on a GPU)."""
@@ -419,13 +431,7 @@ class Trainer:
         if not files:
             raise ValueError(f"no training images found in {cfg.data}")
         patches = PatchSampler(files, cfg.crop_size, self.gen)
-        val_imgs = []
-        if cfg.val_data and self.rank == 0:
-            for f in list_image_files(cfg.val_data)[: cfg.val_images]:
-                im = load_rgb(f)
-                c = min(cfg.val_crop, *im.shape[:2])
-                y, x = (im.shape[0] - c) // 2, (im.shape[1] - c) // 2
-                val_imgs.append(im[y:y + c, x:x + c].astype(np.float32) / 255.0)
+        val_imgs = validation_crops(cfg.val_data, cfg.val_images, cfg.val_crop) if self.rank == 0 else []
         if val_imgs and self.step == 0 and cfg.init:  # the starting point of a fine-tuning run, for comparison
             self._validate(val_imgs, None, 0.0)
         self.model.train()
