@@ -75,7 +75,7 @@ def test_awgn_end_to_end(tmp_path, clean_dir, capsys):
     results.write_text(f"{head}{begin}\nstale\n{end}{tail}", encoding="utf-8")
     out_json = tmp_path / "awgn.json"
     rc = bench_main(["awgn", "--data", str(clean_dir), "--sigmas", "25", "--peers", "nlm", "--limit", "2",
-                     "--detail-steps", "2", "--detail-limit", "1", "--threads", "1", "--device", "cpu",
+                     "--detail-steps", "2", "--detail-limit", "1", "--threads", "1", "--device", "cpu", "--max-views", "16",
                      "--json", str(out_json), "--results", str(results), "--write", "--quiet"])
     assert rc == 0
     data = json.loads(out_json.read_text())
@@ -83,12 +83,14 @@ def test_awgn_end_to_end(tmp_path, clean_dir, capsys):
     assert s["ours"]["n"] == 2 and s["nlm"]["n"] == 2 and s["ours_detail"]["n"] == 1
     assert s["ours"]["psnr"] > s["noisy"]["psnr"] + 1.0
     assert s["ours_best"]["n"] == 2 and s["ours_best"]["psnr"] > s["ours"]["psnr"]  # the 8-view ensemble
+    assert s["ours_max"]["n"] == 2 and s["ours_max"]["psnr"] > s["ours"]["psnr"]  # 8 views at 2 grid offsets
     assert s["ours_blind"]["psnr"] > s["noisy"]["psnr"]
     assert s["ours"]["s_per_img"] > 0 and s["ours"]["mp_per_s"] > 0
     assert s["estimator"]["n"] == 2 and s["estimator"]["mae"] < 10
     printed = capsys.readouterr().out
     assert "ours fidelity, σ known" in printed and "published" in printed.lower()
     assert "Best quality (8-view ensemble)" in printed and "ours Best − CBM3D" in printed
+    assert "Maximum quality (16-view ensemble)" in printed and "ours Maximum − CBM3D" in printed
     text = results.read_text(encoding="utf-8")
     assert text.startswith(head + begin + "\n") and text.endswith(end + tail)
     assert "stale" not in text

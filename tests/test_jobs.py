@@ -109,10 +109,11 @@ def test_oom_on_cpu_with_smallest_tile_is_a_clear_error(denoiser, monkeypatch):
         run_to_end(denoiser.run(np.zeros((32, 32, 3), np.float32), DenoiseOptions(sigma=10, device="cpu", tile=128)))
 
 
-@pytest.mark.parametrize("ensemble", [1, 8])
+@pytest.mark.parametrize("ensemble", [1, 8, 16])
 def test_tiled_run_matches_untiled_with_real_model(denoiser, ensemble):
     """Odd-sized on purpose: with the 8-view ensemble each flipped tile must still fall into the same
-    pixel-unshuffle cells as the whole image (before that fix the two differed by up to 0.037)."""
+    pixel-unshuffle cells as the whole image (before that fix the two differed by up to 0.037); with 16
+    views each tile is also moved by one pixel and must come back to the same place."""
     noisy = add_gaussian_noise_8bit(smooth_test_image(201, 263, seed=8), 25, seed=3)
     opts = DenoiseOptions(sigma=25, device="cpu", precision="fp32", ensemble=ensemble)
     whole = run_to_end(denoiser.run(noisy, replace(opts, tile=1024)))
@@ -290,9 +291,34 @@ def test_ensemble_of_eight_is_exactly_flip_and_rotation_equivariant():
         odd = torch.randn(1, 3, 13, 21)  # padded to the down-sampling multiple inside, cropped back
         padded = _ensemble(model, 8, multiple=8)(odd, t)
         assert padded.shape == odd.shape and torch.isfinite(padded).all()
-    assert ENSEMBLE_SIZES == (1, 2, 4, 8)
+    assert ENSEMBLE_SIZES == (1, 2, 4, 8, 16, 32)
     with pytest.raises(ValueError, match="ensemble must be one of"):
         _ensemble(model, 3)
+
+
+@pytest.mark.parametrize("n", [16, 32])
+def test_offset_views_move_the_pixel_grid_and_come_back_aligned(n):
+    """16 / 32 views add one-pixel offsets of the grid. A 'network' that sees only the first pixel of each
+    2x2 cell (as a pixel-unshuffle would) gives, per view, an image that depends on the offset; each view
+    must be moved back exactly: a position-independent model (x -> 2x) comes out exactly 2x."""
+    from desktop_denoiser.core.denoise import _ensemble, _offset_views
+
+    views = _offset_views(n)
+    assert len(views) == n and len(set(views)) == n
+    assert {o for o, _ in views} == ({(0, 0), (1, 1)} if n == 16 else {(0, 0), (1, 1), (0, 1), (1, 0)})
+    x, t = torch.randn(1, 3, 13, 22), torch.tensor([10])  # odd height: padded to the multiple and back
+    with torch.no_grad():
+        assert torch.allclose(_ensemble(lambda a, _t: 2 * a, n, multiple=8)(x, t), 2 * x, atol=1e-6)
+
+        def cell_corner(a, _t):  # each 2x2 cell (of the grid the view was given) filled with its top-left pixel
+            return a[:, :, ::2, ::2].repeat_interleave(2, 2).repeat_interleave(2, 3)[..., :a.shape[2], :a.shape[3]]
+
+        flat = torch.arange(16 * 24, dtype=torch.float32).reshape(1, 1, 16, 24).expand(1, 3, 16, 24)
+        eight = _ensemble(cell_corner, 8, multiple=8)(flat, t)
+        more = _ensemble(cell_corner, n, multiple=8)(flat, t)
+        # at offset (1, 1) the cells are cut across the 8-view ensemble's: the averages differ inside
+        assert (more - eight)[..., 2:-2, 2:-2].abs().max() > 0.1
+        assert (more - flat)[..., 2:-2, 2:-2].abs().mean() < (eight - flat)[..., 2:-2, 2:-2].abs().mean()
 
 
 def test_ensemble_improves_psnr_on_a_tiled_non_square_image(denoiser):

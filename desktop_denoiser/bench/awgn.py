@@ -29,7 +29,7 @@ PUBLISHED_CBSD68 = {
 }
 PUBLISHED_SIGMAS = (15, 25, 50)
 
-METHODS = ("noisy", "ours", "ours_best", "ours_blind", "ours_detail", "cbm3d", "nlm")
+METHODS = ("noisy", "ours", "ours_best", "ours_max", "ours_blind", "ours_detail", "cbm3d", "nlm")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,9 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detail-limit", type=int, default=None,
                    help="run detail mode on the first M images only (0 = skip detail mode)")
     p.add_argument("--no-blind", action="store_true", help="skip ours with sigma estimated")
-    p.add_argument("--best-views", type=int, default=8, choices=(0, 2, 4, 8),
+    p.add_argument("--best-views", type=int, default=8, choices=(0, 2, 4, 8, 16, 32),
                    help="also run ours with sigma known at the GUI's Best quality: the network averaged over "
                         "this many flips/rotations (0 = skip)")
+    p.add_argument("--max-views", type=int, default=0, choices=(0, 16, 32),
+                   help="also run ours with sigma known at the GUI's Maximum quality: the 8 flips/rotations at 2 "
+                        "or 4 offsets of the pixel grid (0 = skip, the default)")
     p.add_argument("--jpeg", type=int, default=None, metavar="Q",
                    help="save the noisy images as JPEG of quality Q (1-100) instead of PNG")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
@@ -63,6 +66,8 @@ def method_label(m: str, args) -> str:
         return "**ours fidelity, σ known**"
     if m == "ours_best":
         return f"ours fidelity, σ known, Best quality ({args.best_views}-view ensemble)"
+    if m == "ours_max":
+        return f"ours fidelity, σ known, Maximum quality ({args.max_views}-view ensemble)"
     if m == "ours_blind":
         return "ours fidelity, blind (σ estimated)"
     if m == "ours_detail":
@@ -127,6 +132,9 @@ def run(args, ctx) -> dict:
                     if args.best_views:
                         todo.append(("ours_best", replace(base, sigma=float(sigma), mode="fidelity", seed=seed,
                                                           ensemble=args.best_views)))
+                    if args.max_views:
+                        todo.append(("ours_max", replace(base, sigma=float(sigma), mode="fidelity", seed=seed,
+                                                         ensemble=args.max_views)))
                     if not args.no_blind:
                         todo.append(("ours_blind", replace(base, sigma=None, mode="fidelity", seed=seed)))
                     if args.detail_limit is None or i < args.detail_limit:
@@ -134,7 +142,7 @@ def run(args, ctx) -> dict:
                                                             steps=args.detail_steps, seed=seed)))
                     for m, opts in todo:
                         key = f"{key0}|{m}|{ctx.ours_key}|{opt_tag}|steps={opts.steps}"
-                        if opts.ensemble != 1:  # --best-views 2 / 4 / 8 are different results
+                        if opts.ensemble != 1:  # --best-views 2 / 4 / 8 (and --max-views) are different results
                             key += f"|ensemble={opts.ensemble}"
                         rec = cache.get(key)
                         if rec is None:
@@ -182,6 +190,7 @@ def _markdown_dataset(name: str, n: int, ds: dict, args) -> str:
                          fmt(r["s_per_img"], 2), fmt(r["mp_per_s"], 3)])
     main = table(["σ", "method", "images", "PSNR (dB)", "SSIM", "s / image", "MP/s"], rows, "llrrrrr")
     rows2 = []
+    with_max = any("ours_max" in s for s in ds.values())
     for sig, s in ds.items():
         o = s.get("ours", {})
         diff = lambda m: (o["psnr"] - s[m]["psnr"]) if (o and m in s) else None  # noqa: E731
@@ -193,10 +202,13 @@ def _markdown_dataset(name: str, n: int, ds: dict, args) -> str:
         est_txt = f"{fmt(est['mae'])} ({fmt(est['bias'], 2, True)})" if est["n"] else "–"
         rows2.append([sig, est_txt, fmt(diff("noisy"), 2, True), fmt(diff("cbm3d"), 2, True),
                       fmt(diff("nlm"), 2, True), fmt(vs_cbm3d("ours_blind"), 2, True),
-                      fmt(vs_cbm3d("ours_best"), 2, True), (fmt(speed, 1) + "×") if speed else "–"])
+                      fmt(vs_cbm3d("ours_best"), 2, True)]
+                     + ([fmt(vs_cbm3d("ours_max"), 2, True)] if with_max else [])
+                     + [(fmt(speed, 1) + "×") if speed else "–"])
     ratios = table(["σ", "σ-estimator MAE (bias)", "ours − noisy (dB)", "ours − CBM3D (dB)", "ours − NLM (dB)",
-                    "ours blind − CBM3D (dB)", "ours Best − CBM3D (dB)", "speed: CBM3D s / ours s"],
-                   rows2, "lrrrrrrr")
+                    "ours blind − CBM3D (dB)", "ours Best − CBM3D (dB)"]
+                   + (["ours Maximum − CBM3D (dB)"] if with_max else []) + ["speed: CBM3D s / ours s"],
+                   rows2, "lrrrrrr" + "r" * (2 if with_max else 1))
     return (f"### {name} ({n} images)\n\n{main}\n\n"
             f"\"ours\" = fidelity mode with σ known. σ-estimator error in 8-bit units on the same noisy "
             f"8-bit images (bias = mean of estimate − true σ).\n\n{ratios}")

@@ -5,7 +5,8 @@ clean image (float32 HxWxC in [0, 1]). Two modes:
 
 * ``fidelity`` (best PSNR): the network's predicted x0 at t* (one evaluation; 3 deterministic strided
   DDIM steps from t* at heavy noise, see :func:`default_fidelity_steps`; ``steps`` overrides). With
-  ``ensemble`` it averages the prediction over flips (and transposes for 8).
+  ``ensemble`` it averages the prediction over flips (and transposes for 8, and offsets of the pixel
+  grid for 16 and 32).
 * ``detail``: the ancestral DDPM chain (Algorithm 2) over every timestep from t* to 0 (``steps`` < t*+1
   strides it, keeping eta=1), which re-synthesises fine texture at some PSNR cost.
 """
@@ -70,33 +71,57 @@ def plan_denoise(schedule: NoiseSchedule, sigma: float, mode: str = "fidelity", 
 # four the same flips of the transposed image (i.e. the 90-degree rotations and the two diagonal mirrors).
 _DIHEDRAL = [((), False), ((3,), False), ((2,), False), ((2, 3), False),
              ((), True), ((3,), True), ((2,), True), ((2, 3), True)]
-ENSEMBLE_SIZES = (1, 2, 4, 8)
+# Offsets (dy, dx) of the pixel grid: the network's first layer pixel-unshuffles 2x2 cells (and its
+# stride-2 down-sampling halves the grid again), so an image moved by one pixel is cut into other cells and
+# gives another estimate. Flips and transposes of a padded image keep the cells, offsets do not: they are
+# the ensemble's next axis (16 views = the 8 symmetries at offsets (0, 0) and (1, 1); 32 = all four).
+_OFFSETS = [(0, 0), (1, 1), (0, 1), (1, 0)]
+ENSEMBLE_SIZES = (1, 2, 4, 8, 16, 32)
+
+
+def _offset_views(n: int) -> list[tuple[tuple[int, int], tuple[tuple[int, ...], bool]]]:
+    """The (offset, symmetry) pairs of an n-view ensemble (see :data:`ENSEMBLE_SIZES`)."""
+    if n not in ENSEMBLE_SIZES:
+        raise ValueError(f"ensemble must be one of {ENSEMBLE_SIZES}, got {n}")
+    symmetries = _DIHEDRAL[:min(n, len(_DIHEDRAL))]
+    return [(o, s) for o in _OFFSETS[:max(1, n // len(_DIHEDRAL))] for s in symmetries]
+
+
+def _shifted(x: torch.Tensor, dy: int, dx: int, multiple: int) -> torch.Tensor:
+    """``x`` moved down/right by (dy, dx) pixels, reflect-padded so the size stays a multiple of ``multiple``
+    (replicate-padded where the image is too small to reflect)."""
+    pad = (dx, (multiple - dx) if dx else 0, dy, (multiple - dy) if dy else 0)
+    mode = "reflect" if max(pad) < min(x.shape[-2:]) else "replicate"
+    return torch.nn.functional.pad(x, pad, mode=mode)
 
 
 def _ensemble(model, n: int, multiple: int = 1):
-    """Average eps over the first n of the square's symmetries (:data:`_DIHEDRAL`): 2 = + h-flip, 4 = all
-    flips, 8 = flips and transposes. The network is translation-local and was trained on flipped and
+    """Average eps over n views (:func:`_offset_views`): 2 = + h-flip, 4 = all flips, 8 = flips and
+    transposes (the square's symmetries, :data:`_DIHEDRAL`), 16 and 32 = those 8 at 2 and 4 offsets of the
+    pixel grid (:data:`_OFFSETS`). The network is translation-local and was trained on flipped and
     rotated crops, so each view is an equally good estimate whose errors partly cancel (measured in
     benchmarks/RESULTS.md). With n = 8 the result is exactly equivariant to flips and 90-degree rotations
-    (for sizes that are multiples of ``multiple``; other sizes are padded at the bottom and right).
+    (for sizes that are multiples of ``multiple``; other sizes are padded at the bottom and right); a
+    one-pixel offset is not a symmetry of the grid, so 16 and 32 views are equivariant only approximately.
 
     ``multiple`` is the network's down-sampling factor (``UNetConfig.size_multiple``): the input is padded
     to it first, so that every view puts the same pixels into the same pixel-unshuffle and stride-2 cells.
     Without that a flipped odd-sized tile would be cut into other cells than the whole image, and a tiled
     run would no longer match an untiled one."""
-    if n not in ENSEMBLE_SIZES:
-        raise ValueError(f"ensemble must be one of {ENSEMBLE_SIZES}, got {n}")
-    views = _DIHEDRAL[:n]
+    views = _offset_views(n)
 
     def fn(x, t):
         H, W = x.shape[-2:]
         x = pad_to_multiple(x, multiple)
+        Hp, Wp = x.shape[-2:]
         acc = None
-        for dims, transpose in views:
-            v = x.transpose(2, 3) if transpose else x
+        for (dy, dx), (dims, transpose) in views:
+            v = _shifted(x, dy, dx, multiple) if (dy or dx) else x
+            v = v.transpose(2, 3) if transpose else v
             e = model(v.flip(dims) if dims else v, t)
             e = e.flip(dims) if dims else e
             e = e.transpose(2, 3) if transpose else e
+            e = e[..., dy:dy + Hp, dx:dx + Wp] if (dy or dx) else e
             acc = e if acc is None else acc.add_(e)
         return acc.div_(len(views))[..., :H, :W]
 
