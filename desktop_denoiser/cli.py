@@ -224,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "white noise) on CPUs without native bf16, the standard one (6.0 M) elsewhere")
     d.add_argument("--ensemble", type=int, default=1, choices=(1, 2, 4, 8, 16, 32),
                    help="average the network over N views: 2-8 flips/rotations (8: about +0.2 dB on photos with "
-                        "white noise), 16 / 32 = those 8 at 2 / 4 offsets of the pixel grid (about +0.04 / +0.05 "
-                        "dB more); N times slower (default 1)")
+                        "white noise), 16 / 32 = those 8 at 2 / 4 offsets of the pixel grid (32: +0.01 to +0.03 "
+                        "dB more on CBSD68); N times slower (default 1)")
     d.add_argument("--noise", choices=("auto", "gaussian", "real"), default="auto",
                    help="auto: detect correlated camera noise when sigma is estimated (default; an explicit --sigma "
                         "is taken as white noise); real: the camera-noise path (at --sigma if given); "
