@@ -89,7 +89,9 @@ def _offset_views(n: int) -> list[tuple[tuple[int, int], tuple[tuple[int, ...], 
 
 def _shifted(x: torch.Tensor, dy: int, dx: int, multiple: int) -> torch.Tensor:
     """``x`` moved down/right by (dy, dx) pixels, reflect-padded so the size stays a multiple of ``multiple``
-    (replicate-padded where the image is too small to reflect)."""
+    (replicate-padded where the image is too small to reflect); ``x`` itself at offset (0, 0)."""
+    if not (dy or dx):
+        return x
     pad = (dx, (multiple - dx) if dx else 0, dy, (multiple - dy) if dy else 0)
     mode = "reflect" if max(pad) < min(x.shape[-2:]) else "replicate"
     return torch.nn.functional.pad(x, pad, mode=mode)
@@ -116,12 +118,12 @@ def _ensemble(model, n: int, multiple: int = 1):
         Hp, Wp = x.shape[-2:]
         acc = None
         for (dy, dx), (dims, transpose) in views:
-            v = _shifted(x, dy, dx, multiple) if (dy or dx) else x
+            v = _shifted(x, dy, dx, multiple)
             v = v.transpose(2, 3) if transpose else v
             e = model(v.flip(dims) if dims else v, t)
             e = e.flip(dims) if dims else e
             e = e.transpose(2, 3) if transpose else e
-            e = e[..., dy:dy + Hp, dx:dx + Wp] if (dy or dx) else e
+            e = e[..., dy:dy + Hp, dx:dx + Wp]  # moved back (a no-op view at offset (0, 0))
             acc = e if acc is None else acc.add_(e)
         return acc.div_(len(views))[..., :H, :W]
 
