@@ -115,6 +115,41 @@ def test_awgn_cache_keeps_ensemble_sizes_apart(tmp_path, clean_dir):
     assert res["2"] != res["8"]
 
 
+@needs_model
+def test_awgn_shards_fill_one_cache_with_the_noise_of_a_whole_run(tmp_path, clean_dir):
+    """Two --shard runs fill the cache with each image once; the run without --shard reuses all of them and
+    equals a whole run measured afresh (each image's noise follows its index in the folder)."""
+    args = ["awgn", "--data", str(clean_dir), "--sigmas", "25", "--peers", "--detail-limit", "0", "--no-blind",
+            "--best-views", "0", "--threads", "1", "--device", "cpu", "--quiet"]
+    cache = tmp_path / "shared.jsonl"
+    for k in ("0/2", "1/2"):
+        out = tmp_path / f"shard{k[0]}.json"
+        assert bench_main(args + ["--shard", k, "--cache", str(cache), "--json", str(out)]) == 0
+        assert json.loads(out.read_text())["datasets"]["clean"]["sigmas"]["25"]["ours"]["n"] == 1
+    keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert len(keys) == 2 and {k.split("|")[1] for k in keys} == {"clean/img0.png", "clean/img1.png"}
+
+    merged, fresh = tmp_path / "merged.json", tmp_path / "fresh.json"
+    assert bench_main(args + ["--cache", str(cache), "--json", str(merged)]) == 0
+    assert len(cache.read_text().splitlines()) == 2  # nothing measured again
+    assert bench_main(args + ["--cache", str(tmp_path / "fresh.jsonl"), "--json", str(fresh)]) == 0
+    m, f = (json.loads(p.read_text())["datasets"]["clean"]["sigmas"]["25"] for p in (merged, fresh))
+    assert m["ours"]["n"] == 2 and m["ours"]["psnr"] == pytest.approx(f["ours"]["psnr"], abs=1e-9)
+    assert m["noisy"]["psnr"] == pytest.approx(f["noisy"]["psnr"], abs=1e-9)
+
+
+def test_awgn_shard_refuses_to_write_a_partial_table(tmp_path, clean_dir, capsys):
+    from desktop_denoiser.bench.awgn import parse_shard
+
+    assert parse_shard("1/3") == (1, 3)
+    for bad in ("3/3", "-1/2", "1", "a/b"):
+        with pytest.raises(Exception, match="K/N"):
+            parse_shard(bad)
+    rc = bench_main(["awgn", "--data", str(clean_dir), "--shard", "0/2", "--write", "--results",
+                     str(tmp_path / "R.md"), "--peers", "--device", "cpu", "--quiet"])
+    assert rc == 2 and "--shard" in capsys.readouterr().err and not (tmp_path / "R.md").exists()
+
+
 def test_code_hash_follows_code_not_docstrings_or_comments(tmp_path):
     from desktop_denoiser.bench.common import INFERENCE_MODULES, code_hash
 

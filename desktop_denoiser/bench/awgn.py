@@ -53,6 +53,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="save the noisy images as JPEG of quality Q (1-100) instead of PNG")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="DenoiseOptions field for all our runs (sigma and mode are set by the benchmark)")
+    p.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
+                   help="only the images whose index (sorted, from 0) is K modulo N, with the noise they have in a "
+                        "whole run: N processes with one --cache fill it in parallel, then a run without "
+                        "--shard reuses every result and writes the table")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)`` with 0 <= K < N."""
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N (e.g. 0/2), got {text!r}") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"shard K/N needs 0 <= K < N, got {text!r}")
+    return k, n
 
 
 def seed_for(index: int, sigma: float) -> int:
@@ -93,6 +108,9 @@ def run(args, ctx) -> dict:
     denoiser, log, cache = ctx.denoiser, ctx.log, ctx.cache
     if args.jpeg is not None and not 1 <= args.jpeg <= 100:
         raise ValueError(f"--jpeg must be a quality from 1 to 100, got {args.jpeg}")
+    if args.shard and args.write:
+        raise ValueError("a --shard run measures part of the images: fill the --cache with shards, then run "
+                         "without --shard to write the table")
     extra = parse_opts(args.opt)
     base = replace(DenoiseOptions(), device=ctx.device, **extra)
     opt_tag = ",".join(f"{k}={v}" for k, v in sorted(extra.items()))
@@ -114,6 +132,8 @@ def run(args, ctx) -> dict:
             accs = {s: {m: Acc() for m in METHODS} for s in args.sigmas}
             est_err = {s: [] for s in args.sigmas}
             for i, path in enumerate(paths):
+                if args.shard and i % args.shard[1] != args.shard[0]:
+                    continue  # another shard's image; the seeds follow the index, so the noise is the same
                 clean_img = read_image(path)
                 clean = clean_img.pixels
                 mp = megapixels(clean)
