@@ -401,6 +401,24 @@ def test_noise_hidden_by_jpeg_chroma_subsampling_shows_a_hint(qtbot, window, tmp
 
 
 @needs_model
+def test_strong_demosaiced_noise_is_camera_noise_with_a_link_back_to_white_noise(qtbot, window, tmp_path):
+    from desktop_denoiser.bench.camera import raw_pipeline
+
+    raw = raw_pipeline(smooth_image(192, 256), 0.02, 2)
+    open_and_estimate(qtbot, window, write_png(tmp_path / "raw_strong.png", raw))
+    panel, hint = window.noise_panel, window.noise_panel.hint_label
+    est = panel.estimate()
+    assert est.correlated and est.analysis.mosaic_noise and "camera noise" in panel.sigma_label.text()
+    assert hint.isVisibleTo(window) and "removed as camera noise" in hint.text()
+    assert "href='noise:gaussian'" in hint.text() and "choose Noise type ▸ Camera noise" not in hint.text()
+    assert window.denoiser.plan(raw, panel.options(), analysis=est.analysis).real
+    hint.linkActivated.emit("noise:gaussian")
+    assert panel.noise_model() == "gaussian" and not hint.isVisibleTo(window)
+    white = window.denoiser.plan(raw, panel.options(), analysis=est.analysis)
+    assert not white.real and white.sigma == pytest.approx(est.analysis.sigma_white)
+
+
+@needs_model
 def test_cancel_mid_run_leaves_original_untouched(qtbot, window, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

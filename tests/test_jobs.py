@@ -251,6 +251,26 @@ def test_camera_noise_is_suggested_for_a_lossless_raw_export_and_then_runs_at_th
     assert not denoiser.plan(_camera_noisy(), DenoiseOptions()).suggest_camera_noise
 
 
+def test_strong_noise_of_a_lossless_raw_export_takes_the_camera_path_by_itself(denoiser):
+    """Strong demosaiced noise saved as PNG (core.real_noise.MOSAIC_AUTO_SIGMA): Auto runs the camera
+    path at MOSAIC_AUTO_SIGMA_SCALE x the measured level, the estimate says so, nothing is suggested, and
+    a sigma the user gives is the level the camera path runs at."""
+    from desktop_denoiser.bench.camera import raw_pipeline
+    from desktop_denoiser.core import real_noise as rn
+
+    clean = smooth_test_image(192, 256, seed=8)
+    reference, noisy = raw_pipeline(clean, 0.02, 2, noise=False), raw_pipeline(clean, 0.02, 2)
+    est = denoiser.estimate(noisy)
+    assert est.correlated and est.analysis.mosaic_noise
+    assert est.sigma == pytest.approx(rn.MOSAIC_AUTO_SIGMA_SCALE * est.analysis.sigma)
+    auto = denoiser.plan(noisy, DenoiseOptions(), analysis=est.analysis)
+    assert auto.real and not auto.suggest_camera_noise and auto.sigma == pytest.approx(est.sigma)
+    res = run_to_end(denoiser.run(noisy, DenoiseOptions(device="cpu"), auto))
+    assert psnr(res.pixels, reference) > psnr(noisy, reference) + 8.0  # measured +11.2 dB (before: +0.4)
+    given = denoiser.plan(noisy, DenoiseOptions(sigma=9.0, noise_model="real"), analysis=est.analysis)
+    assert given.real and given.sigma == pytest.approx(9.0)
+
+
 SATURATED = {"blue": (0.1, 0.1, 0.9), "magenta": (0.9, 0.1, 0.8), "green": (0.1, 0.9, 0.1),
              "red": (0.9, 0.1, 0.1), "cyan": (0.1, 0.8, 0.9), "yellow": (0.95, 0.95, 0.2)}
 

@@ -18,9 +18,11 @@ This module has two parts:
   camera JPEGs. ``correlated = rho1 > CORRELATION_THRESHOLD``, unless a per-block plane fit explains
   the flat blocks (smooth gradients of a clean photo, see MIN_PLANE_RESIDUAL) or they are not
   Gaussian (fine texture of a clean photo, see MAX_TEXTURE_EXCESS and the table below). Flat blocks
-  taken for texture whose variance follows the 2x2 colour-filter grid (``mosaic_pattern``: noise of a
-  raw converter's lossless export, or clean demosaiced detail) only make the app *suggest* the camera
-  path, which then runs at MOSAIC_SIGMA_SCALE x the measured level (``camera_sigma``). A noise level
+  taken for texture whose variance follows the 2x2 colour-filter grid (noise of a raw converter's
+  lossless export, or clean demosaiced detail) are camera noise when they are strong and Gaussian once
+  each grid phase is scaled to the same variance (``mosaic_noise``, run at MOSAIC_AUTO_SIGMA_SCALE x the
+  measured level); otherwise (``mosaic_pattern``) they only make the app *suggest* the camera path,
+  which then runs at MOSAIC_SIGMA_SCALE x the measured level (``camera_sigma``). A noise level
   function (sigma per brightness bin) is reported for information (a spatially varying sigma built
   on it measured worse than one global sigma).
 
@@ -164,9 +166,25 @@ TEXTURE_SURROGATES = 4  # phase-randomised surrogates averaged (deterministic se
 # over smallest, per channel, averaged): synthetic raw exports (RGGB, bilinear or edge-aware demosaicing,
 # 8-bit PNG) 1.8-4.6 with noise, but also 1.5-3.6 *without* noise (demosaicing smooths detail at the
 # interpolated pixels as it smooths noise); the clean dev photos 1.01-1.14 and PolyU's JPEGs 1.00-1.12.
-# So the pattern is never acted on automatically (that smeared noise-free exports by up to 14 dB, see
-# benchmarks/RESULTS.md); it only makes the app suggest the camera-noise path (NoiseAnalysis.mosaic_pattern).
+# So the pattern alone is not acted on (that smeared noise-free exports by up to 14 dB, see
+# benchmarks/RESULTS.md); by itself it only makes the app suggest the camera-noise path
+# (NoiseAnalysis.mosaic_pattern).
 MIN_MOSAIC_RATIO = 1.5
+# What tells strong demosaiced noise from demosaiced detail: scaled so that each 2x2 phase of each channel
+# has the same variance (mosaic_excess), the flat blocks of a noisy export are Gaussian again (texture
+# excess <= MAX_TEXTURE_EXCESS for 90-98 % of synthetic exports at noise std 9-17), detail is not. Noise-free
+# exports of 302 photos (every 2nd CBSD432, all of CBSD68 and McMaster; bilinear and edge-aware
+# demosaicing): 40 of 604 read a level >= 10, and none of them passes (mosaic excess 0.5-2.6 from 12 up);
+# of 49 other photos one does (CBSD432 130034, all grass, level 14.5, excess 0.19: its false-colour
+# speckle is smoothed, 27.7 dB against the export). From MOSAIC_AUTO_SIGMA up the camera path then runs
+# by itself (NoiseAnalysis.mosaic_noise). Chosen on 24 CBSD432 training photos (both demosaicing
+# methods), against Auto before (+0.3-0.5 dB over the noisy input): at noise std ~9 / ~12 / ~17 / ~28
+# +1.2 / +3.8 / +4.4 / +2.8 dB on average (from 12: -0.1 / +2.0 / +4.4 / +2.8), at std ~7 -0.1. What it
+# costs: all-texture scenes (grass, shrubs) read 15-19 at noise std 7-12 and lose up to 4.8 dB there; the
+# scale (0.7 / 0.8 / 0.9 / 1.0 x the level) trades those against strong noise (+3.8 / +4.4 / +4.7 / +4.8
+# at std ~17), and 0.8 is the middle.
+MOSAIC_AUTO_SIGMA = 10.0
+MOSAIC_AUTO_SIGMA_SCALE = 0.8
 # When the user then chooses the camera-noise path, it runs at this fraction of the measured level: the
 # detail left in the flat blocks inflates the measurement and the interpolated pixels carry less noise
 # than the average. Chosen on synthetic raw exports of 12 CBSD432 training photos (mean gain over the
@@ -246,6 +264,9 @@ class NoiseAnalysis:
     blocks: int = 0  # blocks used
     texture_excess: float = 0.0  # non-Gaussianity of the flat blocks (texture, not noise, if > MAX_TEXTURE_EXCESS)
     mosaic_ratio: float = 1.0  # 2x2-phase variance pattern of the flat blocks (demosaicing; see MIN_MOSAIC_RATIO)
+    # strong noise demosaiced from a raw mosaic (see MOSAIC_AUTO_SIGMA): correlated although texture_excess
+    # is high, because that excess comes from the 2x2 grid's variance pattern (mosaic_excess is low)
+    mosaic_noise: bool = False
 
     @property
     def mosaic_pattern(self) -> bool:
@@ -258,7 +279,10 @@ class NoiseAnalysis:
     @property
     def camera_sigma(self) -> float:
         """The per-pixel level the camera-noise path runs at when it is chosen without a sigma:
-        ``sigma``, or MOSAIC_SIGMA_SCALE x ``sigma`` for a :attr:`mosaic_pattern`."""
+        ``sigma``, MOSAIC_AUTO_SIGMA_SCALE x ``sigma`` for :attr:`mosaic_noise`, or MOSAIC_SIGMA_SCALE x
+        ``sigma`` for a :attr:`mosaic_pattern`."""
+        if self.mosaic_noise:
+            return self.sigma * MOSAIC_AUTO_SIGMA_SCALE
         return self.sigma * MOSAIC_SIGMA_SCALE if self.mosaic_pattern else self.sigma
 
     @property
@@ -408,6 +432,18 @@ def mosaic_ratio(R: np.ndarray) -> float:
     return float(np.mean(v.max(axis=0) / np.maximum(v.min(axis=0), 1e-12)))
 
 
+def mosaic_excess(R: np.ndarray, *, seed: int = 0) -> float:
+    """:func:`texture_excess` of the residuals ``R`` (blocks at even image coordinates) with each 2x2 phase of
+    each channel scaled to unit variance: demosaiced noise is Gaussian again (~0), detail is not."""
+    if R.shape[0] == 0 or R.shape[1] < 2:
+        return 0.0
+    S = R.copy()
+    for i in range(2):
+        for j in range(2):
+            S[:, i::2, j::2, :] /= np.sqrt(np.maximum((R[:, i::2, j::2, :] ** 2).mean(axis=(0, 1, 2)), 1e-12))
+    return texture_excess(S, seed=seed)
+
+
 def _plane_residual_fraction(R: np.ndarray) -> float:
     """Median over blocks of the share of the (mean-removed) block variance that a plane fit leaves."""
     b = R.shape[1]
@@ -470,6 +506,9 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
     sigma = math.sqrt(q / conv)
     rho1 = 0.5 * float(rho[MAX_LAG, MAX_LAG + 1] + rho[MAX_LAG + 1, MAX_LAG])
     excess = texture_excess(Rf, seed=seed)
+    ratio = mosaic_ratio(Rf)
+    mosaic_noise = bool(rho1 > CORRELATION_THRESHOLD and excess > MAX_TEXTURE_EXCESS and ratio >= MIN_MOSAIC_RATIO
+                        and sigma >= MOSAIC_AUTO_SIGMA and mosaic_excess(Rf, seed=seed) <= MAX_TEXTURE_EXCESS)
     # noise level function: the same estimate per brightness bin
     m = B.mean(axis=(1, 2, 3))
     edges = np.asarray(NLF_EDGES)
@@ -481,7 +520,7 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
     centres = tuple(float(0.5 * (a + c)) for a, c in zip(edges[:-1], edges[1:]))
     return NoiseAnalysis(
         sigma=float(sigma),
-        correlated=bool(rho1 > CORRELATION_THRESHOLD and excess <= MAX_TEXTURE_EXCESS),
+        correlated=bool(rho1 > CORRELATION_THRESHOLD and excess <= MAX_TEXTURE_EXCESS) or mosaic_noise,
         sigma_white=sigma_white,
         rho1=rho1,
         channel_corr=channel_corr,
@@ -489,7 +528,8 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
         nlf_sigma=tuple(nlf),
         blocks=int(v.size),
         texture_excess=excess,
-        mosaic_ratio=mosaic_ratio(Rf),
+        mosaic_ratio=ratio,
+        mosaic_noise=mosaic_noise,
     )
 
 
@@ -560,34 +600,34 @@ def luma_sigma(analysis: NoiseAnalysis) -> float:
 def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fidelity",
               steps: int | None = None, *, refine_scale: float | None = None) -> RealPlan:
     """Passes for ``analysis``: plain fidelity at its white_sigma if not correlated; else pixel-shuffled
-    sub-images at PD_SIGMA_SCALE x the per-pixel sigma (the luminance-matched one if LUMA_MATCHED), then a
-    full-resolution refinement at ``refine_scale`` x sigma (default REFINE_SIGMA_SCALE; 0 = none), or with
-    REFINE_LEVEL = "measured" and no ``refine_scale`` at the level measured in the sub-images' result
-    (:func:`measured_refinement`). ``mode``/``steps`` apply to
-    every pass (``detail``: each pass is the ancestral chain from its own t*, so the result keeps
+    sub-images at PD_SIGMA_SCALE x the per-pixel sigma (``camera_sigma``; the luminance-matched one if
+    LUMA_MATCHED), then a full-resolution refinement at ``refine_scale`` x sigma (default
+    REFINE_SIGMA_SCALE; 0 = none), or with REFINE_LEVEL = "measured" and no ``refine_scale`` at the level
+    measured in the sub-images' result (:func:`measured_refinement`). ``mode``/``steps`` apply to every pass (``detail``: each pass is the ancestral chain from its own t*, so the result keeps
     re-synthesised fine texture)."""
     if not analysis.correlated:
         plan = plan_denoise(schedule, analysis.white_sigma, mode, steps)
         return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), analysis.white_sigma)
+    sigma = analysis.camera_sigma  # the measured level, or a fraction of it for demosaiced noise
     if STRATEGY == "direct":
-        plan = plan_denoise(schedule, DIRECT_SIGMA_SCALE * analysis.sigma, mode, steps)
-        return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), analysis.sigma)
-    pd_sigma = PD_SIGMA_SCALE * (luma_sigma(analysis) if LUMA_MATCHED else analysis.sigma)
+        plan = plan_denoise(schedule, DIRECT_SIGMA_SCALE * sigma, mode, steps)
+        return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), sigma)
+    pd_sigma = PD_SIGMA_SCALE * (luma_sigma(analysis) if LUMA_MATCHED else sigma)
     passes = []
     pd_plan = plan_denoise(schedule, pd_sigma, mode, steps)
     if pd_plan.timestep >= 0:
         passes.append(RealPass("pd" if PD_STRIDE > 1 else "full", pd_plan))
         if refine_scale is None and REFINE_LEVEL == "measured":
             # predicted level, at least the finest one: whether anything is left is known only when it runs
-            level = max(_measured_level(RESIDUAL_FRACTION * analysis.sigma, analysis.sigma),
+            level = max(_measured_level(RESIDUAL_FRACTION * sigma, sigma),
                         schedule.timestep_to_sigma(0))
             passes.append(RealPass("full", plan_denoise(schedule, level, mode, steps), measured=True))
         else:
             scale = REFINE_SIGMA_SCALE if refine_scale is None else refine_scale
-            ref_plan = plan_denoise(schedule, scale * analysis.sigma, mode, steps) if scale > 0 else None
+            ref_plan = plan_denoise(schedule, scale * sigma, mode, steps) if scale > 0 else None
             if ref_plan is not None and ref_plan.timestep >= 0:
                 passes.append(RealPass("full", ref_plan))
-    return RealPlan(tuple(passes), analysis.sigma)
+    return RealPlan(tuple(passes), sigma)
 
 
 def _measured_level(residue: float, sigma: float) -> float:

@@ -193,7 +193,7 @@ class Denoiser:
                 real = True
             if real:
                 sigma = analysis.camera_sigma if opts.sigma is None else float(opts.sigma)
-                analysis = replace(analysis, correlated=True, sigma=sigma)
+                analysis = replace(analysis, correlated=True, mosaic_noise=False, sigma=sigma)  # runs at sigma
                 return JobPlan.real_noise(analysis, plan_real(self.schedule, analysis, opts.mode, opts.steps))
             sigma = analysis.white_sigma  # the level implied by the flat blocks where JPEG chroma hid white noise
             hidden = analysis.hidden_noise_sigma  # a level only suggested

@@ -214,10 +214,10 @@ class NoisePanel(QWidget):
         return self._estimate
 
     def _show_hints(self) -> None:
-        """The estimate's hints that still apply: none once σ is set by hand, and the camera-noise one only
-        while the noise type is Auto."""
+        """The estimate's hints that still apply: none once σ is set by hand, and those about the noise type
+        only while it is Auto."""
         shown = [] if self.override_check.isChecked() else [
-            text for kind, text in self._hints.items() if kind != "camera" or self.noise_model() == "auto"]
+            text for kind, text in self._hints.items() if kind not in ("camera", "mosaic") or self.noise_model() == "auto"]
         self.hint_label.setText("<br>".join(shown))
         self.hint_label.setVisible(bool(shown))
 
@@ -252,6 +252,10 @@ class NoisePanel(QWidget):
             self._hints["camera"] = ("The fine grain follows a camera's colour-filter grid and was kept as "
                                      "detail. If the photo still looks grainy, choose Noise type ▸ Camera "
                                      "noise. <a href='noise:real'>Use Camera noise</a>")
+        if est.analysis is not None and est.analysis.mosaic_noise:
+            self._hints["mosaic"] = ("The grain follows a camera's colour-filter grid and is removed as camera "
+                                     "noise. If fine texture (grass, foliage) comes out smeared, choose Noise "
+                                     "type ▸ Gaussian (white). <a href='noise:gaussian'>Use Gaussian (white)</a>")
         self._show_hints()
         self.t_label.setText(str(est.timestep) if est.timestep >= 0 else "none (no noise to remove)")
         if not self.override_check.isChecked():
