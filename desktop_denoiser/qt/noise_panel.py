@@ -27,7 +27,7 @@ MODES = [
 QUALITIES = [
     (1, "Normal", "One pass of the network."),
     (2, "Better (2× time)", "Averages the network over the photo and its mirror image "
-                             "(about +0.15 dB on photos with white noise), 2 times slower."),
+                             "(about +0.1 dB on photos with white noise), 2 times slower."),
     (8, "Best (8× time)",
      "Averages the network over the photo's 8 flips and rotations: the cleanest result "
      "(about +0.2 dB on photos with white noise; little on camera noise), 8 times slower."),
