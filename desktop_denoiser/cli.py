@@ -51,6 +51,12 @@ def _camera_noise_note(action: str) -> str:
             f"and was left as detail; if the output still looks grainy, {action} --noise real")
 
 
+def _mosaic_noise_note(action: str) -> str:
+    """The note for grid-pattern grain that Auto removed as camera noise (JobPlan.mosaic_noise)."""
+    return (f"  note: the grain follows a camera's colour-filter grid and is removed as camera noise; if fine "
+            f"texture (grass, foliage) comes out smeared, {action} --noise gaussian")
+
+
 def _cmd_estimate(args) -> int:
     from .pipeline.jobs import estimate_file
 
@@ -64,11 +70,12 @@ def _cmd_estimate(args) -> int:
             continue
         hidden = est.analysis.hidden_noise_sigma if est.analysis is not None else None
         camera = est.analysis is not None and est.analysis.mosaic_pattern
+        mosaic = est.analysis is not None and est.analysis.mosaic_noise
         if args.json:
             print(json.dumps({"path": str(path), "sigma": round(est.sigma, 3), "timestep": est.timestep,
                               "correlated": est.correlated,
                               "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
-                              "suggest_camera_noise": camera}))
+                              "suggest_camera_noise": camera, "mosaic_noise": mosaic}))
         else:
             kind = "correlated camera noise" if est.correlated else "white noise"
             print(f"{path}: sigma={est.sigma:.2f} (8-bit units, {kind})  t*={est.timestep}")
@@ -76,6 +83,8 @@ def _cmd_estimate(args) -> int:
                 print(_hidden_noise_note(hidden, "try"))
             if camera:
                 print(_camera_noise_note("try"))
+            if mosaic:
+                print(_mosaic_noise_note("denoise it with"))
     return 1 if failed else 0
 
 
@@ -120,7 +129,8 @@ def _cmd_denoise(args) -> int:
                 bar.close()
             if args.json:
                 print(json.dumps({k: item[k] for k in ("path", "output", "sigma", "timestep", "steps", "seconds",
-                                                       "network", "hidden_noise_sigma", "suggest_camera_noise")}))
+                                                       "network", "hidden_noise_sigma", "suggest_camera_noise",
+                                                       "mosaic_noise")}))
             else:
                 print(f"{item['path']} -> {item['output']}  sigma={item['sigma']:.2f} t*={item['timestep']} "
                       f"steps={item['steps']} network={item['network']} {item['seconds']:.1f}s")
@@ -128,6 +138,8 @@ def _cmd_denoise(args) -> int:
                     print(_hidden_noise_note(item["hidden_noise_sigma"], "run it again with"))
                 if item["suggest_camera_noise"]:
                     print(_camera_noise_note("run it again with"))
+                if item["mosaic_noise"]:
+                    print(_mosaic_noise_note("run it again with"))
         elif kind == "failed":
             failed += 1
             if bar is not None:

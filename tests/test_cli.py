@@ -231,3 +231,27 @@ def test_progress_bar_fills_with_a_step_part_way_through_its_tiles():
     assert "[" + "#" * 15 + "." * 15 + "] 0/1" in out.getvalue() and "tile 6/12" in out.getvalue()
     bar.update(1, "t=44")
     assert "[" + "#" * 30 + "] 1/1" in out.getvalue()
+
+
+def test_strong_raw_export_noise_is_removed_and_the_note_names_the_way_back(tmp_path, capsys):
+    """Strong demosaiced noise in a PNG is camera noise for Auto (core.real_noise.MOSAIC_AUTO_SIGMA):
+    estimate and denoise say it was taken as camera noise and name --noise gaussian for smeared texture."""
+    from desktop_denoiser.bench.camera import raw_pipeline
+
+    clean = smooth_test_image(192, 256, seed=8)
+    reference, noisy = raw_pipeline(clean, 0.02, 2, noise=False), raw_pipeline(clean, 0.02, 2)
+    path = tmp_path / "raw.png"
+    Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(path)
+    assert main(["estimate", str(path), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip())
+    assert rec["correlated"] and rec["mosaic_noise"] is True and rec["suggest_camera_noise"] is False
+    assert main(["estimate", str(path)]) == 0
+    assert "denoise it with --noise gaussian" in capsys.readouterr().out
+    assert main(["denoise", str(path), "-o", str(tmp_path / "auto"), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["mosaic_noise"] is True and rec["network"] == "camera"
+    out = np.asarray(Image.open(tmp_path / "auto" / "raw.png"), np.float32) / 255
+    assert psnr(out, reference) > psnr(noisy, reference) + 8
+    assert main(["denoise", str(path), "-o", str(tmp_path / "white"), "--noise", "gaussian"]) == 0
+    text = capsys.readouterr().out
+    assert "--noise gaussian" not in text and "camera" not in text.split("network=")[1]

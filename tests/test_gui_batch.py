@@ -230,11 +230,16 @@ def test_batch_row_suggests_a_sigma_when_jpeg_hides_the_noise(qtbot, dialog, tmp
     # noise demosaiced from a raw mosaic, saved losslessly: the row suggests the camera-noise path instead
     raw = raw_pipeline(smooth_test_image(192, 256, seed=8), 0.006, 2)
     assert cv2.imwrite(str(src / "raw.png"), np.round(raw * 255).astype(np.uint8)[:, :, ::-1])
+    # strong demosaiced noise: removed as camera noise, the row names the way back to white noise
+    strong = raw_pipeline(smooth_test_image(192, 256, seed=8), 0.02, 2)
+    assert cv2.imwrite(str(src / "strong.png"), np.round(strong * 255).astype(np.uint8)[:, :, ::-1])
     dialog.set_folders(src, tmp_path / "out", recursive=False)
     with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT):
         assert dialog.start()
-    hidden, plain, mosaic = (dialog.table.item(dialog.row_of(src / n), 2).text()
-                             for n in ("hidden.jpg", "plain.png", "raw.png"))
+    hidden, plain, mosaic, removed = (dialog.table.item(dialog.row_of(src / n), 2).text()
+                                      for n in ("hidden.jpg", "plain.png", "raw.png", "strong.png"))
+    assert "removed as camera noise" in removed and "Gaussian (white)" in removed and "try Noise type ▸ Camera" not in removed
+    assert "removed as camera noise" not in mosaic + hidden + plain
     assert "JPEG may hide noise" in hidden and "try σ" in hidden and "Camera noise" not in hidden
     assert "JPEG may hide noise" not in plain and "Camera noise" not in plain
     assert "try Noise type ▸ Camera noise" in mosaic and "JPEG may hide noise" not in mosaic

@@ -67,6 +67,9 @@ class JobPlan:
     # suggest the camera-noise path: the photo's fine variance follows a demosaicing pattern, either noise
     # of a lossless raw export or clean demosaiced detail (NoiseAnalysis.mosaic_pattern; never applied)
     suggest_camera_noise: bool = False
+    # Auto took strong noise that follows a demosaicing pattern for camera noise (NoiseAnalysis.mosaic_noise):
+    # all-texture scenes can come out smeared, and the white-noise path is the way back
+    mosaic_noise: bool = False
 
     @classmethod
     def real_noise(cls, analysis: NoiseAnalysis, real_plan: RealPlan) -> "JobPlan":
@@ -192,9 +195,11 @@ class Denoiser:
             else:
                 real = True
             if real:
+                mosaic = opts.sigma is None and opts.noise_model == "auto" and analysis.mosaic_noise
                 sigma = analysis.camera_sigma if opts.sigma is None else float(opts.sigma)
                 analysis = replace(analysis, correlated=True, mosaic_noise=False, sigma=sigma)  # runs at sigma
-                return JobPlan.real_noise(analysis, plan_real(self.schedule, analysis, opts.mode, opts.steps))
+                plan = JobPlan.real_noise(analysis, plan_real(self.schedule, analysis, opts.mode, opts.steps))
+                return replace(plan, mosaic_noise=mosaic)
             sigma = analysis.white_sigma  # the level implied by the flat blocks where JPEG chroma hid white noise
             hidden = analysis.hidden_noise_sigma  # a level only suggested
             camera = opts.noise_model == "auto" and analysis.mosaic_pattern
@@ -291,7 +296,7 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
             "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),
             "device": result.device, "network": result.network, "warnings": result.warnings,
             "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
-            "suggest_camera_noise": plan.suggest_camera_noise}
+            "suggest_camera_noise": plan.suggest_camera_noise, "mosaic_noise": plan.mosaic_noise}
 
 
 def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool = False,

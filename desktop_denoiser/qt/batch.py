@@ -362,6 +362,9 @@ class BatchDialog(QDialog):
             detail += f" (JPEG may hide noise: if still grainy, try σ {summary['hidden_noise_sigma']:.0f})"
         if summary.get("suggest_camera_noise"):
             detail += " (grain kept as detail: if still grainy, try Noise type ▸ Camera noise)"
+        if summary.get("mosaic_noise"):
+            detail += " (grid-pattern grain removed as camera noise: if texture looks smeared, try Noise type ▸ " \
+                      "Gaussian (white))"
         self._set_state(row, DONE, detail)
         self._update_summary()
 
