@@ -126,15 +126,21 @@ def test_denoise_refuses_to_write_onto_inputs(noisy_png, capsys):
     assert path.read_bytes() == before
 
 
-def test_lossless_raw_export_gets_the_camera_noise_note(tmp_path, capsys):
-    """Noise demosaiced from a raw mosaic and saved as PNG reads as detail (a known limit): estimate and
-    denoise say so and name --noise real, which then removes most of it."""
+def _raw_export_png(tmp_path, gain: float):
+    """A synthetic raw file's lossless export with sensor noise of ``gain``: (path, reference, noisy)."""
     from desktop_denoiser.bench.camera import raw_pipeline
 
     clean = smooth_test_image(192, 256, seed=8)
-    reference, noisy = raw_pipeline(clean, 0.006, 2, noise=False), raw_pipeline(clean, 0.006, 2)
+    reference, noisy = raw_pipeline(clean, gain, 2, noise=False), raw_pipeline(clean, gain, 2)
     path = tmp_path / "raw.png"
     Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(path)
+    return path, reference, noisy
+
+
+def test_lossless_raw_export_gets_the_camera_noise_note(tmp_path, capsys):
+    """Noise demosaiced from a raw mosaic and saved as PNG reads as detail (a known limit): estimate and
+    denoise say so and name --noise real, which then removes most of it."""
+    path, reference, noisy = _raw_export_png(tmp_path, 0.006)
     assert main(["estimate", str(path), "--json"]) == 0
     rec = json.loads(capsys.readouterr().out.strip())
     assert rec["suggest_camera_noise"] is True and not rec["correlated"]
@@ -236,12 +242,7 @@ def test_progress_bar_fills_with_a_step_part_way_through_its_tiles():
 def test_strong_raw_export_noise_is_removed_and_the_note_names_the_way_back(tmp_path, capsys):
     """Strong demosaiced noise in a PNG is camera noise for Auto (core.real_noise.MOSAIC_AUTO_SIGMA):
     estimate and denoise say it was taken as camera noise and name --noise gaussian for smeared texture."""
-    from desktop_denoiser.bench.camera import raw_pipeline
-
-    clean = smooth_test_image(192, 256, seed=8)
-    reference, noisy = raw_pipeline(clean, 0.02, 2, noise=False), raw_pipeline(clean, 0.02, 2)
-    path = tmp_path / "raw.png"
-    Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(path)
+    path, reference, noisy = _raw_export_png(tmp_path, 0.02)
     assert main(["estimate", str(path), "--json"]) == 0
     rec = json.loads(capsys.readouterr().out.strip())
     assert rec["correlated"] and rec["mosaic_noise"] is True and rec["suggest_camera_noise"] is False
