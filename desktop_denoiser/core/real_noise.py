@@ -273,8 +273,7 @@ class NoiseAnalysis:
         """Correlated flat-block variance that the texture test took for texture but that follows the 2x2
         colour-filter grid: noise demosaiced from a raw file and saved losslessly, or clean demosaiced
         detail; the two cannot be told apart, so the camera-noise path is only *suggested*."""
-        return (not self.correlated and self.rho1 > CORRELATION_THRESHOLD
-                and self.texture_excess > MAX_TEXTURE_EXCESS and self.mosaic_ratio >= MIN_MOSAIC_RATIO)
+        return not self.correlated and _grid_signature(self.rho1, self.texture_excess, self.mosaic_ratio)
 
     @property
     def camera_sigma(self) -> float:
@@ -422,13 +421,25 @@ def texture_excess(R: np.ndarray, *, surrogates: int = TEXTURE_SURROGATES, seed:
     return _block_kurtosis(R) - float(np.mean(k))
 
 
+def _grid_signature(rho1: float, excess: float, ratio: float) -> bool:
+    """Correlated flat-block variance that the texture test takes for texture and that follows the 2x2
+    colour-filter grid (demosaiced noise or detail)."""
+    return rho1 > CORRELATION_THRESHOLD and excess > MAX_TEXTURE_EXCESS and ratio >= MIN_MOSAIC_RATIO
+
+
+def _phase_variances(R: np.ndarray) -> np.ndarray:
+    """(2, 2, C) mean square of the residuals ``R`` (N, b, b, C; blocks at even image coordinates) at each
+    2x2 pixel phase, per channel."""
+    return np.array([[(R[:, i::2, j::2, :] ** 2).mean(axis=(0, 1, 2)) for j in range(2)] for i in range(2)])
+
+
 def mosaic_ratio(R: np.ndarray) -> float:
     """Largest over smallest variance of the residuals ``R`` (N, b, b, C; blocks at even image
     coordinates) at the four 2x2 pixel phases, per channel, averaged over channels: ~1 for stationary
     noise or texture, 1.5-4.6 after demosaicing (see MIN_MOSAIC_RATIO)."""
     if R.shape[0] == 0 or R.shape[1] < 2:
         return 1.0
-    v = np.stack([(R[:, i::2, j::2, :] ** 2).mean(axis=(0, 1, 2)) for i in range(2) for j in range(2)])
+    v = _phase_variances(R).reshape(4, -1)
     return float(np.mean(v.max(axis=0) / np.maximum(v.min(axis=0), 1e-12)))
 
 
@@ -437,10 +448,11 @@ def mosaic_excess(R: np.ndarray, *, seed: int = 0) -> float:
     each channel scaled to unit variance: demosaiced noise is Gaussian again (~0), detail is not."""
     if R.shape[0] == 0 or R.shape[1] < 2:
         return 0.0
+    std = np.sqrt(np.maximum(_phase_variances(R), 1e-12))
     S = R.copy()
     for i in range(2):
         for j in range(2):
-            S[:, i::2, j::2, :] /= np.sqrt(np.maximum((R[:, i::2, j::2, :] ** 2).mean(axis=(0, 1, 2)), 1e-12))
+            S[:, i::2, j::2, :] /= std[i, j]
     return texture_excess(S, seed=seed)
 
 
@@ -507,8 +519,8 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
     rho1 = 0.5 * float(rho[MAX_LAG, MAX_LAG + 1] + rho[MAX_LAG + 1, MAX_LAG])
     excess = texture_excess(Rf, seed=seed)
     ratio = mosaic_ratio(Rf)
-    mosaic_noise = bool(rho1 > CORRELATION_THRESHOLD and excess > MAX_TEXTURE_EXCESS and ratio >= MIN_MOSAIC_RATIO
-                        and sigma >= MOSAIC_AUTO_SIGMA and mosaic_excess(Rf, seed=seed) <= MAX_TEXTURE_EXCESS)
+    mosaic_noise = bool(_grid_signature(rho1, excess, ratio) and sigma >= MOSAIC_AUTO_SIGMA
+                        and mosaic_excess(Rf, seed=seed) <= MAX_TEXTURE_EXCESS)
     # noise level function: the same estimate per brightness bin
     m = B.mean(axis=(1, 2, 3))
     edges = np.asarray(NLF_EDGES)
@@ -603,8 +615,9 @@ def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fid
     sub-images at PD_SIGMA_SCALE x the per-pixel sigma (``camera_sigma``; the luminance-matched one if
     LUMA_MATCHED), then a full-resolution refinement at ``refine_scale`` x sigma (default
     REFINE_SIGMA_SCALE; 0 = none), or with REFINE_LEVEL = "measured" and no ``refine_scale`` at the level
-    measured in the sub-images' result (:func:`measured_refinement`). ``mode``/``steps`` apply to every pass (``detail``: each pass is the ancestral chain from its own t*, so the result keeps
-    re-synthesised fine texture)."""
+    measured in the sub-images' result (:func:`measured_refinement`). ``mode``/``steps`` apply to every
+    pass (``detail``: each pass is the ancestral chain from its own t*, so the result keeps re-synthesised
+    fine texture)."""
     if not analysis.correlated:
         plan = plan_denoise(schedule, analysis.white_sigma, mode, steps)
         return RealPlan((RealPass("full", plan),) if plan.timestep >= 0 else (), analysis.white_sigma)

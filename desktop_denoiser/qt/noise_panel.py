@@ -216,8 +216,9 @@ class NoisePanel(QWidget):
     def _show_hints(self) -> None:
         """The estimate's hints that still apply: none once σ is set by hand, and those about the noise type
         only while it is Auto."""
+        auto = self.noise_model() == "auto"
         shown = [] if self.override_check.isChecked() else [
-            text for kind, text in self._hints.items() if kind not in ("camera", "mosaic") or self.noise_model() == "auto"]
+            text for kind, text in self._hints.items() if kind not in ("camera", "mosaic") or auto]
         self.hint_label.setText("<br>".join(shown))
         self.hint_label.setVisible(bool(shown))
 
