@@ -20,7 +20,8 @@ import torch
 from desktop_denoiser.core.metrics import psnr
 from desktop_denoiser.core.sampler import run_to_end
 from desktop_denoiser.pipeline.imageio import list_images, read_image
-from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
+from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
 
 def main() -> int:
@@ -28,11 +29,12 @@ def main() -> int:
     ap.add_argument("--data", default="../shared/data/dev/CBSD68")
     ap.add_argument("--sigmas", type=float, nargs="+", default=[15, 25, 50])
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--standard", metavar="FILE", help=STANDARD_HELP)
     args = ap.parse_args()
     torch.set_num_threads(1)
     paths = list_images(Path(args.data))
     paths = paths[: args.limit] if args.limit else paths
-    denoiser = Denoiser()
+    denoiser = app_denoiser(args.standard)
     print("| σ | float noise (dB) | 8-bit clipped (dB) | images |\n| ---: | ---: | ---: | ---: |")
     for sigma in args.sigmas:
         res = {"float": [], "8bit": []}

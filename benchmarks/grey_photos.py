@@ -22,7 +22,8 @@ import torch
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
 from desktop_denoiser.pipeline.imageio import list_images, read_image
-from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
+from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -37,9 +38,10 @@ def main() -> int:
     ap.add_argument("--data", nargs="+", default=["../shared/data/dev/CBSD68", "../shared/data/dev/McMaster"])
     ap.add_argument("--every", type=int, default=4, help="noisy runs on every Nth photo of the first folder")
     ap.add_argument("--sigmas", type=float, nargs="+", default=[5, 15, 25, 50])
+    ap.add_argument("--standard", metavar="FILE", help=STANDARD_HELP)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    d = Denoiser()
+    d = app_denoiser(args.standard)
     print("| grey photos, no noise added | n | PSNR ≥ 45 dB vs input | taken for camera noise | median (dB, capped at 99) "
           "| worst (dB) |")
     print("| :--- | ---: | ---: | ---: | ---: | ---: |")

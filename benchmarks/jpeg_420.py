@@ -25,7 +25,8 @@ from desktop_denoiser.bench.camera import jpeg
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
 from desktop_denoiser.pipeline.imageio import list_images, read_image
-from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
+from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
 
 def main() -> int:
@@ -34,9 +35,10 @@ def main() -> int:
     ap.add_argument("--every", type=int, default=6)
     ap.add_argument("--quality", type=int, default=90)
     ap.add_argument("--sigmas", type=float, nargs="+", default=[10, 15, 25, 50])
+    ap.add_argument("--standard", metavar="FILE", help=STANDARD_HELP)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    d = Denoiser()
+    d = app_denoiser(args.standard)
     paths = list_images(Path(args.data))[:: args.every]
     print(f"{len(paths)} photos of `{args.data}` (every {args.every}th), noisy 8-bit, saved as JPEG q{args.quality} "
           f"4:2:0\n")

@@ -226,3 +226,22 @@ class ResultCache:
             rec = {"psnr": psnr(den, clean), "ssim": ssim(den, clean), "seconds": t.seconds}
             self.put(key, rec)
         return rec
+
+
+STANDARD_HELP = ("the standard network's weights file for this run (e.g. a training checkpoint); the fast and "
+                 "camera networks stay the shipped ones, so Auto's camera-noise path is the app's")
+
+
+def app_denoiser(standard: str | Path | None = None):
+    """The app's :class:`~desktop_denoiser.pipeline.jobs.Denoiser`, with ``standard`` in place of the shipped
+    standard network if given (``--standard FILE`` of the stand-alone benchmark scripts)."""
+    from ..pipeline.jobs import Denoiser
+
+    d = Denoiser()
+    if standard is not None:
+        path = Path(standard)
+        if not path.is_file():
+            raise FileNotFoundError(f"--standard: no such file: {path}")
+        d.model_paths["standard"] = d.model_path = path
+    return d
+
