@@ -1,6 +1,7 @@
 """Growing a trained network wider/deeper (core/growth.py): same function at the start, trainable after."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,20 +156,14 @@ def test_cli_grow(tmp_path, capsys):
     assert lm.info["grown_from"]["base_channels"] == 8
 
 
-@pytest.mark.parametrize("grow", [True, False])
-def test_gpu_grow_script_runs_on_the_cpu(tmp_path, grow):
-    """models/gpu_grow.sh (the next GPU slot's run) in its CPU trial mode: it must hand back the weights
-    in parts under 16 MiB that join into a loadable checkpoint, grown when asked for a wider network and
-    the shipped architecture otherwise (the width left out), and the validation log."""
+def _gpu_script_setup(tmp_path):
+    """Two training photos, one validation photo and the environment of a GPU script's CPU trial mode."""
     import os
     import shutil
-    import subprocess
     import sys
-    from pathlib import Path
 
     if shutil.which("bash") is None or shutil.which("split") is None:
         pytest.skip("needs bash and split")
-    root = Path(__file__).resolve().parents[1]
     train, val = tmp_path / "train", tmp_path / "val"
     for d, n in ((train, 2), (val, 1)):
         d.mkdir()
@@ -176,18 +171,38 @@ def test_gpu_grow_script_runs_on_the_cpu(tmp_path, grow):
             Image.fromarray((smooth_test_image(64, 64, seed=i) * 255).astype(np.uint8)).save(d / f"{i}.png")
     env = dict(os.environ, DEVICE="cpu", STEPS="2", BENCH_STEPS="1", BENCH_WARMUP="1", BATCHES="2",
                CROP="32", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return train, val, env
+
+
+def _run_gpu_script(name, train, val, out, env, *args):
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run(["bash", f"models/{name}", str(train), str(val), str(out), *args], cwd=root, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def _joined_parts(out, name, tmp_path):
+    """The weights a GPU machine sends back as parts under its 16 MiB limit, joined as `cat` would."""
+    parts = sorted(out.glob(f"{name}.safetensors.part-*"))
+    assert len(parts) >= 2 and all(p.stat().st_size <= 15 * 2 ** 20 for p in parts)
+    joined = tmp_path / f"{name}.safetensors"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return joined
+
+
+@pytest.mark.parametrize("grow", [True, False])
+def test_gpu_grow_script_runs_on_the_cpu(tmp_path, grow):
+    """models/gpu_grow.sh (the next GPU slot's run) in its CPU trial mode: it must hand back the weights
+    in parts under 16 MiB that join into a loadable checkpoint, grown when asked for a wider network and
+    the shipped architecture otherwise (the width left out), and the validation log."""
+    train, val, env = _gpu_script_setup(tmp_path)
     out = tmp_path / "out"
     shipped = load_model(default_model_path())
     width = shipped.model.config.base_channels + (8 if grow else 0)
-    r = subprocess.run(["bash", "models/gpu_grow.sh", str(train), str(val), str(out), "60"]
-                       + ([str(width)] if grow else []), cwd=root, env=env, capture_output=True, text=True,
-                       timeout=600)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    parts = sorted(out.glob("grown.safetensors.part-*"))
-    assert len(parts) >= 2 and all(p.stat().st_size <= 15 * 2 ** 20 for p in parts)
-    joined = tmp_path / "grown.safetensors"
-    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
-    lm = load_model(joined)
+    _run_gpu_script("gpu_grow.sh", train, val, out, env, "60", *([str(width)] if grow else []))
+    lm = load_model(_joined_parts(out, "grown", tmp_path))
     assert lm.model.config == (replace(shipped.model.config, base_channels=width) if grow
                                else shipped.model.config)
     assert (lm.info.get("grown_from") or {}).get("base_channels") == (
@@ -208,3 +223,23 @@ def test_growing_leaves_the_callers_model_and_random_stream_alone():
     grow_unet(old, replace(TINY, base_channels=12))
     assert torch.equal(torch.rand(3), expected)  # the new weights came from their own seeded stream
     assert all(p.dtype == torch.bfloat16 for p in old.parameters())  # not converted in place
+
+@pytest.mark.parametrize("second", [True, False])
+def test_gpu_continue_script_runs_on_the_cpu(tmp_path, second):
+    """models/gpu_continue.sh in its CPU trial mode: run A continues the shipped network, run B (unless its
+    seconds are 0) continues A's weights; each comes back as parts that join into a loadable checkpoint of the
+    shipped architecture, with its validation log, and no more files than a GPU machine sends back (8)."""
+    train, val, env = _gpu_script_setup(tmp_path)
+    env["BATCH"] = "2"
+    out = tmp_path / "out"
+    _run_gpu_script("gpu_continue.sh", train, val, out, env, "60", "60" if second else "0")
+    shipped = load_model(default_model_path())
+    for name in ("a", "b") if second else ("a",):
+        lm = load_model(_joined_parts(out, name, tmp_path))
+        assert lm.model.config == shipped.model.config and lm.info["steps"] == 2
+        log = (out / f"{name}_train.log").read_text()
+        assert '"step": 0' in log and '"step": 2' in log
+    assert (out / "b_train.log").exists() == second
+    if second:
+        assert "a.safetensors (2 steps)" in (out / "b_train.log").read_text()  # B started from A's weights
+    assert len(list(out.iterdir())) <= 8
