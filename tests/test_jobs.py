@@ -122,12 +122,14 @@ def test_tiled_run_matches_untiled_with_real_model(denoiser, ensemble):
     assert psnr(whole.pixels, tiled.pixels) > 60
 
 
-@pytest.mark.parametrize("precision, tolerance_db", [("bf16", 0.4), ("fp16", 0.01)])
+@pytest.mark.parametrize("precision, tolerance_db", [("bf16", 0.5), ("fp16", 0.01)])
 def test_reduced_precision_keeps_psnr(denoiser, precision, tolerance_db):
     """Autocast arithmetic (bf16 on CPUs, fp16 on CUDA -- both run here on the CPU). This smooth test
-    image comes out at ~39 dB, the worst case for rounding errors (bf16 costs ~0.29 dB here with the
-    stage-3 model, 0.16 with the stage-2 one); on CBSD68 photos bf16 measured -0.01 to -0.03 dB and
-    fp16 0.00 dB with both models, and fp16 on a real GPU 0.00 dB (benchmarks/RESULTS.md)."""
+    image comes out at ~43 dB at sigma 15, the worst case for rounding errors: bf16 costs 0.16 dB here with
+    the stage-2 model, 0.29 with stage 3's and 0.32-0.42 with the stage-9 and stage-10 runs (0.36 / 0.42
+    for the shipped stage 9 / 10a), while on 256x256 crops of 6 CBSD68 photos it cost the same with all
+    four of those, 0.04-0.05 dB at sigma 15 and 0.00 at sigma 50. fp16 0.00 dB, also on a real GPU
+    (benchmarks/RESULTS.md)."""
     clean = smooth_test_image(96, 128, seed=4)
     for sigma in (15, 50):
         noisy = add_gaussian_noise_8bit(clean, sigma, seed=5)
