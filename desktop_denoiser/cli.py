@@ -181,6 +181,7 @@ def _cmd_train(args) -> int:
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
                       focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
                       corr_prob=args.corr_prob, camera_prob=args.camera_prob, color_prob=args.color_prob,
+                      grey_prob=args.grey_prob,
                       objective=args.objective, min_snr_gamma=args.min_snr_gamma,
                       precision=args.precision,
                       time_limit=args.time_limit, compile=args.compile,
@@ -282,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "noise, demosaicing, colour processing, JPEG) at the timestep of their noise level")
     t.add_argument("--color-prob", type=float, default=0.5,
                    help="fraction of samples given saturated colours (channel permutation, saturation boost)")
+    t.add_argument("--grey-prob", type=float, default=0.0,
+                   help="fraction of samples made grey: the crop's luma and the same noise in all three channels, "
+                        "as the app feeds black-and-white photos (0 for every shipped network so far)")
     t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="autocast dtype of the training steps: auto = bf16 on CUDA and on CPUs with native bf16 "
                         "(about 2x faster there), else fp32; weights and optimiser stay float32")

@@ -192,6 +192,47 @@ def test_color_augment_makes_saturated_colours_from_a_fraction_of_the_batch():
     torch.testing.assert_close(color_augment(x, 0.0, torch.Generator()), x)
 
 
+
+def test_grey_augment_gives_a_fraction_of_the_batch_luma_and_the_same_noise_in_each_channel():
+    from desktop_denoiser.core.training import grey_augment
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(64, 3, 16, 16, generator=g) * 2 - 1
+    noise = torch.randn(64, 3, 16, 16, generator=g)
+    gx, gn = grey_augment(x, noise, 0.5, torch.Generator().manual_seed(3))
+    grey = (gx[:, :1] == gx).all(dim=(1, 2, 3)) & (gn[:, :1] == gn).all(dim=(1, 2, 3))
+    assert 20 <= int(grey.sum()) <= 44  # about half
+    luma = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    torch.testing.assert_close(gx[grey, 0], luma[grey])  # BT.601 luma, as the grey benchmark makes it
+    torch.testing.assert_close(gn[grey, 0], noise[grey, 0])  # the first channel's noise, unit variance kept
+    assert torch.equal(gx[~grey], x[~grey]) and torch.equal(gn[~grey], noise[~grey])  # the rest untouched
+    assert not (x[:, :1] == x).all(dim=(1, 2, 3)).any()  # the inputs themselves are not changed
+    same = grey_augment(x, noise, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(same[0], gx) and torch.equal(same[1], gn)  # seeded
+    assert grey_augment(x, noise, 0.0, torch.Generator()) == (x, noise)
+
+
+def test_grey_samples_train_and_are_recorded(photo_dir, tmp_path, monkeypatch):
+    """--grey-prob reaches the loss: every sample of every step grey (identical channels in the image and
+    in the noise, after the camera-like and clipped-observation noise), and the file records the share."""
+    from desktop_denoiser.core.diffusion import Diffusion
+
+    seen = []
+    real = Diffusion.training_loss
+
+    def spy(self, model, x0, t, noise, *args, **kwargs):
+        seen.append(bool((x0[:, :1] == x0).all() and (noise[:, :1] == noise).all()))
+        return real(self, model, x0, t, noise, *args, **kwargs)
+
+    monkeypatch.setattr(Diffusion, "training_loss", spy)
+    res = Trainer(_cfg(photo_dir, tmp_path / "grey", 3, grey_prob=1.0, corr_prob=1.0, clip_prob=1.0)).train()
+    assert res["step"] == 3 and np.isfinite(res["loss"]) and seen == [True, True, True]
+    assert load_model(tmp_path / "grey" / "model_ema.safetensors").info["grey_prob"] == 1.0
+    seen.clear()
+    Trainer(_cfg(photo_dir, tmp_path / "colour", 1)).train()
+    assert seen == [False]
+
+
 def test_compiled_training_step_matches_eager(photo_dir, tmp_path):
     """--compile runs the same training: the same batches give the same weights (to float tolerance), and
     what is saved and exported are the plain module's weights (no torch.compile wrapper prefixes)."""

@@ -69,6 +69,10 @@ class TrainConfig:
     # without them the network's small-t gain of ~1/sigma_t leaks the DC level of flat saturated colours
     # (flat blue at sigma 1.5 came out at 5 dB); see color_augment
     color_prob: float = 0.5
+    # fraction of samples made grey: the crop's luma in all three channels and the same noise in each, as
+    # the app feeds a black-and-white photo (grey_augment); 0 for every shipped network so far (grey photos
+    # are their weakest input: benchmarks/grey_photos.py)
+    grey_prob: float = 0.0
     init: str | None = None  # start from these weights (.safetensors) instead of random ones (fine-tuning)
     # with ``init``: grow its network into ``model`` (wider and/or deeper, same function at the start:
     # core/growth.py) instead of requiring the same architecture
@@ -211,6 +215,28 @@ def color_augment(x0: torch.Tensor, prob: float, generator: torch.Generator) -> 
     x = grey + sat * (x - grey)
     x = (g * x + (1 - g) * b).clamp_(-1.0, 1.0)
     return torch.where(pick, x.to(x0.dtype), x0)
+
+
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as benchmarks/grey_photos.py makes its grey photos
+
+
+def grey_augment(x0: torch.Tensor, noise: torch.Tensor, prob: float,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grey versions of a fraction ``prob`` of the (B, 3, H, W) samples: the crop's luma in all three
+    channels and the first channel's noise in all three, i.e. a black-and-white photo with its noise as
+    the app gives it to the network (the grey channel three times). Colour-trained networks rarely see
+    noise that is identical across the channels. ``noise`` may already be camera-like; its spatial
+    structure is kept. Returns new tensors (the inputs are not changed)."""
+    B = x0.shape[0]
+    if prob <= 0 or x0.shape[1] != 3:
+        return x0, noise
+    pick = torch.rand(B, generator=generator) < prob
+    if not pick.any():
+        return x0, noise
+    pick = to_device(pick, x0.device).view(B, 1, 1, 1)
+    w = torch.tensor(LUMA_WEIGHTS, dtype=x0.dtype, device=x0.device).view(1, 3, 1, 1)
+    grey = (x0 * w).sum(1, keepdim=True).expand_as(x0)
+    return torch.where(pick, grey, x0), torch.where(pick, noise[:, :1].expand_as(noise), noise)
 
 
 def sample_timesteps(n: int, schedule: NoiseSchedule, focus_sigma: float, focus_prob: float,
@@ -376,7 +402,7 @@ class Trainer:
     def export(self, path: Path) -> Path:
         info = {"steps": self.step, "data": [str(d) for d in self.cfg.data], "crop_size": self.cfg.crop_size,
                 "batch_size": self.cfg.batch_size * self.world, "focus_sigma": self.cfg.focus_sigma,
-                "clip_prob": self.cfg.clip_prob, "corr_prob": self.cfg.corr_prob, "color_prob": self.cfg.color_prob,
+                "clip_prob": self.cfg.clip_prob, "corr_prob": self.cfg.corr_prob, "color_prob": self.cfg.color_prob, "grey_prob": self.cfg.grey_prob,
                 "camera_prob": self.cfg.camera_prob, "focus_prob": self.cfg.focus_prob,
                 "objective": self.cfg.objective,
                 "precision": "bf16" if self.amp_dtype is not None else "fp32", "history": self.history[-3:]}
@@ -456,6 +482,8 @@ class Trainer:
                         idx = to_device(corr.nonzero().flatten(), self.device)  # an index, not a mask: no sync
                         noise[idx] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen,
                                                        noise_generator=self.noise_gen)
+                if cfg.grey_prob > 0:  # after the camera-like noise (kept, in one channel), before clipping
+                    x0, noise = grey_augment(x0, noise, cfg.grey_prob, self.gen)
                 if cfg.clip_prob > 0:
                     clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)
                     noise = self.diffusion.clipped_observation_noise(x0, t, noise, to_device(clip, self.device))
