@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
 from desktop_denoiser.core.metrics import psnr
 from desktop_denoiser.core.sampler import run_to_end
 from desktop_denoiser.pipeline.imageio import list_images, read_image
-from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
 from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
 

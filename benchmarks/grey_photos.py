@@ -19,13 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
+from desktop_denoiser.core.training import LUMA_WEIGHTS
 from desktop_denoiser.pipeline.imageio import list_images, read_image
-from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
 from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA = np.array(LUMA_WEIGHTS, np.float32)  # the grey training samples' weights (train --grey-prob)
 
 
 def grey(path: Path) -> np.ndarray:

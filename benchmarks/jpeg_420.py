@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from desktop_denoiser.bench.camera import jpeg
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
 from desktop_denoiser.pipeline.imageio import list_images, read_image
-from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
 from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
 

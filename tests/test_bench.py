@@ -460,3 +460,24 @@ def test_train_ablation_trains_each_option_and_writes_its_table(tmp_path, capsys
     assert _script("train_ablation").main(argv + ["--seeds", "0", "1", "--report-only"]) == 0  # seed 1 never ran
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ε-MSE, t uniform")]
     assert len(rows) == 1 and rows[0].rstrip(" |").endswith("| 0") and not (tmp_path / "runs" / "uniform-seed1").exists()
+
+
+def test_app_denoiser_swaps_only_the_standard_network(tmp_path):
+    """--standard FILE of the grey, 4:2:0 and float-noise scripts: that file as the standard network, the fast
+    and camera networks the shipped ones (so Auto's camera-noise path is the app's), a missing file refused."""
+    import shutil
+
+    from desktop_denoiser.bench.common import app_denoiser
+    from desktop_denoiser.pipeline.jobs import Denoiser
+
+    shipped = Denoiser().model_paths
+    assert app_denoiser().model_paths == shipped
+    candidate = tmp_path / "checkpoint.safetensors"
+    shutil.copy(default_model_path(), candidate)
+    d = app_denoiser(candidate)
+    assert d.model_path == d.model_paths["standard"] == candidate
+    assert {k: v for k, v in d.model_paths.items() if k != "standard"} == {
+        k: v for k, v in shipped.items() if k != "standard"}
+    assert d.model("cpu", "standard").model.config == Denoiser().model("cpu", "standard").model.config
+    with pytest.raises(FileNotFoundError, match="--standard"):
+        app_denoiser(tmp_path / "missing.safetensors")

@@ -217,7 +217,7 @@ def color_augment(x0: torch.Tensor, prob: float, generator: torch.Generator) -> 
     return torch.where(pick, x.to(x0.dtype), x0)
 
 
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as benchmarks/grey_photos.py makes its grey photos
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601; benchmarks/grey_photos.py makes its grey photos with it
 
 
 def grey_augment(x0: torch.Tensor, noise: torch.Tensor, prob: float,
@@ -402,7 +402,8 @@ class Trainer:
     def export(self, path: Path) -> Path:
         info = {"steps": self.step, "data": [str(d) for d in self.cfg.data], "crop_size": self.cfg.crop_size,
                 "batch_size": self.cfg.batch_size * self.world, "focus_sigma": self.cfg.focus_sigma,
-                "clip_prob": self.cfg.clip_prob, "corr_prob": self.cfg.corr_prob, "color_prob": self.cfg.color_prob, "grey_prob": self.cfg.grey_prob,
+                "clip_prob": self.cfg.clip_prob, "corr_prob": self.cfg.corr_prob, "color_prob": self.cfg.color_prob,
+                "grey_prob": self.cfg.grey_prob,
                 "camera_prob": self.cfg.camera_prob, "focus_prob": self.cfg.focus_prob,
                 "objective": self.cfg.objective,
                 "precision": "bf16" if self.amp_dtype is not None else "fp32", "history": self.history[-3:]}
