@@ -7,7 +7,9 @@
 # continues A's EMA weights at LR_B (5e-5) over SECONDS_B (140; 0 = no run B). One call instead of two,
 # because a warm machine goes back 30 s after a call: there is no time to join A's weights here and send
 # them back. Stage 10 shipped A: its B gained +0.01 dB on CBSD68 but lost 0.1-0.4 dB on grey photos and
-# 4:2:0 JPEGs (models/README.md), so measure those before shipping a B.
+# 4:2:0 JPEGs (models/README.md), so measure those before shipping a B. Since stage 11 a fifth of the
+# samples are grey (GREY_PROB, train --grey-prob), as in the CPU stages that taught the shipped network grey
+# photos and 4:2:0 JPEGs (about +1 dB there).
 # Writes to OUT_DIR (= $OUT of the device tool): gpu.txt, a_train.log, b_train.log (each with its
 # validation curve from step 0), gpu_util.csv (nvidia-smi every 10 s) and each run's EMA weights split
 # into 15 MB parts (a GPU machine sends back files of at most 16 MiB), A's before B starts, so a call
@@ -36,7 +38,7 @@ fi
 train() {  # INIT NAME LR SECONDS
   python -m desktop_denoiser.cli train "$TRAIN" --val "$VAL" --out "$work/$2" --init "$1" --device "$DEVICE" \
     --steps "${STEPS:-1000000}" --time-limit "$4" --batch-size "${BATCH:-256}" --crop "${CROP:-128}" --lr "$3" \
-    --corr-prob "${CORR_PROB:-0.3}" --val-every 1000 --save-every 100000 --threads 8 \
+    --corr-prob "${CORR_PROB:-0.3}" --grey-prob "${GREY_PROB:-0.2}" --val-every 1000 --save-every 100000 --threads 8 \
     --export "$work/$2.safetensors" 2>&1 | tr '\r' '\n' | grep -v '^train ' >"$OUT/$2_train.log"
   split -b 15M "$work/$2.safetensors" "$OUT/$2.safetensors.part-"
 }
