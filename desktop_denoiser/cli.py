@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network arithmetic: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     d.add_argument("--network", choices=("auto", "standard", "fast", "camera"), default="auto",
                    help="which shipped network: auto = the camera one (the fast one fine-tuned on simulated camera "
-                        "noise) for camera noise, the fast one (2.8 M parameters, 2.2x the speed, ~0.15 dB lower on "
+                        "noise) for camera noise, the fast one (2.8 M parameters, 2.2x the speed, ~0.27 dB lower on "
                         "white noise) on CPUs without native bf16, the standard one (6.0 M) elsewhere")
     d.add_argument("--ensemble", type=int, default=1, choices=(1, 2, 4, 8, 16, 32),
                    help="average the network over N views: 2-8 flips/rotations (8: about +0.2 dB on photos with "

@@ -228,7 +228,8 @@ def test_growing_leaves_the_callers_model_and_random_stream_alone():
 def test_gpu_continue_script_runs_on_the_cpu(tmp_path, second):
     """models/gpu_continue.sh in its CPU trial mode: run A continues the shipped network, run B (unless its
     seconds are 0) continues A's weights; each comes back as parts that join into a loadable checkpoint of the
-    shipped architecture, trained with grey samples, with its validation log, and no more files than a GPU machine sends back (8)."""
+    shipped architecture, trained with grey samples, with its validation log, and no more files than a GPU
+    machine sends back (8)."""
     train, val, env = _gpu_script_setup(tmp_path)
     env["BATCH"] = "2"
     out = tmp_path / "out"

@@ -114,7 +114,7 @@ NETWORKS = ("auto", "standard", "fast", "camera")
 
 
 def resolve_network(name: str | None, device: torch.device | str, *, camera_noise: bool = False) -> str:
-    """Which shipped network runs: ``standard`` (6.0 M parameters), ``fast`` (2.8 M, 0.15-0.17 dB lower on
+    """Which shipped network runs: ``standard`` (6.0 M parameters), ``fast`` (2.8 M, 0.26-0.28 dB lower on
     CBSD68 white noise, 2.2x the speed) or ``camera`` (the fast one fine-tuned on simulated camera noise:
     core/camera_sim.py; models/README.md). ``auto`` takes
 
