@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of samples given saturated colours (channel permutation, saturation boost)")
     t.add_argument("--grey-prob", type=float, default=0.0,
                    help="fraction of samples made grey: the crop's luma and the same noise in all three channels, "
-                        "as the app feeds black-and-white photos (0 for every shipped network so far)")
+                        "as the app feeds black-and-white photos (0.2 in the shipped networks' last stage)")
     t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="autocast dtype of the training steps: auto = bf16 on CUDA and on CPUs with native bf16 "
                         "(about 2x faster there), else fp32; weights and optimiser stay float32")

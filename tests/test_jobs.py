@@ -126,8 +126,8 @@ def test_tiled_run_matches_untiled_with_real_model(denoiser, ensemble):
 def test_reduced_precision_keeps_psnr(denoiser, precision, tolerance_db):
     """Autocast arithmetic (bf16 on CPUs, fp16 on CUDA -- both run here on the CPU). This smooth test
     image comes out at ~43 dB at sigma 15, the worst case for rounding errors: bf16 costs 0.16 dB here with
-    the stage-2 model, 0.29 with stage 3's and 0.32-0.42 with the stage-9 and stage-10 runs (0.36 / 0.42
-    for the shipped stage 9 / 10a), while on 256x256 crops of 6 CBSD68 photos it cost the same with all
+    the stage-2 model, 0.29 with stage 3's and 0.31-0.42 with the stage-9 to stage-11 runs (0.36 / 0.42 /
+    0.31 for stage 9 / 10a / the shipped stage 11), while on 256x256 crops of 6 CBSD68 photos it cost the same with all
     four of those, 0.04-0.05 dB at sigma 15 and 0.00 at sigma 50. fp16 0.00 dB, also on a real GPU
     (benchmarks/RESULTS.md)."""
     clean = smooth_test_image(96, 128, seed=4)

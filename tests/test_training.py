@@ -192,7 +192,6 @@ def test_color_augment_makes_saturated_colours_from_a_fraction_of_the_batch():
     torch.testing.assert_close(color_augment(x, 0.0, torch.Generator()), x)
 
 
-
 def test_grey_augment_gives_a_fraction_of_the_batch_luma_and_the_same_noise_in_each_channel():
     from desktop_denoiser.core.training import grey_augment
 

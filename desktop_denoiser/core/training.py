@@ -70,8 +70,8 @@ class TrainConfig:
     # (flat blue at sigma 1.5 came out at 5 dB); see color_augment
     color_prob: float = 0.5
     # fraction of samples made grey: the crop's luma in all three channels and the same noise in each, as
-    # the app feeds a black-and-white photo (grey_augment); 0 for every shipped network so far (grey photos
-    # are their weakest input: benchmarks/grey_photos.py)
+    # the app feeds a black-and-white photo (grey_augment); 0.2 in the CPU stages that taught the shipped
+    # standard and fast networks grey photos and 4:2:0 JPEGs (models/README.md, stage 11)
     grey_prob: float = 0.0
     init: str | None = None  # start from these weights (.safetensors) instead of random ones (fine-tuning)
     # with ``init``: grow its network into ``model`` (wider and/or deeper, same function at the start:
