@@ -1,5 +1,7 @@
 """Real-camera-noise path: noise analysis (correlated vs white) and denoise_real."""
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -88,6 +90,46 @@ def test_white_noise_is_not_correlated(image, std):
     assert a.rho1 < 0.2
     assert a.denoise_sigma == a.sigma_white
     assert abs(a.sigma - std) < 0.2 * std
+
+
+def soft_texture(shape, amp, seed):
+    """Clean fine texture with Gaussian statistics (foliage, gravel at a distance), the same in every
+    channel: spatially correlated like camera noise and as Gaussian, so the texture test passes it."""
+    t = blurred_noise(shape[:2] + (1,), amp, 1.0, seed)
+    return t * np.array([1.0, 0.9, 0.8])
+
+
+def test_weak_white_noise_over_fine_texture_is_white_noise(image):
+    """The flattest blocks of a finely textured photo hold texture, so weak white noise over it looks
+    correlated (rho1 > threshold) and used to take the camera path at the flat blocks' level, twice the
+    true sigma here. The white-noise estimate sees the noise (texture is shared by the channels) and
+    explains a large share of the flat blocks' level: white noise."""
+    textured = image + soft_texture(image.shape, 10.0, 5) / 255
+    a = rn.analyse_noise(_quantise(textured + np.random.default_rng(8).normal(0, 5 / 255, image.shape)))
+    assert a.rho1 > rn.CORRELATION_THRESHOLD and a.texture_excess <= rn.MAX_TEXTURE_EXCESS
+    assert a.sigma > 1.8 * 5.0  # the flat blocks' level is mostly texture
+    assert abs(a.sigma_white - 5.0) < 0.5
+    assert rn.white_over_texture(a.sigma, a.sigma_white)
+    assert not a.correlated and a.denoise_sigma == a.sigma_white
+
+
+@pytest.mark.parametrize("sigma,sigma_white,white", [(10.0, 5.0, True), (5.0, 1.9, False), (13.0, 2.2, True),
+                                                     (14.0, 2.2, False), (3.0, 0.4, False)])
+def test_white_over_texture_needs_a_white_level_that_explains_the_flat_blocks(sigma, sigma_white, white):
+    """Camera JPEGs keep little of their noise at the finest scale (PolyU: sigma_white 0.1-0.4 at a flat
+    level 4.7-17x larger)."""
+    assert rn.white_over_texture(sigma, sigma_white) is white
+
+
+def test_weak_white_noise_over_fine_texture_is_removed_as_white_noise(trained, image):
+    clean = _quantise(image + soft_texture(image.shape, 10.0, 5) / 255)
+    noisy = _quantise(clean + np.random.default_rng(8).normal(0, 5 / 255, image.shape))
+    a = rn.analyse_noise(noisy)
+    white = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy, analysis=a))
+    camera = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy,
+                                        analysis=dataclasses.replace(a, correlated=True)))
+    assert psnr(white, clean) > psnr(noisy, clean) + 1.0
+    assert psnr(white, clean) > psnr(camera, clean) + 1.0  # the camera path smooths the texture away
 
 
 def test_analyse_noise_accepts_gray_uint8_and_tiny_images(image):
