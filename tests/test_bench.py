@@ -366,6 +366,26 @@ def test_real_sigma_sweep_table(real_pairs, capsys):
     assert len(fast) == 1 and float(fast[0].split("|")[2]) != auto[0]
 
 
+@needs_model
+def test_weak_noise_table_shows_what_the_white_over_texture_rule_changed(tmp_path, capsys):
+    """benchmarks/weak_noise.py on a finely textured photo with white noise of sigma 5: the rule switched
+    off (the app before stop 24) takes it for camera noise and loses to sigma known; the app now does not."""
+    from conftest import smooth_test_image, soft_texture
+
+    image = smooth_test_image(128, 128, seed=3) + soft_texture((128, 128, 3), 10.0, 5) / 255
+    d = tmp_path / "textured"
+    d.mkdir()
+    assert cv2.imwrite(str(d / "a.png"), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)[..., ::-1])
+    assert _script("weak_noise").main(["--data", str(d), "--sigmas", "5"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 5 |")]
+    assert len(row) == 1
+    cells = [c.strip() for c in row[0].split("|")[1:-1]]
+    assert cells[1] == "1 → 0"
+    noisy, before, now, known = (float(c) for c in cells[2:6])
+    assert now > noisy + 3.0 and now > before + 3.0
+    assert abs(now - known) < 0.05
+
+
 def test_arch_compute_counts_the_peers_published_architectures():
     """benchmarks/arch_compute.py: MACs per pixel by hooks equal the closed forms, and the peers'
     parameter counts are the published ones (FFDNet colour 0.85 M, CDnCNN-B 0.67 M)."""

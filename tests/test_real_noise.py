@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import blurred_noise, smooth_test_image
+from conftest import blurred_noise, smooth_test_image, soft_texture
 from desktop_denoiser.bench.camera import raw_pipeline
 from desktop_denoiser.core import real_noise as rn
 from desktop_denoiser.core.checkpoint import load_model
@@ -90,13 +90,6 @@ def test_white_noise_is_not_correlated(image, std):
     assert a.rho1 < 0.2
     assert a.denoise_sigma == a.sigma_white
     assert abs(a.sigma - std) < 0.2 * std
-
-
-def soft_texture(shape, amp, seed):
-    """Clean fine texture with Gaussian statistics (foliage, gravel at a distance), the same in every
-    channel: spatially correlated like camera noise and as Gaussian, so the texture test passes it."""
-    t = blurred_noise(shape[:2] + (1,), amp, 1.0, seed)
-    return t * np.array([1.0, 0.9, 0.8])
 
 
 def test_weak_white_noise_over_fine_texture_is_white_noise(image):
