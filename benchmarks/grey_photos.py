@@ -19,19 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser, grey_photo
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
-from desktop_denoiser.core.training import LUMA_WEIGHTS
-from desktop_denoiser.pipeline.imageio import list_images, read_image
+from desktop_denoiser.pipeline.imageio import list_images
 from desktop_denoiser.pipeline.jobs import DenoiseOptions
-
-LUMA = np.array(LUMA_WEIGHTS, np.float32)  # the grey training samples' weights (train --grey-prob)
-
-
-def grey(path: Path) -> np.ndarray:
-    rgb = read_image(path).pixels.astype(np.float32)
-    return (np.round(rgb[..., :3] @ LUMA * 255) / 255).astype(np.float32)
 
 
 def main() -> int:
@@ -49,7 +41,7 @@ def main() -> int:
     for folder in args.data:
         rows = []
         for path in list_images(Path(folder)):
-            g = grey(path)
+            g = grey_photo(path)
             est = d.estimate(g)
             out = run_to_end(d.run(g, DenoiseOptions(), d.plan(g, DenoiseOptions(), analysis=est.analysis)))
             rows.append((min(psnr(out.pixels, g), 99.0), est.correlated))
@@ -63,7 +55,7 @@ def main() -> int:
     for sigma in args.sigmas:
         rows = []
         for i, path in enumerate(paths):
-            g = grey(path)
+            g = grey_photo(path)
             noisy = add_gaussian_noise_8bit(g[..., None], sigma, seed=1000 * i + int(sigma))[..., 0]
             blind = run_to_end(d.run(noisy, DenoiseOptions()))
             known = run_to_end(d.run(noisy, DenoiseOptions(sigma=sigma)))

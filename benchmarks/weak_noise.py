@@ -22,20 +22,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser, grey_photo
 from desktop_denoiser.core import real_noise
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
-from desktop_denoiser.core.training import LUMA_WEIGHTS
 from desktop_denoiser.pipeline.imageio import list_images, read_image
 from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
 
 def load(path: Path, grey: bool) -> np.ndarray:
-    rgb = read_image(path).pixels[..., :3].astype(np.float32)
-    if not grey:
-        return rgb
-    return (np.round(rgb @ np.array(LUMA_WEIGHTS, np.float32) * 255) / 255).astype(np.float32)
+    return grey_photo(path) if grey else read_image(path).pixels[..., :3].astype(np.float32)
 
 
 def blind(d, noisy: np.ndarray, rule: bool):

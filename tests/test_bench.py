@@ -386,6 +386,19 @@ def test_weak_noise_table_shows_what_the_white_over_texture_rule_changed(tmp_pat
     assert abs(now - known) < 0.05
 
 
+def test_grey_photo_is_the_8bit_luma_of_the_grey_training_samples(clean_dir):
+    from desktop_denoiser.bench.common import grey_photo
+    from desktop_denoiser.core.training import LUMA_WEIGHTS
+
+    path = sorted(clean_dir.iterdir())[0]
+    rgb = cv2.imread(str(path))[..., ::-1].astype(np.float64)
+    g = grey_photo(path)
+    assert g.shape == rgb.shape[:2] and g.dtype == np.float32
+    diff = np.abs(g * 255 - np.round(rgb @ np.array(LUMA_WEIGHTS)))
+    assert diff.max() < 1.001 and np.mean(diff > 1e-3) < 0.01  # float32 rounding may tip a .5 the other way
+    assert np.allclose(g * 255, np.round(g * 255), atol=1e-3)  # 8-bit levels
+
+
 def test_arch_compute_counts_the_peers_published_architectures():
     """benchmarks/arch_compute.py: MACs per pixel by hooks equal the closed forms, and the peers'
     parameter counts are the published ones (FFDNet colour 0.85 M, CDnCNN-B 0.67 M)."""

@@ -245,3 +245,13 @@ def app_denoiser(standard: str | Path | None = None):
         d.model_paths["standard"] = d.model_path = path
     return d
 
+
+def grey_photo(path: str | Path) -> np.ndarray:
+    """The photo at ``path`` as 8-bit grey (float HxW in [0, 1]): BT.601 luma, the weights of the grey
+    training samples (``train --grey-prob``)."""
+    from ..core.training import LUMA_WEIGHTS
+    from ..pipeline.imageio import read_image
+
+    rgb = read_image(path).pixels[..., :3].astype(np.float32)
+    return (np.round(rgb @ np.array(LUMA_WEIGHTS, np.float32) * 255) / 255).astype(np.float32)
+
