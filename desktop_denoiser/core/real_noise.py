@@ -230,8 +230,8 @@ HIDDEN_NOISE_LEVEL_SCALE = 1.1
 # White noise over fine texture: where white noise is weak, the flattest blocks of a textured photo still
 # hold texture (std 5-17 in 8-bit units), which is spatially correlated, so white noise of sigma 2-10 over
 # it read as camera noise (rho1 0.3-0.5; 47 / 23 / 11 / 5 of 108 CBSD432 training photos at sigma 2 / 5 /
-# 8 / 10) and the camera path ran at the flat blocks' level, 1.2-5x the true sigma: -2.4 to -10 dB on
-# each such photo, most below the noisy input. Camera noise hardly reaches the white-noise (PCA) estimate,
+# 8 / 10) and the camera path ran at the flat blocks' level, 1.2-5x the true sigma: -2.4 to -17.6 dB on
+# each such photo, 95 of 140 below the noisy input. Camera noise hardly reaches the white-noise (PCA) estimate,
 # because demosaicing, noise reduction and JPEG remove its finest scales: PolyU reads sigma_white 0.1-0.4
 # at a flat-block level 4.7-17x larger, simulated camera JPEGs (core/camera_sim.py) mostly below 2. So
 # where sigma_white is at least WHITE_MIN_SIGMA and the flat-block level between it and WHITE_MAX_RATIO x
