@@ -56,7 +56,7 @@ def main() -> int:
         rows = []
         for i, path in enumerate(paths):
             g = grey_photo(path)
-            noisy = add_gaussian_noise_8bit(g[..., None], sigma, seed=1000 * i + int(sigma))[..., 0]
+            noisy = add_gaussian_noise_8bit(g, sigma, seed=1000 * i + int(sigma))
             blind = run_to_end(d.run(noisy, DenoiseOptions()))
             known = run_to_end(d.run(noisy, DenoiseOptions(sigma=sigma)))
             rows.append((blind.sigma, psnr(noisy, g), psnr(blind.pixels, g), psnr(known.pixels, g)))

@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for i, path in enumerate(paths):
             clean = load(path, args.grey)
-            noisy = add_gaussian_noise_8bit(clean if clean.ndim == 3 else clean[..., None], sigma,
-                                            seed=1000 * i + int(sigma))
-            noisy = noisy if clean.ndim == 3 else noisy[..., 0]
+            noisy = add_gaussian_noise_8bit(clean, sigma, seed=1000 * i + int(sigma))  # any shape, grey too
             before, cam_before = blind(d, noisy, rule=False)
             now, cam_now = blind(d, noisy, rule=True)
             known = run_to_end(d.run(noisy, DenoiseOptions(sigma=sigma)))
