@@ -41,6 +41,13 @@ def soft_texture(shape, amp, seed):
     return t * np.array([1.0, 0.9, 0.8])
 
 
+def textured_photo() -> np.ndarray:
+    """An 8-bit, 128x128 clean photo with soft texture of std 10 (8-bit units) over smooth_test_image: what
+    weak white noise over fine texture is tested on (tests/test_real_noise.py, the weak-noise benchmark)."""
+    img = smooth_test_image(128, 128, seed=3) + soft_texture((128, 128, 3), 10.0, 5) / 255
+    return (np.clip(np.round(img * 255.0), 0, 255) / 255.0).astype(np.float32)
+
+
 @pytest.fixture
 def clean_image():
     return smooth_test_image()

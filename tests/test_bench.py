@@ -370,12 +370,11 @@ def test_real_sigma_sweep_table(real_pairs, capsys):
 def test_weak_noise_table_shows_what_the_white_over_texture_rule_changed(tmp_path, capsys):
     """benchmarks/weak_noise.py on a finely textured photo with white noise of sigma 5: the rule switched
     off (the app before stop 24) takes it for camera noise and loses to sigma known; the app now does not."""
-    from conftest import smooth_test_image, soft_texture
+    from conftest import textured_photo
 
-    image = smooth_test_image(128, 128, seed=3) + soft_texture((128, 128, 3), 10.0, 5) / 255
     d = tmp_path / "textured"
     d.mkdir()
-    assert cv2.imwrite(str(d / "a.png"), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)[..., ::-1])
+    assert cv2.imwrite(str(d / "a.png"), np.round(textured_photo() * 255).astype(np.uint8)[..., ::-1])
     assert _script("weak_noise").main(["--data", str(d), "--sigmas", "5"]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 5 |")]
     assert len(row) == 1

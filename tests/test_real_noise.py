@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import blurred_noise, smooth_test_image, soft_texture
+from conftest import blurred_noise, smooth_test_image, textured_photo
 from desktop_denoiser.bench.camera import raw_pipeline
 from desktop_denoiser.core import real_noise as rn
 from desktop_denoiser.core.checkpoint import load_model
@@ -92,13 +92,13 @@ def test_white_noise_is_not_correlated(image, std):
     assert abs(a.sigma - std) < 0.2 * std
 
 
-def test_weak_white_noise_over_fine_texture_is_white_noise(image):
+def test_weak_white_noise_over_fine_texture_is_white_noise():
     """The flattest blocks of a finely textured photo hold texture, so weak white noise over it looks
     correlated (rho1 > threshold) and used to take the camera path at the flat blocks' level, twice the
     true sigma here. The white-noise estimate sees the noise (texture is shared by the channels) and
     explains a large share of the flat blocks' level: white noise."""
-    textured = image + soft_texture(image.shape, 10.0, 5) / 255
-    a = rn.analyse_noise(_quantise(textured + np.random.default_rng(8).normal(0, 5 / 255, image.shape)))
+    textured = textured_photo()
+    a = rn.analyse_noise(_quantise(textured + np.random.default_rng(8).normal(0, 5 / 255, textured.shape)))
     assert a.rho1 > rn.CORRELATION_THRESHOLD and a.texture_excess <= rn.MAX_TEXTURE_EXCESS
     assert a.sigma > 1.8 * 5.0  # the flat blocks' level is mostly texture
     assert abs(a.sigma_white - 5.0) < 0.5
@@ -116,9 +116,9 @@ def test_white_over_texture_needs_a_white_level_that_explains_the_flat_blocks(si
     assert rn.white_over_texture(sigma, sigma_white) is white
 
 
-def test_weak_white_noise_over_fine_texture_is_removed_as_white_noise(trained, image):
-    clean = _quantise(image + soft_texture(image.shape, 10.0, 5) / 255)
-    noisy = _quantise(clean + np.random.default_rng(8).normal(0, 5 / 255, image.shape))
+def test_weak_white_noise_over_fine_texture_is_removed_as_white_noise(trained):
+    clean = textured_photo()
+    noisy = _quantise(clean + np.random.default_rng(8).normal(0, 5 / 255, clean.shape))
     a = rn.analyse_noise(noisy)
     white = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy, analysis=a))
     camera = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy,
