@@ -4,9 +4,10 @@
 
 The subsampled chroma hides the noise from the white-noise PCA estimate; the noise analysis recognises
 the signature and uses the flat-block level when the flat blocks' channel correlation says colour noise,
-not near-grey texture (``core/real_noise.py``: HIDDEN_NOISE_MAX_CHANNEL_CORR). Per σ: the noisy JPEG,
-*Auto* with that rule switched off (what the app did before), *Auto* now, how often the level was applied,
-and σ known. Every Nth photo, seeded noise, one thread; prints a markdown table.
+not near-grey texture (``core/real_noise.py``: HIDDEN_NOISE_MAX_CHANNEL_CORR), or when the luminance
+plane's own estimate confirms white noise (HIDDEN_NOISE_LUMA_MIN_RATIO). Per σ: the noisy JPEG, *Auto*
+with both rules switched off (what the app did before them), *Auto* now, how often the level was
+applied, and σ known. Every Nth photo, seeded noise, one thread; prints a markdown table.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def main() -> int:
             y = jpeg(add_gaussian_noise_8bit(clean, sigma, seed=1000 * i + int(sigma)), args.quality)  # 4:2:0
             a = d.estimate(y).analysis
             auto = run_to_end(d.run(y, DenoiseOptions(), d.plan(y, DenoiseOptions(), analysis=a))).pixels
-            off = d.plan(y, DenoiseOptions(), analysis=replace(a, channel_corr=1.0))  # fails the rule
+            off = d.plan(y, DenoiseOptions(), analysis=replace(a, channel_corr=1.0))  # fails both rules
             before = run_to_end(d.run(y, DenoiseOptions(), off)).pixels
             known = run_to_end(d.run(y, DenoiseOptions(sigma=float(sigma)))).pixels
             rows.append((psnr(y, clean), psnr(before, clean), psnr(auto, clean), a.hidden_noise_applied,

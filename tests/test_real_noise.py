@@ -341,6 +341,57 @@ def test_noise_hidden_by_chroma_subsampling_is_applied_only_when_not_grey():
         assert a.hidden_noise_sigma is None and not a.hidden_noise_applied
 
 
+def _hidden_sigma10() -> tuple[np.ndarray, np.ndarray]:
+    """White noise of sigma 10 saved as JPEG q90 4:2:0: (clean, decoded)."""
+    clean = smooth_test_image(192, 256, seed=6)
+    noisy = np.clip(clean + np.random.default_rng(0).standard_normal(clean.shape) * 10 / 255, 0, 1)
+    return clean, _jpeg(noisy)
+
+
+def test_weaker_noise_hidden_by_chroma_subsampling_is_confirmed_by_the_luma_plane():
+    """At sigma 10 the flat blocks read ~7, below HIDDEN_NOISE_AUTO_SIGMA, so the level used to be only
+    suggested. The luminance plane, which 4:2:0 keeps at full resolution, sees the white noise (~10) and
+    confirms it; the level is then applied. Where the luma estimate does not exceed the flat level (texture
+    inflating the flat blocks), the channels are as correlated as near-grey texture, or the flat blocks
+    are not Gaussian, it is only suggested, as before."""
+    _, decoded = _hidden_sigma10()
+    a = rn.analyse_noise(decoded)
+    assert a.hidden_noise_signature and a.sigma < rn.HIDDEN_NOISE_AUTO_SIGMA
+    assert 9.0 < a.sigma_luma < 12.0
+    assert a.hidden_noise_luma_confirmed and a.hidden_noise_applied and a.hidden_noise_sigma is None
+    assert a.denoise_sigma == a.hidden_noise_level and 7.0 < a.denoise_sigma < 11.0
+    for other in (dataclasses.replace(a, sigma_luma=a.sigma),  # texture-inflated flat level
+                  dataclasses.replace(a, sigma_luma=float("nan")),  # not measured
+                  dataclasses.replace(a, channel_corr=0.95),  # as near-grey texture
+                  dataclasses.replace(a, texture_excess=0.2)):  # flat blocks not Gaussian
+        assert not other.hidden_noise_luma_confirmed and not other.hidden_noise_applied
+        assert other.hidden_noise_sigma == a.hidden_noise_level  # suggested only
+        assert other.denoise_sigma == a.sigma_white
+    grain = rn.analyse_noise(_jpeg(grey_grain(smooth_test_image(192, 256, seed=6))))
+    assert grain.sigma_luma > rn.HIDDEN_NOISE_LUMA_MIN_RATIO * grain.sigma  # white, but in all three channels
+    assert not grain.hidden_noise_luma_confirmed and not grain.hidden_noise_applied
+    assert np.isnan(rn.analyse_noise(_jpeg(smooth_test_image(192, 256, seed=6))).sigma_luma)  # no signature
+
+
+def test_weaker_noise_hidden_by_chroma_subsampling_is_removed(trained):
+    clean, decoded = _hidden_sigma10()
+    a = rn.analyse_noise(decoded)
+    out = run_to_end(rn.denoise_real(trained.model, trained.schedule, decoded, analysis=a))
+    suggested_only = run_to_end(rn.denoise_real(trained.model, trained.schedule, decoded,
+                                                analysis=dataclasses.replace(a, sigma_luma=float("nan"))))
+    assert psnr(out, clean) > psnr(decoded, clean) + 3.0
+    assert psnr(out, clean) > psnr(suggested_only, clean) + 3.0
+
+
+def test_luma_white_sigma_is_in_per_channel_units():
+    clean = smooth_test_image(128, 128, seed=2)
+    noisy = _quantise(clean + np.random.default_rng(1).standard_normal(clean.shape) * 12 / 255)
+    assert abs(rn.luma_white_sigma(noisy) - 12.0) < 1.0
+    u8 = np.round(noisy * 255).astype(np.uint8)
+    assert abs(rn.luma_white_sigma(u8) - rn.luma_white_sigma(noisy)) < 1e-3
+    assert abs(rn.luma_white_sigma(u8.astype(np.uint16) * 257) - rn.luma_white_sigma(noisy)) < 1e-3
+
+
 def test_noise_free_raw_export_comes_back_unchanged(trained):
     """A clean photo exported losslessly from a raw file keeps the demosaicing's 2x2 pattern in its fine
     detail; it must not be taken for camera noise (a mosaic-pattern detector that did so was measured
