@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import blurred_noise
+from conftest import blurred_noise, smooth_test_image
 from desktop_denoiser.bench import main as bench_main
 from desktop_denoiser.bench.report import markers, update_section
 from desktop_denoiser.paths import default_model_path
@@ -383,6 +383,24 @@ def test_weak_noise_table_shows_what_the_white_over_texture_rule_changed(tmp_pat
     noisy, before, now, known = (float(c) for c in cells[2:6])
     assert now > noisy + 3.0 and now > before + 3.0
     assert abs(now - known) < 0.05
+
+
+@needs_model
+def test_jpeg_420_table_shows_what_the_luma_rule_changed(tmp_path, capsys):
+    """benchmarks/jpeg_420.py on a photo with white noise of sigma 10 saved as 4:2:0 JPEG: the flat blocks
+    read ~7, so before the luma rule (stop 24) the level was only suggested and the noise left in; the
+    luminance plane now confirms it and the level is applied."""
+    d = tmp_path / "smooth"
+    d.mkdir()
+    assert cv2.imwrite(str(d / "a.png"), np.round(smooth_test_image(192, 256, seed=6) * 255).astype(np.uint8)[..., ::-1])
+    assert _script("jpeg_420").main(["--data", str(d), "--sigmas", "10"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 10 |")]
+    assert len(row) == 1
+    cells = [c.strip() for c in row[0].split("|")[1:-1]]
+    assert cells[5] == "0 → 1 of 1"
+    noisy, off, before, now, known = (float(c) for c in cells[1:5] + cells[6:7])
+    assert now > noisy + 3.0 and now > before + 3.0 and abs(before - off) < 0.01
+    assert now > known - 1.0
 
 
 def test_grey_photo_is_the_8bit_luma_of_the_grey_training_samples(clean_dir):
