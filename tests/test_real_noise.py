@@ -373,6 +373,20 @@ def test_weaker_noise_hidden_by_chroma_subsampling_is_confirmed_by_the_luma_plan
     assert np.isnan(rn.analyse_noise(_jpeg(smooth_test_image(192, 256, seed=6))).sigma_luma)  # no signature
 
 
+def test_stronger_hidden_noise_may_read_a_higher_channel_correlation():
+    """q75 quantises chroma coarsely: white noise of sigma 20-25 read a channel correlation of 0.930-0.945.
+    From a flat-block level of HIDDEN_NOISE_LUMA_STRONG_SIGMA up that still counts as noise; below it
+    (textured photos with weaker noise) and at clean near-grey texture's 0.95+ it does not."""
+    _, decoded = _hidden_sigma10()
+    a = rn.analyse_noise(decoded)
+    strong = dataclasses.replace(a, sigma=rn.HIDDEN_NOISE_LUMA_STRONG_SIGMA + 1, sigma_luma=20.0, channel_corr=0.94)
+    assert strong.hidden_noise_signature and strong.hidden_noise_luma_confirmed and strong.hidden_noise_applied
+    weaker = dataclasses.replace(strong, sigma=rn.HIDDEN_NOISE_LUMA_STRONG_SIGMA - 1)
+    assert weaker.hidden_noise_signature and not weaker.hidden_noise_applied
+    grey_like = dataclasses.replace(strong, channel_corr=0.95)
+    assert grey_like.hidden_noise_signature and not grey_like.hidden_noise_applied
+
+
 def test_weaker_noise_hidden_by_chroma_subsampling_is_removed(trained):
     clean, decoded = _hidden_sigma10()
     a = rn.analyse_noise(decoded)
