@@ -1,6 +1,6 @@
 """White noise saved as JPEG with 4:2:0 chroma subsampling (the default of OpenCV, PIL, cameras and phones).
 
-    python benchmarks/jpeg_420.py [--data DIR] [--every N] [--quality 90] [--sigmas 8 10 12 15 25 50]
+    python benchmarks/jpeg_420.py [--data DIR] [--every N] [--quality 90] [--sigmas 8 10 12 15 25 50] [--webp]
 
 The subsampled chroma hides the noise from the white-noise PCA estimate; the noise analysis recognises
 the signature and uses the flat-block level when the flat blocks' channel correlation says colour noise,
@@ -8,12 +8,13 @@ not near-grey texture (``core/real_noise.py``: HIDDEN_NOISE_MAX_CHANNEL_CORR), o
 plane's own estimate confirms white noise (HIDDEN_NOISE_LUMA_MIN_RATIO, since stop 25). Per σ: the noisy
 JPEG, *Auto* with both rules switched off, *Auto* before the luma rule (stop 24), *Auto* now, on how many
 photos the level was applied (before → now), and σ known. Every Nth photo, seeded noise, one thread;
-prints a markdown table.
+prints a markdown table. ``--webp`` saves lossy WebP (PIL; also 4:2:0) at ``--quality`` instead of JPEG.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
+from PIL import Image
 
 from desktop_denoiser.bench.camera import jpeg
 from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
@@ -31,6 +33,14 @@ from desktop_denoiser.pipeline.imageio import list_images, read_image
 from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
 
+def webp(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (float RGB in [0, 1]) saved as lossy WebP of ``quality`` by PIL and decoded."""
+    buf = io.BytesIO()
+    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(buf, "WEBP", quality=int(quality))
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data/dev/CBSD68")
@@ -38,20 +48,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quality", type=int, default=90)
     ap.add_argument("--sigmas", type=float, nargs="+", default=[8, 10, 12, 15, 25, 50])
     ap.add_argument("--standard", metavar="FILE", help=STANDARD_HELP)
+    ap.add_argument("--webp", action="store_true", help="save as lossy WebP (PIL) instead of JPEG")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     d = app_denoiser(args.standard)
     paths = list_images(Path(args.data))[:: args.every]
-    print(f"{len(paths)} photos of `{args.data}` (every {args.every}th), noisy 8-bit, saved as JPEG q{args.quality} "
+    kind = "lossy WebP" if args.webp else "JPEG"
+    print(f"{len(paths)} photos of `{args.data}` (every {args.every}th), noisy 8-bit, saved as {kind} q{args.quality} "
           f"4:2:0\n")
-    print("| σ | noisy JPEG (dB) | Auto, rules off (dB) | Auto before (dB) | Auto (dB) | level applied (before → now) "
-          "| σ known (dB) |")
+    print(f"| σ | noisy {'WebP' if args.webp else 'JPEG'} (dB) | Auto, rules off (dB) | Auto before (dB) | Auto (dB) "
+          "| level applied (before → now) | σ known (dB) |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for sigma in args.sigmas:
         rows = []
         for i, path in enumerate(paths):
             clean = read_image(path).pixels.astype(np.float32)
-            y = jpeg(add_gaussian_noise_8bit(clean, sigma, seed=1000 * i + int(sigma)), args.quality)  # 4:2:0
+            noisy = add_gaussian_noise_8bit(clean, sigma, seed=1000 * i + int(sigma))
+            y = webp(noisy, args.quality) if args.webp else jpeg(noisy, args.quality)  # both 4:2:0
             a = d.estimate(y).analysis
             stop24 = replace(a, sigma_luma=float("nan"))  # the luma rule cannot confirm
             psnrs = [psnr(y, clean)]

@@ -392,7 +392,8 @@ def test_jpeg_420_table_shows_what_the_luma_rule_changed(tmp_path, capsys):
     luminance plane now confirms it and the level is applied."""
     d = tmp_path / "smooth"
     d.mkdir()
-    assert cv2.imwrite(str(d / "a.png"), np.round(smooth_test_image(192, 256, seed=6) * 255).astype(np.uint8)[..., ::-1])
+    photo = np.round(smooth_test_image(192, 256, seed=6) * 255).astype(np.uint8)
+    assert cv2.imwrite(str(d / "a.png"), photo[..., ::-1])
     assert _script("jpeg_420").main(["--data", str(d), "--sigmas", "10"]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 10 |")]
     assert len(row) == 1
@@ -401,6 +402,16 @@ def test_jpeg_420_table_shows_what_the_luma_rule_changed(tmp_path, capsys):
     noisy, off, before, now, known = (float(c) for c in cells[1:5] + cells[6:7])
     assert now > noisy + 3.0 and now > before + 3.0 and abs(before - off) < 0.01
     assert now > known - 1.0
+
+
+def test_jpeg_420_webp_is_a_lossy_8bit_round_trip():
+    from desktop_denoiser.core.metrics import psnr
+
+    img = smooth_test_image(64, 96, seed=1)
+    out = _script("jpeg_420").webp(img, 80)
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert np.allclose(out * 255, np.round(out * 255), atol=1e-3)  # 8-bit levels
+    assert 30.0 < psnr(out, img) < 60.0  # lossy, but close
 
 
 def test_grey_photo_is_the_8bit_luma_of_the_grey_training_samples(clean_dir):
