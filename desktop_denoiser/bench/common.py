@@ -249,7 +249,7 @@ def app_denoiser(standard: str | Path | None = None):
 def grey_photo(path: str | Path) -> np.ndarray:
     """The photo at ``path`` as 8-bit grey (float HxW in [0, 1]): BT.601 luma, the weights of the grey
     training samples (``train --grey-prob``)."""
-    from ..core.training import LUMA_WEIGHTS
+    from ..core.metrics import LUMA_WEIGHTS
     from ..pipeline.imageio import read_image
 
     rgb = read_image(path).pixels[..., :3].astype(np.float32)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# ITU-R BT.601 luma (JPEG's Y): the grey training samples (core/training.py), the luminance-plane noise
+# estimate (core/real_noise.py) and the benchmarks' grey photos (bench/common.py: grey_photo)
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))

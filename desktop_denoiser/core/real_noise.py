@@ -129,6 +129,7 @@ import numpy as np
 import torch
 
 from .denoise import DenoisePlan, denoise_image, plan_denoise
+from .metrics import LUMA_WEIGHTS
 from .noise_estimation import chi2_ratio_quantile, estimate_sigma
 from .sampler import StepEvent, to_preview
 from .schedule import NoiseSchedule
@@ -259,7 +260,6 @@ HIDDEN_NOISE_LUMA_MIN_RATIO = 1.1
 # 10-12; 28075 is all fine grey texture) read 0.93-0.944 and would lose up to 1.6 dB, hence the level bound.
 HIDDEN_NOISE_LUMA_STRONG_SIGMA = 14.0
 HIDDEN_NOISE_LUMA_STRONG_MAX_CHANNEL_CORR = 0.945
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # BT.601, as JPEG's Y
 # White noise over fine texture: where white noise is weak, the flattest blocks of a textured photo still
 # hold texture (std 5-17 in 8-bit units), which is spatially correlated, so white noise of sigma 2-10 over
 # it read as camera noise (rho1 0.3-0.5; 47 / 23 / 11 / 5 of 108 CBSD432 training photos at sigma 2 / 5 /

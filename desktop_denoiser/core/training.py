@@ -28,7 +28,7 @@ from .checkpoint import load_model, save_model
 from .denoise import denoise_image, plan_denoise
 from .diffusion import Diffusion
 from .growth import grow_unet
-from .metrics import add_gaussian_noise_8bit, psnr
+from .metrics import LUMA_WEIGHTS, add_gaussian_noise_8bit, psnr
 from .observation import camera_like_noise, camera_observations
 from .precision import cpu_has_fast_bf16
 from .sampler import run_to_end
@@ -215,9 +215,6 @@ def color_augment(x0: torch.Tensor, prob: float, generator: torch.Generator) -> 
     x = grey + sat * (x - grey)
     x = (g * x + (1 - g) * b).clamp_(-1.0, 1.0)
     return torch.where(pick, x.to(x0.dtype), x0)
-
-
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601; benchmarks/grey_photos.py makes its grey photos with it
 
 
 def grey_augment(x0: torch.Tensor, noise: torch.Tensor, prob: float,
