@@ -4,7 +4,7 @@
 
 The subsampled chroma hides the noise from the white-noise PCA estimate; the noise analysis recognises
 the signature and uses the flat-block level when the flat blocks' channel correlation says colour noise,
-not near-grey texture (``core/real_noise.py``: HIDDEN_NOISE_MAX_CHANNEL_CORR), or when the luminance
+not near-grey texture (``core/noise_analysis.py``: HIDDEN_NOISE_MAX_CHANNEL_CORR), or when the luminance
 plane's own estimate confirms white noise (HIDDEN_NOISE_LUMA_MIN_RATIO, since stop 25). Per σ: the noisy
 JPEG, *Auto* with both rules switched off, *Auto* before the luma rule (stop 24), *Auto* now, on how many
 photos the level was applied (before → now), and σ known. Every Nth photo, seeded noise, one thread;

@@ -5,7 +5,7 @@
 Below σ ~10 the flattest blocks of a finely textured photo hold more texture than noise, and that texture
 is spatially correlated like camera noise. Until stop 24 such photos took the camera-noise path at the
 flat blocks' level (several times the true σ); now the white-noise estimate overrules that where it
-explains the flat level (``core/real_noise.py: white_over_texture``). Each photo gets seeded 8-bit clipped
+explains the flat level (``core/noise_analysis.py: white_over_texture``). Each photo gets seeded 8-bit clipped
 Gaussian noise and is denoised blind (the app's default), blind with that rule switched off (the app
 before), and with σ known. Peers are not run here (the AWGN table has them at σ 15-50). One thread;
 prints a markdown table.
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser, grey_photo
-from desktop_denoiser.core import real_noise
+from desktop_denoiser.core import noise_analysis
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
 from desktop_denoiser.pipeline.imageio import list_images, read_image
@@ -36,12 +36,12 @@ def load(path: Path, grey: bool) -> np.ndarray:
 
 def blind(d, noisy: np.ndarray, rule: bool):
     """The app's blind run, with the white-over-texture rule on (now) or off (before)."""
-    saved = real_noise.WHITE_MIN_SIGMA
-    real_noise.WHITE_MIN_SIGMA = saved if rule else float("inf")
+    saved = noise_analysis.WHITE_MIN_SIGMA
+    noise_analysis.WHITE_MIN_SIGMA = saved if rule else float("inf")
     try:
-        analysis = real_noise.analyse_noise(noisy)  # (Denoiser.estimate would reuse the last array's analysis)
+        analysis = noise_analysis.analyse_noise(noisy)  # (Denoiser.estimate would reuse the last array's analysis)
     finally:
-        real_noise.WHITE_MIN_SIGMA = saved
+        noise_analysis.WHITE_MIN_SIGMA = saved
     out = run_to_end(d.run(noisy, DenoiseOptions(), d.plan(noisy, DenoiseOptions(), analysis=analysis)))
     return out, analysis.correlated
 

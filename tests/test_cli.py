@@ -240,7 +240,7 @@ def test_progress_bar_fills_with_a_step_part_way_through_its_tiles():
 
 
 def test_strong_raw_export_noise_is_removed_and_the_note_names_the_way_back(tmp_path, capsys):
-    """Strong demosaiced noise in a PNG is camera noise for Auto (core.real_noise.MOSAIC_AUTO_SIGMA):
+    """Strong demosaiced noise in a PNG is camera noise for Auto (core.noise_analysis.MOSAIC_AUTO_SIGMA):
     estimate and denoise say it was taken as camera noise and name --noise gaussian for smeared texture."""
     path, reference, noisy = _raw_export_png(tmp_path, 0.02)
     assert main(["estimate", str(path), "--json"]) == 0

@@ -235,7 +235,7 @@ def test_camera_noise_is_suggested_for_a_lossless_raw_export_and_then_runs_at_th
     limit) but suggests the camera-noise path; chosen without a sigma, that path runs at
     MOSAIC_SIGMA_SCALE x the measured level and removes most of the noise."""
     from desktop_denoiser.bench.camera import raw_pipeline
-    from desktop_denoiser.core import real_noise as rn
+    from desktop_denoiser.core import noise_analysis as na
 
     clean = smooth_test_image(192, 256, seed=8)
     reference, noisy = raw_pipeline(clean, 0.006, 2, noise=False), raw_pipeline(clean, 0.006, 2)
@@ -243,7 +243,7 @@ def test_camera_noise_is_suggested_for_a_lossless_raw_export_and_then_runs_at_th
     auto = denoiser.plan(noisy, DenoiseOptions(), analysis=est.analysis)
     assert not auto.real and auto.suggest_camera_noise
     cam = denoiser.plan(noisy, DenoiseOptions(noise_model="real"), analysis=est.analysis)
-    assert cam.real and cam.sigma == pytest.approx(rn.MOSAIC_SIGMA_SCALE * est.analysis.sigma)
+    assert cam.real and cam.sigma == pytest.approx(na.MOSAIC_SIGMA_SCALE * est.analysis.sigma)
     assert not cam.suggest_camera_noise
     res = run_to_end(denoiser.run(noisy, DenoiseOptions(noise_model="real", device="cpu"), cam))
     assert psnr(res.pixels, reference) > psnr(noisy, reference) + 5.0
@@ -254,17 +254,17 @@ def test_camera_noise_is_suggested_for_a_lossless_raw_export_and_then_runs_at_th
 
 
 def test_strong_noise_of_a_lossless_raw_export_takes_the_camera_path_by_itself(denoiser):
-    """Strong demosaiced noise saved as PNG (core.real_noise.MOSAIC_AUTO_SIGMA): Auto runs the camera
+    """Strong demosaiced noise saved as PNG (core.noise_analysis.MOSAIC_AUTO_SIGMA): Auto runs the camera
     path at MOSAIC_AUTO_SIGMA_SCALE x the measured level, the estimate says so, nothing is suggested, and
     a sigma the user gives is the level the camera path runs at."""
     from desktop_denoiser.bench.camera import raw_pipeline
-    from desktop_denoiser.core import real_noise as rn
+    from desktop_denoiser.core import noise_analysis as na
 
     clean = smooth_test_image(192, 256, seed=8)
     reference, noisy = raw_pipeline(clean, 0.02, 2, noise=False), raw_pipeline(clean, 0.02, 2)
     est = denoiser.estimate(noisy)
     assert est.correlated and est.analysis.mosaic_noise
-    assert est.sigma == pytest.approx(rn.MOSAIC_AUTO_SIGMA_SCALE * est.analysis.sigma)
+    assert est.sigma == pytest.approx(na.MOSAIC_AUTO_SIGMA_SCALE * est.analysis.sigma)
     auto = denoiser.plan(noisy, DenoiseOptions(), analysis=est.analysis)
     assert auto.real and not auto.suggest_camera_noise and auto.sigma == pytest.approx(est.sigma)
     res = run_to_end(denoiser.run(noisy, DenoiseOptions(device="cpu"), auto))

@@ -9,6 +9,7 @@ import desktop_denoiser.core.schedule, desktop_denoiser.core.diffusion, desktop_
 import desktop_denoiser.core.sampler, desktop_denoiser.core.tiling, desktop_denoiser.core.checkpoint
 import desktop_denoiser.core.noise_estimation, desktop_denoiser.core.training, desktop_denoiser.core.denoise
 import desktop_denoiser.core.precision, desktop_denoiser.core.observation, desktop_denoiser.core.real_noise
+import desktop_denoiser.core.noise_analysis
 import desktop_denoiser.core.metrics
 import desktop_denoiser.pipeline.jobs, desktop_denoiser.pipeline.imageio, desktop_denoiser.pipeline.devices
 import desktop_denoiser.cli

@@ -9,6 +9,7 @@ import torch
 
 from conftest import blurred_noise, smooth_test_image, textured_photo
 from desktop_denoiser.bench.camera import raw_pipeline
+from desktop_denoiser.core import noise_analysis as na
 from desktop_denoiser.core import real_noise as rn
 from desktop_denoiser.core.checkpoint import load_model
 from desktop_denoiser.core.denoise import denoise_image, plan_denoise
@@ -57,7 +58,7 @@ def trained():
 @pytest.mark.parametrize("kind,std", [("blur", 10.0), ("blur", 6.0), ("halfres", 10.0)])
 def test_correlated_noise_is_detected_with_its_per_pixel_sigma(image, kind, std):
     noise = blurred_noise(image.shape, std, 1.0, 1) if kind == "blur" else halfres_noise(image.shape, std, 1)
-    a = rn.analyse_noise(_quantise(image + noise / 255.0))
+    a = na.analyse_noise(_quantise(image + noise / 255.0))
     assert a.correlated
     assert a.rho1 > 0.5
     assert abs(a.sigma - std) < 0.2 * std, a
@@ -68,8 +69,8 @@ def test_correlated_noise_is_detected_with_its_per_pixel_sigma(image, kind, std)
 @pytest.mark.parametrize("amp", [4.0, 10.0])
 def test_fine_texture_of_a_clean_photo_is_not_taken_for_camera_noise(image, amp):
     """Second-order statistics cannot tell it from correlated noise (rho1 > threshold), the kurtosis test can."""
-    a = rn.analyse_noise(_quantise(image + fine_texture(image.shape, amp, 1) / 255.0))
-    assert a.rho1 > rn.CORRELATION_THRESHOLD
+    a = na.analyse_noise(_quantise(image + fine_texture(image.shape, amp, 1) / 255.0))
+    assert a.rho1 > na.CORRELATION_THRESHOLD
     assert a.texture_excess > 1.0
     assert not a.correlated
 
@@ -78,14 +79,14 @@ def test_texture_excess_is_zero_for_gaussian_blocks_and_positive_for_sparse_ones
     rng = np.random.default_rng(0)
     gauss = rng.standard_normal((2000, 8, 8, 3))
     sparse = rng.standard_normal((2000, 8, 8, 3)) * (rng.random((2000, 8, 8, 1)) < 0.1)
-    assert abs(rn.texture_excess(gauss - gauss.mean(axis=(1, 2), keepdims=True))) < 0.05
-    assert rn.texture_excess(sparse - sparse.mean(axis=(1, 2), keepdims=True)) > 1.0
+    assert abs(na.texture_excess(gauss - gauss.mean(axis=(1, 2), keepdims=True))) < 0.05
+    assert na.texture_excess(sparse - sparse.mean(axis=(1, 2), keepdims=True)) > 1.0
 
 
 @pytest.mark.parametrize("std", [5.0, 15.0, 25.0])
 def test_white_noise_is_not_correlated(image, std):
     noisy = _quantise(image + np.random.default_rng(2).normal(0, std / 255.0, image.shape))
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     assert not a.correlated
     assert a.rho1 < 0.2
     assert a.denoise_sigma == a.sigma_white
@@ -98,11 +99,11 @@ def test_weak_white_noise_over_fine_texture_is_white_noise():
     true sigma here. The white-noise estimate sees the noise (texture is shared by the channels) and
     explains a large share of the flat blocks' level: white noise."""
     textured = textured_photo()
-    a = rn.analyse_noise(_quantise(textured + np.random.default_rng(8).normal(0, 5 / 255, textured.shape)))
-    assert a.rho1 > rn.CORRELATION_THRESHOLD and a.texture_excess <= rn.MAX_TEXTURE_EXCESS
+    a = na.analyse_noise(_quantise(textured + np.random.default_rng(8).normal(0, 5 / 255, textured.shape)))
+    assert a.rho1 > na.CORRELATION_THRESHOLD and a.texture_excess <= na.MAX_TEXTURE_EXCESS
     assert a.sigma > 1.8 * 5.0  # the flat blocks' level is mostly texture
     assert abs(a.sigma_white - 5.0) < 0.5
-    assert rn.white_over_texture(a.sigma, a.sigma_white)
+    assert na.white_over_texture(a.sigma, a.sigma_white)
     assert not a.correlated and a.denoise_sigma == a.sigma_white
 
 
@@ -113,13 +114,13 @@ def test_white_over_texture_needs_a_white_level_that_explains_the_flat_blocks(si
     """Camera JPEGs keep little of their noise at the finest scale (PolyU: sigma_white 0.1-0.4 at a flat
     level 4.7-17x larger). A white estimate above the flat level is not noise in the flat blocks (a
     noise-free demosaiced export read 4.7 at a flat level of 1.2)."""
-    assert rn.white_over_texture(sigma, sigma_white) is white
+    assert na.white_over_texture(sigma, sigma_white) is white
 
 
 def test_weak_white_noise_over_fine_texture_is_removed_as_white_noise(trained):
     clean = textured_photo()
     noisy = _quantise(clean + np.random.default_rng(8).normal(0, 5 / 255, clean.shape))
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     white = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy, analysis=a))
     camera = run_to_end(rn.denoise_real(trained.model, trained.schedule, noisy,
                                         analysis=dataclasses.replace(a, correlated=True)))
@@ -129,14 +130,14 @@ def test_weak_white_noise_over_fine_texture_is_removed_as_white_noise(trained):
 
 def test_analyse_noise_accepts_gray_uint8_and_tiny_images(image):
     gray = _quantise(image.mean(2) + blurred_noise(image.shape[:2] + (1,), 8.0, 1.0, 4)[..., 0] / 255)
-    a = rn.analyse_noise(gray)
+    a = na.analyse_noise(gray)
     assert a.correlated and abs(a.sigma - 8.0) < 1.6
-    a8 = rn.analyse_noise(np.round(gray * 255).astype(np.uint8))
+    a8 = na.analyse_noise(np.round(gray * 255).astype(np.uint8))
     assert abs(a8.sigma - a.sigma) < 1e-6
-    small = rn.analyse_noise(image[:24, :24])  # too small for the block analysis: plain path
+    small = na.analyse_noise(image[:24, :24])  # too small for the block analysis: plain path
     assert not small.correlated and small.sigma == small.sigma_white
     with pytest.raises(NoiseEstimationError):  # like estimate_sigma
-        rn.analyse_noise(image[:10, :10])
+        na.analyse_noise(image[:10, :10])
 
 
 def test_pd_split_merge_roundtrip():
@@ -155,7 +156,7 @@ def _tiny():
 def test_events_are_numbered_across_passes(image):
     model, schedule = _tiny()
     noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     assert a.correlated
     passes = rn.plan_real(schedule, a).passes
     assert [p.kind for p in passes] == ["pd", "full"] and not any(p.measured for p in passes)
@@ -176,7 +177,7 @@ def test_a_given_plan_is_followed(trained, image):
     """plan_real's refinement scale, and denoise_real running the plan it is given (benchmarks sweep it)."""
     model, schedule = trained.model, trained.schedule
     noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     fixed = rn.plan_real(schedule, a, refine_scale=rn.REFINE_SIGMA_SCALE)
     assert fixed.passes[1].plan.timestep == schedule.sigma_to_timestep(rn.REFINE_SIGMA_SCALE * a.sigma)
     assert not fixed.passes[1].measured and rn.plan_real(schedule, a) == fixed  # the default
@@ -197,14 +198,14 @@ def test_a_measured_refinement_removes_the_noise_measured_after_the_sub_images(t
     model, schedule = trained.model, trained.schedule
     monkeypatch.setattr(rn, "REFINE_LEVEL", "measured")
     noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     plan = rn.plan_real(schedule, a)
     assert plan.passes[1].measured
     assert plan.passes[1].plan.sigma == pytest.approx(rn.REFINE_RESIDUAL_SCALE * rn.RESIDUAL_FRACTION * a.sigma)
     assert rn.REFINE_RESIDUAL_SCALE * rn.RESIDUAL_FRACTION > rn.REFINE_SIGMA_SCALE
     pd_only = rn.plan_real(schedule, a, refine_scale=0)
     sub_images = run_to_end(rn.denoise_real(model, schedule, noisy, a, plan=pd_only))
-    left = rn.analyse_noise(sub_images).sigma
+    left = na.analyse_noise(sub_images).sigma
     refine = rn.measured_refinement(schedule, sub_images, a.sigma)
     level = max(rn.REFINE_RESIDUAL_SCALE * left, rn.REFINE_SIGMA_SCALE * a.sigma)
     assert refine.measured and refine.plan.sigma == pytest.approx(level)
@@ -224,7 +225,7 @@ def test_no_refinement_when_nothing_is_left_and_the_events_still_end_at_their_to
     # the fixed rule is the floor: the residue of smooth photos reads as clean gradients
     assert rn.measured_refinement(schedule, flat, 8.0).plan.sigma == pytest.approx(rn.REFINE_SIGMA_SCALE * 8.0)
     noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     monkeypatch.setattr(rn, "REFINE_LEVEL", "measured")
     monkeypatch.setattr(rn, "REFINE_RESIDUAL_SCALE", 0.0)  # whatever is measured, the level is 0 ...
     monkeypatch.setattr(rn, "REFINE_SIGMA_SCALE", 0.01)  # ... and the floor far below the finest level
@@ -240,7 +241,7 @@ def test_no_refinement_when_nothing_is_left_and_the_events_still_end_at_their_to
 def test_detail_mode_runs_the_ancestral_chain_in_every_pass(image):
     model, schedule = _tiny()
     noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     fid, det = rn.plan_real(schedule, a), rn.plan_real(schedule, a, "detail")
     assert [p.kind for p in det.passes] == [p.kind for p in fid.passes]
     for pf, pd in zip(fid.passes, det.passes):
@@ -260,7 +261,7 @@ def test_detail_mode_runs_the_ancestral_chain_in_every_pass(image):
 def test_white_noise_runs_the_plain_path(image):
     model, schedule = _tiny()
     noisy = _quantise(image + np.random.default_rng(6).normal(0, 15 / 255.0, image.shape))
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     assert not a.correlated
     out = run_to_end(rn.denoise_real(model, schedule, noisy, a))
     ref = run_to_end(denoise_image(model, schedule, noisy, plan_denoise(schedule, a.sigma_white)))
@@ -270,7 +271,7 @@ def test_white_noise_runs_the_plain_path(image):
 def test_direct_strategy_is_one_full_resolution_pass(image, monkeypatch):
     schedule = NoiseSchedule()
     noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
-    a = rn.analyse_noise(noisy)
+    a = na.analyse_noise(noisy)
     monkeypatch.setattr(rn, "STRATEGY", "direct")
     plan = rn.plan_real(schedule, a)
     assert [p.kind for p in plan.passes] == ["full"] and plan.total == 1
@@ -301,10 +302,10 @@ def test_strong_white_noise_in_a_chroma_subsampled_jpeg_is_estimated():
     noisy = np.clip(clean + np.random.default_rng(0).standard_normal(clean.shape) * 25 / 255, 0, 1)
     ok, buf = cv2.imencode(".jpg", (noisy * 255 + 0.5).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
     decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR).astype(np.float32) / 255
-    a = rn.analyse_noise(decoded)
+    a = na.analyse_noise(decoded)
     assert a.sigma_white < 3.0 and a.hidden_noise_applied and a.hidden_noise_sigma is None
     assert 15.0 < a.sigma < 23.0
-    assert a.denoise_sigma == a.white_sigma == a.hidden_noise_level == rn.HIDDEN_NOISE_LEVEL_SCALE * a.sigma
+    assert a.denoise_sigma == a.white_sigma == a.hidden_noise_level == na.HIDDEN_NOISE_LEVEL_SCALE * a.sigma
     assert abs(a.white_sigma - 25.0) < abs(a.sigma - 25.0)  # nearer the true level than the flat blocks
 
 
@@ -330,14 +331,14 @@ def test_noise_hidden_by_chroma_subsampling_is_applied_only_when_not_grey():
     not (~0.98): the first is applied, the second only suggested and left to the white-noise estimate."""
     clean = smooth_test_image(192, 256, seed=6)
     noisy = np.clip(clean + np.random.default_rng(0).standard_normal(clean.shape) * 25 / 255, 0, 1)
-    applied = rn.analyse_noise(_jpeg(noisy))
-    assert applied.hidden_noise_applied and applied.channel_corr <= rn.HIDDEN_NOISE_MAX_CHANNEL_CORR
-    grain = rn.analyse_noise(_jpeg(grey_grain(clean)))
-    assert grain.hidden_noise_signature and grain.channel_corr > rn.HIDDEN_NOISE_MAX_CHANNEL_CORR
+    applied = na.analyse_noise(_jpeg(noisy))
+    assert applied.hidden_noise_applied and applied.channel_corr <= na.HIDDEN_NOISE_MAX_CHANNEL_CORR
+    grain = na.analyse_noise(_jpeg(grey_grain(clean)))
+    assert grain.hidden_noise_signature and grain.channel_corr > na.HIDDEN_NOISE_MAX_CHANNEL_CORR
     assert not grain.hidden_noise_applied and 8.0 < grain.hidden_noise_sigma < 20.0
     assert grain.denoise_sigma < 3.0  # not applied
     for other in (_quantise(noisy), _jpeg(noisy, subsample=False), _jpeg(clean), _quantise(clean)):
-        a = rn.analyse_noise(other)
+        a = na.analyse_noise(other)
         assert a.hidden_noise_sigma is None and not a.hidden_noise_applied
 
 
@@ -355,8 +356,8 @@ def test_weaker_noise_hidden_by_chroma_subsampling_is_confirmed_by_the_luma_plan
     inflating the flat blocks), the channels are as correlated as near-grey texture, or the flat blocks
     are not Gaussian, it is only suggested, as before."""
     _, decoded = _hidden_sigma10()
-    a = rn.analyse_noise(decoded)
-    assert a.hidden_noise_signature and a.sigma < rn.HIDDEN_NOISE_AUTO_SIGMA
+    a = na.analyse_noise(decoded)
+    assert a.hidden_noise_signature and a.sigma < na.HIDDEN_NOISE_AUTO_SIGMA
     assert 9.0 < a.sigma_luma < 12.0
     assert a.hidden_noise_luma_confirmed and a.hidden_noise_applied and a.hidden_noise_sigma is None
     assert a.denoise_sigma == a.hidden_noise_level and 7.0 < a.denoise_sigma < 11.0
@@ -367,10 +368,10 @@ def test_weaker_noise_hidden_by_chroma_subsampling_is_confirmed_by_the_luma_plan
         assert not other.hidden_noise_luma_confirmed and not other.hidden_noise_applied
         assert other.hidden_noise_sigma == a.hidden_noise_level  # suggested only
         assert other.denoise_sigma == a.sigma_white
-    grain = rn.analyse_noise(_jpeg(grey_grain(smooth_test_image(192, 256, seed=6))))
-    assert grain.sigma_luma > rn.HIDDEN_NOISE_LUMA_MIN_RATIO * grain.sigma  # white, but in all three channels
+    grain = na.analyse_noise(_jpeg(grey_grain(smooth_test_image(192, 256, seed=6))))
+    assert grain.sigma_luma > na.HIDDEN_NOISE_LUMA_MIN_RATIO * grain.sigma  # white, but in all three channels
     assert not grain.hidden_noise_luma_confirmed and not grain.hidden_noise_applied
-    assert np.isnan(rn.analyse_noise(_jpeg(smooth_test_image(192, 256, seed=6))).sigma_luma)  # no signature
+    assert np.isnan(na.analyse_noise(_jpeg(smooth_test_image(192, 256, seed=6))).sigma_luma)  # no signature
 
 
 def test_stronger_hidden_noise_may_read_a_higher_channel_correlation():
@@ -378,10 +379,10 @@ def test_stronger_hidden_noise_may_read_a_higher_channel_correlation():
     From a flat-block level of HIDDEN_NOISE_LUMA_STRONG_SIGMA up that still counts as noise; below it
     (textured photos with weaker noise) and at clean near-grey texture's 0.95+ it does not."""
     _, decoded = _hidden_sigma10()
-    a = rn.analyse_noise(decoded)
-    strong = dataclasses.replace(a, sigma=rn.HIDDEN_NOISE_LUMA_STRONG_SIGMA + 1, sigma_luma=20.0, channel_corr=0.94)
+    a = na.analyse_noise(decoded)
+    strong = dataclasses.replace(a, sigma=na.HIDDEN_NOISE_LUMA_STRONG_SIGMA + 1, sigma_luma=20.0, channel_corr=0.94)
     assert strong.hidden_noise_signature and strong.hidden_noise_luma_confirmed and strong.hidden_noise_applied
-    weaker = dataclasses.replace(strong, sigma=rn.HIDDEN_NOISE_LUMA_STRONG_SIGMA - 1)
+    weaker = dataclasses.replace(strong, sigma=na.HIDDEN_NOISE_LUMA_STRONG_SIGMA - 1)
     assert weaker.hidden_noise_signature and not weaker.hidden_noise_applied
     grey_like = dataclasses.replace(strong, channel_corr=0.95)
     assert grey_like.hidden_noise_signature and not grey_like.hidden_noise_applied
@@ -389,7 +390,7 @@ def test_stronger_hidden_noise_may_read_a_higher_channel_correlation():
 
 def test_weaker_noise_hidden_by_chroma_subsampling_is_removed(trained):
     clean, decoded = _hidden_sigma10()
-    a = rn.analyse_noise(decoded)
+    a = na.analyse_noise(decoded)
     out = run_to_end(rn.denoise_real(trained.model, trained.schedule, decoded, analysis=a))
     suggested_only = run_to_end(rn.denoise_real(trained.model, trained.schedule, decoded,
                                                 analysis=dataclasses.replace(a, sigma_luma=float("nan"))))
@@ -400,10 +401,10 @@ def test_weaker_noise_hidden_by_chroma_subsampling_is_removed(trained):
 def test_luma_white_sigma_is_in_per_channel_units():
     clean = smooth_test_image(128, 128, seed=2)
     noisy = _quantise(clean + np.random.default_rng(1).standard_normal(clean.shape) * 12 / 255)
-    assert abs(rn.luma_white_sigma(noisy) - 12.0) < 1.0
+    assert abs(na.luma_white_sigma(noisy) - 12.0) < 1.0
     u8 = np.round(noisy * 255).astype(np.uint8)
-    assert abs(rn.luma_white_sigma(u8) - rn.luma_white_sigma(noisy)) < 1e-3
-    assert abs(rn.luma_white_sigma(u8.astype(np.uint16) * 257) - rn.luma_white_sigma(noisy)) < 1e-3
+    assert abs(na.luma_white_sigma(u8) - na.luma_white_sigma(noisy)) < 1e-3
+    assert abs(na.luma_white_sigma(u8.astype(np.uint16) * 257) - na.luma_white_sigma(noisy)) < 1e-3
 
 
 def test_noise_free_raw_export_comes_back_unchanged(trained):
@@ -435,21 +436,21 @@ def test_mosaic_pattern_is_recognised_and_only_suggested():
     not changed, but mosaic_pattern is set and camera_sigma is MOSAIC_SIGMA_SCALE x the measured level.
     White noise, camera-like noise in a JPEG and a clean photo show no pattern."""
     clean = smooth_test_image(192, 256, seed=8)
-    raw = rn.analyse_noise(raw_pipeline(clean, 0.006, 2))
+    raw = na.analyse_noise(raw_pipeline(clean, 0.006, 2))
     assert raw.mosaic_ratio > 3.0 and not raw.correlated and raw.mosaic_pattern
-    assert raw.camera_sigma == pytest.approx(rn.MOSAIC_SIGMA_SCALE * raw.sigma)
+    assert raw.camera_sigma == pytest.approx(na.MOSAIC_SIGMA_SCALE * raw.sigma)
     white = _quantise(clean + np.random.default_rng(0).normal(0, 8 / 255, clean.shape))
     ok, enc = cv2.imencode(".jpg", np.round((clean + blurred_noise(clean.shape, 6.0, seed=1) / 255)[..., ::-1]
                                              .clip(0, 1) * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
     camera_jpeg = (cv2.imdecode(enc, cv2.IMREAD_COLOR)[..., ::-1] / 255.0).astype(np.float32)
     for x in (white, camera_jpeg, clean):
-        a = rn.analyse_noise(x)
+        a = na.analyse_noise(x)
         assert a.mosaic_ratio < 1.3 and not a.mosaic_pattern and a.camera_sigma == a.sigma
     # the ratio itself: one 2x2 phase with 4x the variance of the others reads ~4, stationary noise ~1
     R = np.random.default_rng(2).standard_normal((500, 8, 8, 3))
-    assert rn.mosaic_ratio(R) == pytest.approx(1.0, abs=0.1)
+    assert na.mosaic_ratio(R) == pytest.approx(1.0, abs=0.1)
     R[:, 0::2, 0::2] *= 2.0
-    assert rn.mosaic_ratio(R) == pytest.approx(4.0, rel=0.1)
+    assert na.mosaic_ratio(R) == pytest.approx(4.0, rel=0.1)
 
 
 def test_strong_demosaiced_noise_in_a_lossless_export_is_camera_noise(trained):
@@ -458,10 +459,10 @@ def test_strong_demosaiced_noise_in_a_lossless_export_is_camera_noise(trained):
     clean = smooth_test_image(192, 256, seed=8)
     reference = raw_pipeline(clean, 0.02, 2, noise=False)
     noisy = raw_pipeline(clean, 0.02, 2)
-    a = rn.analyse_noise(noisy)
-    assert a.sigma >= rn.MOSAIC_AUTO_SIGMA and a.texture_excess > rn.MAX_TEXTURE_EXCESS
+    a = na.analyse_noise(noisy)
+    assert a.sigma >= na.MOSAIC_AUTO_SIGMA and a.texture_excess > na.MAX_TEXTURE_EXCESS
     assert a.mosaic_noise and a.correlated and not a.mosaic_pattern
-    assert a.camera_sigma == pytest.approx(rn.MOSAIC_AUTO_SIGMA_SCALE * a.sigma)
+    assert a.camera_sigma == pytest.approx(na.MOSAIC_AUTO_SIGMA_SCALE * a.sigma)
     plan = rn.plan_real(trained.schedule, a)
     assert plan.sigma == pytest.approx(a.camera_sigma)
     assert plan.passes[0].plan.timestep == trained.schedule.sigma_to_timestep(a.camera_sigma)
@@ -475,8 +476,8 @@ def test_sparse_demosaiced_detail_at_a_strong_level_stays_a_suggestion():
     base = smooth_test_image(192, 256, seed=5) * 0.8 + 0.1
     detail = raw_pipeline(_quantise(np.clip(base + fine_texture((192, 256, 3), 25.0, 4, density=0.1) / 255.0, 0, 1)),
                           1.0, 0, noise=False)
-    a = rn.analyse_noise(detail)
-    assert a.sigma >= rn.MOSAIC_AUTO_SIGMA and a.mosaic_ratio >= rn.MIN_MOSAIC_RATIO
+    a = na.analyse_noise(detail)
+    assert a.sigma >= na.MOSAIC_AUTO_SIGMA and a.mosaic_ratio >= na.MIN_MOSAIC_RATIO
     assert a.mosaic_pattern and not a.mosaic_noise and not a.correlated
 
 
@@ -484,7 +485,7 @@ def test_mosaic_excess_undoes_the_grid_pattern_but_not_texture():
     rng = np.random.default_rng(2)
     gauss = rng.standard_normal((2000, 8, 8, 3))
     gauss[:, 0::2, 0::2] *= 2.0  # one phase with 4x the variance: a mixture, so the plain test reads texture
-    assert rn.texture_excess(gauss) > 1.0 and abs(rn.mosaic_excess(gauss)) < 0.1
+    assert na.texture_excess(gauss) > 1.0 and abs(na.mosaic_excess(gauss)) < 0.1
     sparse = (rng.random(gauss.shape) < 0.05) * rng.standard_normal(gauss.shape) * 3 + 0.3 * rng.standard_normal(gauss.shape)
     sparse[:, 0::2, 0::2] *= 2.0
-    assert rn.mosaic_excess(sparse) > 10.0
+    assert na.mosaic_excess(sparse) > 10.0

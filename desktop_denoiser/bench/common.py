@@ -71,9 +71,9 @@ def file_sha256(path: Path, n: int = 12) -> str:
 # are keyed by their code too, so a changed sampler or noise analysis is measured afresh instead of
 # silently reusing numbers of the old code. Docstrings and comments do not count.
 INFERENCE_MODULES = ("core/checkpoint.py", "core/denoise.py", "core/diffusion.py", "core/metrics.py",
-                     "core/noise_estimation.py", "core/precision.py", "core/real_noise.py", "core/sampler.py",
-                     "core/schedule.py", "core/tiling.py", "core/unet.py", "pipeline/devices.py",
-                     "pipeline/imageio", "pipeline/jobs.py")
+                     "core/noise_analysis.py", "core/noise_estimation.py", "core/precision.py",
+                     "core/real_noise.py", "core/sampler.py", "core/schedule.py", "core/tiling.py", "core/unet.py",
+                     "pipeline/devices.py", "pipeline/imageio", "pipeline/jobs.py")
 
 
 def code_hash(modules: Sequence[str] = INFERENCE_MODULES, root: Path | None = None, n: int = 12) -> str:

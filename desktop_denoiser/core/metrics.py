@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 # ITU-R BT.601 luma (JPEG's Y): the grey training samples (core/training.py), the luminance-plane noise
-# estimate (core/real_noise.py) and the benchmarks' grey photos (bench/common.py: grey_photo)
+# estimate (core/noise_analysis.py) and the benchmarks' grey photos (bench/common.py: grey_photo)
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 

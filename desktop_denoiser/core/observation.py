@@ -2,7 +2,7 @@
 
 The forward process adds white Gaussian noise. Camera photos carry noise that is spatially
 correlated (demosaicing, in-camera processing and JPEG: neighbouring pixels correlate at ~0.7) and
-correlated between colour channels (~0.8); see :mod:`.real_noise`. :func:`camera_like_noise` turns
+correlated between colour channels (~0.8); see :mod:`.noise_analysis`. :func:`camera_like_noise` turns
 white noise into such noise with the same per-pixel variance, so ``q_sample(x0, t, noise)`` still has
 std sqrt(1 - abar_t) per pixel and the epsilon-network learns to predict (and remove) it as well.
 Clipping to the 8-bit range is :meth:`.diffusion.Diffusion.clipped_observation_noise`.

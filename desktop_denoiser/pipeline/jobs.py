@@ -15,7 +15,8 @@ import torch
 
 from ..core.checkpoint import LoadedModel, load_model
 from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
-from ..core.real_noise import NoiseAnalysis, RealPlan, analyse_noise, denoise_real, plan_real
+from ..core.noise_analysis import NoiseAnalysis, analyse_noise
+from ..core.real_noise import RealPlan, denoise_real, plan_real
 from ..core.sampler import StepEvent
 from ..core.tiling import TileCallback
 from ..paths import network_model_paths

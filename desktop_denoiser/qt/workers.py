@@ -31,7 +31,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from ..core.real_noise import NoiseAnalysis
+from ..core.noise_analysis import NoiseAnalysis
 from ..core.sampler import StepEvent
 from ..pipeline.imageio import read_image
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, process_file
