@@ -542,3 +542,27 @@ def test_app_denoiser_swaps_only_the_standard_network(tmp_path):
     assert d.model("cpu", "standard").model.config == Denoiser().model("cpu", "standard").model.config
     with pytest.raises(FileNotFoundError, match="--standard"):
         app_denoiser(tmp_path / "missing.safetensors")
+
+
+@needs_model
+def test_real_resized_table(real_pairs, capsys):
+    """benchmarks/real_resized.py: as they are, the camera-like pairs take the camera path under Auto (so
+    Auto equals the path forced) and gain, also saved again as JPEG; downscaled 2x the noise is weaker and
+    the forced camera path still removes it. The clean references come back unchanged."""
+    mod = _script("real_resized")
+    assert mod.main(["--data", str(real_pairs), "--factors", "1", "0.5", "--formats", "png", "jpeg90"]) == 0
+    rows = {(c[0], c[1]): c[2:] for c in ([v.strip() for v in line.split("|")[1:-1]]
+                                          for line in capsys.readouterr().out.splitlines()
+                                          if line.startswith("| ") and "---" not in line and "factor" not in line)}
+    assert set(rows) == {("1", "png"), ("1", "jpeg90"), ("0.5", "png"), ("0.5", "jpeg90")}
+    noisy, auto, forced = (float(v) for v in rows[("1", "png")][:3])
+    assert rows[("1", "png")][3] == "2 of 2" and auto == forced and auto > noisy + 1.0
+    noisy, auto, _ = (float(v) for v in rows[("1", "jpeg90")][:3])
+    assert auto > noisy + 1.0
+    noisy, _, forced = (float(v) for v in rows[("0.5", "png")][:3])
+    assert forced > noisy + 1.0
+    assert all(r[4] == "2 of 2" for r in rows.values())
+    with pytest.raises(ValueError, match="png or jpegQ"):
+        mod.save_again(np.zeros((4, 4, 3), np.float32), "tiff")
+    img = np.random.default_rng(0).random((20, 30, 3)).astype(np.float32)
+    assert mod.resize(img, 0.5).shape == (10, 15, 3) and mod.resize(img, 1) is img
