@@ -6,7 +6,7 @@ from desktop_denoiser.core.denoise import denoise_image, plan_denoise
 from desktop_denoiser.core.diffusion import Diffusion
 from desktop_denoiser.core.sampler import StepEvent, ddpm_timesteps, reverse_process, run_to_end, strided_timesteps
 from desktop_denoiser.core.schedule import NoiseSchedule, ScheduleConfig
-from desktop_denoiser.core.tiling import tiled_eps
+from desktop_denoiser.core.tiling import MIN_TILE_SIZE, tiled_eps
 from desktop_denoiser.core.unet import UNet, UNetConfig
 
 
@@ -122,6 +122,23 @@ def test_tiled_equals_untiled():
     assert (tiled - full).abs().max().item() < 1e-5
     # without context margins the tile borders would show: the test can fail
     assert (no_margin - full).abs().max().item() > 1e-3
+
+
+@pytest.mark.parametrize("size", [(48, 64), (100, 37), (129, 300)])
+def test_every_allowed_tile_size_covers_the_whole_image(size):
+    """Tiles sit on a 16-pixel grid: from MIN_TILE_SIZE up every tile size must cover every pixel (a pointwise
+    'network' comes back exactly); smaller tiles left gaps (NaN, saved as black) and are refused."""
+    def pointwise(x, t):
+        return torch.tanh(2 * x + 0.1)
+
+    x = torch.randn(1, 3, *size)
+    t = torch.tensor([1])
+    for tile in list(range(MIN_TILE_SIZE, 70)) + [96, 130, 256]:
+        out = tiled_eps(pointwise, "cpu", tile)(x, t)
+        assert torch.isfinite(out).all() and (out - pointwise(x, t)).abs().max().item() < 1e-6, tile
+    for tile in (1, 5, MIN_TILE_SIZE - 1):
+        with pytest.raises(ValueError, match=f"at least {MIN_TILE_SIZE} pixels"):
+            tiled_eps(pointwise, "cpu", tile)
 
 
 def test_denoise_image_clean_input_is_returned_untouched(clean_image):

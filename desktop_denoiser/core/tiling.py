@@ -22,6 +22,8 @@ import torch
 from .sampler import EpsFn
 
 ALIGN = 16
+# The smallest tile: tiles are placed on the ALIGN grid, so a smaller one would leave gaps between tiles.
+MIN_TILE_SIZE = ALIGN
 
 
 def _layout(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
@@ -57,6 +59,8 @@ def tiled_eps(model: Callable, device: torch.device | str, tile: int | None, ove
     """Wrap ``model(x, t)`` so that inputs larger than ``tile`` are evaluated piecewise on ``device``.
 
     The returned function accepts x on any device and returns eps on x's device and dtype."""
+    if tile is not None and tile < MIN_TILE_SIZE:
+        raise ValueError(f"tile must be at least {MIN_TILE_SIZE} pixels, got {tile}")
     device = torch.device(device)
     margin = -(-margin // ALIGN) * ALIGN
 
