@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -97,13 +98,49 @@ def _strength(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
 
 
+def _sigma(text: str) -> float | None:
+    """``--sigma``: 'auto' (None: estimate it) or a noise level in 8-bit units."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        sigma = float(text)
+    except ValueError:
+        sigma = float("nan")
+    if not (math.isfinite(sigma) and sigma >= 0):
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number >= 0 (8-bit units), got {text!r}")
+    return sigma
+
+
+def _at_least(minimum: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}{what}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _tile(text: str) -> int:
+    """``--tile``: at least core.tiling.MIN_TILE_SIZE pixels (smaller tiles would leave gaps)."""
+    from .core.tiling import MIN_TILE_SIZE
+
+    return _at_least(MIN_TILE_SIZE, " pixels")(text)
+
+
 def _cmd_denoise(args) -> int:
     from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files
 
-    sigma = None if args.sigma == "auto" else float(args.sigma)
-    opts = DenoiseOptions(sigma=sigma, mode=args.mode, steps=args.steps, seed=args.seed, device=args.device,
-                          tile=args.tile, ensemble=args.ensemble, noise_model=args.noise,
-                          precision=args.precision, network=args.network, strength=args.strength)
+    try:
+        opts = DenoiseOptions(sigma=args.sigma, mode=args.mode, steps=args.steps, seed=args.seed,
+                              device=args.device, tile=args.tile, ensemble=args.ensemble, noise_model=args.noise,
+                              precision=args.precision, network=args.network, strength=args.strength)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive)
     except (FileNotFoundError, ValueError) as exc:
@@ -223,12 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("denoise", help="denoise files or folders into OUTDIR")
     d.add_argument("inputs", nargs="+", help="image files or folders")
     d.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
-    d.add_argument("--sigma", default="auto", help="noise std in 8-bit units, or 'auto' to estimate (default)")
+    d.add_argument("--sigma", type=_sigma, default=None,
+                   help="noise std in 8-bit units, or 'auto' to estimate (default)")
     d.add_argument("--mode", choices=("fidelity", "detail"), default="fidelity")
-    d.add_argument("--steps", type=int, default=None, help="reverse steps (fidelity: 1; detail: every step from t*)")
+    d.add_argument("--steps", type=_at_least(1, ""), default=None,
+                   help="reverse steps (fidelity: 1; detail: every step from t*)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--tile", type=int, default=None, help="tile size in pixels (default: from free memory)")
+    d.add_argument("--tile", type=_tile, default=None,
+                   help="tile size in pixels (default: from free memory)")
     d.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="network arithmetic: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     d.add_argument("--network", choices=("auto", "standard", "fast", "camera"), default="auto",

@@ -126,6 +126,38 @@ def test_denoise_refuses_to_write_onto_inputs(noisy_png, capsys):
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--sigma", "abc"], "argument --sigma: must be 'auto' or a number >= 0"),
+    (["--sigma", "-4"], "argument --sigma"), (["--sigma", "nan"], "argument --sigma"),
+    (["--steps", "0"], "argument --steps: must be a whole number of at least 1"),
+    (["--tile", "5"], "argument --tile: must be a whole number of at least 16 pixels")])
+def test_bad_option_values_are_refused_before_anything_runs(noisy_png, tmp_path, capsys, args, message):
+    """A value no run could use is a usage error naming the option (before: '--sigma abc' ended in a
+    traceback and '--tile 5' wrote a mostly black image), and nothing is written."""
+    path, _, _ = noisy_png
+    with pytest.raises(SystemExit) as exc:
+        main(["denoise", str(path), "-o", str(tmp_path / "o"), *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_sigma_auto_is_case_blind_and_a_number_is_used(noisy_png, tmp_path, capsys):
+    path, _, _ = noisy_png
+    assert main(["denoise", str(path), "-o", str(tmp_path / "a"), "--sigma", "AUTO", "--json"]) == 0
+    assert main(["denoise", str(path), "-o", str(tmp_path / "b"), "--sigma", "12.5", "--json"]) == 0
+    auto, given = (json.loads(s) for s in capsys.readouterr().out.strip().splitlines())
+    assert auto["sigma"] == pytest.approx(25, abs=3) and given["sigma"] == 12.5
+
+
+def test_output_that_is_a_file_is_refused_and_left_alone(noisy_png, tmp_path, capsys):
+    path, _, _ = noisy_png
+    target = tmp_path / "result.png"
+    target.write_bytes(b"keep me")
+    assert main(["denoise", str(path), "-o", str(target)]) == 2
+    assert "is a file; the output must be a folder" in capsys.readouterr().err
+    assert target.read_bytes() == b"keep me"
+
+
 def _raw_export_png(tmp_path, gain: float):
     """A synthetic raw file's lossless export with sensor noise of ``gain``: (path, reference, noisy)."""
     from desktop_denoiser.bench.camera import raw_pipeline

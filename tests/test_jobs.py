@@ -518,3 +518,19 @@ def test_missing_network_files_fall_back_to_the_more_general_network(tmp_path, m
     one = tmp_path / "mine.safetensors"
     assert set(paths.network_model_paths(one).values()) == {one}
 
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("sigma", -1.0, "sigma must be a finite number >= 0"), ("sigma", float("nan"), "sigma must be"),
+    ("sigma", float("inf"), "sigma must be"), ("mode", "sharp", "mode must be one of"),
+    ("steps", 0, "steps must be at least 1"), ("tile", 8, "tile must be at least 16 pixels"),
+    ("ensemble", 3, "ensemble must be one of"), ("noise_model", "film", "noise_model must be one of"),
+    ("strength", 1.5, "strength must be between 0 and 1")])
+def test_denoise_options_refuse_values_no_run_could_use(field, value, message):
+    """The GUI, the CLI and the batch all build DenoiseOptions: a bad value fails there, with its name, not
+    later inside a run (or, for a tile below 16 pixels, not at all: it left gaps in the output)."""
+    with pytest.raises(ValueError, match=message):
+        DenoiseOptions(**{field: value})
+    ok = {"sigma": 0.0, "mode": "detail", "steps": 1, "tile": 16, "ensemble": 32, "noise_model": "real",
+          "strength": 0.0}
+    assert getattr(DenoiseOptions(**{field: ok[field]}), field) == ok[field]

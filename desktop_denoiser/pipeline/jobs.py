@@ -4,6 +4,7 @@ with CUDA out-of-memory fallback, and process files and folders (safely: never o
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -14,11 +15,11 @@ import numpy as np
 import torch
 
 from ..core.checkpoint import LoadedModel, load_model
-from ..core.denoise import DenoisePlan, denoise_image, plan_denoise
+from ..core.denoise import ENSEMBLE_SIZES, MODES, DenoisePlan, denoise_image, plan_denoise
 from ..core.noise_analysis import NoiseAnalysis, analyse_noise
 from ..core.real_noise import RealPlan, denoise_real, plan_real
 from ..core.sampler import StepEvent
-from ..core.tiling import TileCallback
+from ..core.tiling import MIN_TILE_SIZE, TileCallback
 from ..paths import network_model_paths
 from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
 from .imageio import LoadedImage, list_images, read_image, write_image
@@ -102,7 +103,20 @@ class DenoiseOptions:
     strength: float = 1.0
 
     def __post_init__(self):
+        """Refuse values no run could use, with a message that names the option (the CLI prints it)."""
         check_strength(self.strength)
+        if self.sigma is not None and not (math.isfinite(self.sigma) and self.sigma >= 0):
+            raise ValueError(f"sigma must be a finite number >= 0 (8-bit units), got {self.sigma}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.tile is not None and self.tile < MIN_TILE_SIZE:
+            raise ValueError(f"tile must be at least {MIN_TILE_SIZE} pixels, got {self.tile}")
+        if self.ensemble not in ENSEMBLE_SIZES:
+            raise ValueError(f"ensemble must be one of {ENSEMBLE_SIZES}, got {self.ensemble}")
+        if self.noise_model not in NOISE_MODELS:
+            raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {self.noise_model!r}")
 
 
 @dataclass
@@ -263,6 +277,8 @@ class FileJob:
 def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = False) -> list[FileJob]:
     """Files keep their name inside ``out_dir``; folders keep their sub-folder structure below it."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"output {out_dir} is a file; the output must be a folder (it is created if missing)")
     jobs: list[FileJob] = []
     for inp in inputs:
         inp = Path(inp)
