@@ -146,6 +146,13 @@ def _cmd_denoise(args) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not jobs:
+        from .pipeline.imageio import SUPPORTED_SUFFIXES
+
+        hint = "" if args.recursive else "; add --recursive to look in sub-folders"
+        print(f"error: no images in {', '.join(args.inputs)} (looked for {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+              f"{hint})", file=sys.stderr)
+        return 2
     failed = 0
     bar = None
     steps_done = 0
@@ -190,8 +197,8 @@ def _cmd_denoise(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .core.training import TrainConfig, Trainer
-    from .core.checkpoint import load_model
+    from .core.training import TrainConfig, Trainer, TrainingDataError
+    from .core.checkpoint import CheckpointError, load_model
     from .core.growth import check_growable
     from .core.schedule import ScheduleConfig
     from .core.unet import UNetConfig
@@ -203,7 +210,11 @@ def _cmd_train(args) -> int:
         print("error: --grow needs --init (the checkpoint to grow)", file=sys.stderr)
         return 2
     if args.init:  # fine-tuning: the schedule (and unless --grow, the architecture) come from the checkpoint
-        loaded = load_model(args.init)
+        try:
+            loaded = load_model(args.init)
+        except CheckpointError as exc:
+            print(f"error: --init: {exc}", file=sys.stderr)
+            return 2
         schedule = loaded.schedule.config.to_dict()
         if args.grow:
             try:
@@ -233,7 +244,12 @@ def _cmd_train(args) -> int:
             last[0] = time.time()
             print(f"step {d['step']}/{d['steps']} loss={d['loss']:.4f} lr={d['lr']:.2e} {d['it_s']:.2f} it/s", flush=True)
 
-    result = trainer.train(progress)
+    try:
+        result = trainer.train(progress)
+    except TrainingDataError as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     bar.close()
     if args.export and trainer.rank == 0:
         trainer.export(Path(args.export))
@@ -295,9 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("data", nargs="+", help="folders of clean training photos (recursive)")
     t.add_argument("--val", nargs="*", help="folders of clean validation photos")
     t.add_argument("--out", default="runs/train")
-    t.add_argument("--steps", type=int, default=10000)
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--crop", type=int, default=96)
+    t.add_argument("--steps", type=_at_least(1, ""), default=10000)
+    t.add_argument("--batch-size", type=_at_least(1, ""), default=16)
+    t.add_argument("--crop", type=_at_least(16, " pixels"), default=96)
     t.add_argument("--lr", type=float, default=2e-4)
     t.add_argument("--time-limit", type=float, default=0.0,
                    help="stop after this many seconds of training (0 = none); the cosine learning-rate decay then "

@@ -158,6 +158,41 @@ def test_output_that_is_a_file_is_refused_and_left_alone(noisy_png, tmp_path, ca
     assert target.read_bytes() == b"keep me"
 
 
+def test_denoise_of_a_folder_without_images_says_so(tmp_path, capsys):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("not a photo")
+    assert main(["denoise", str(tmp_path / "empty"), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no images in" in err and ".png" in err and "--recursive" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_train_reports_bad_data_and_skips_a_broken_photo(tmp_path, capsys):
+    """No photos, photos smaller than the crop or a missing --init are one-line errors (exit 2), not
+    tracebacks; a damaged file among good photos is skipped and named, and training goes on."""
+    small = ["--batch-size", "2", "--crop", "32", "--base-channels", "8", "--channel-mults", "1", "2",
+             "--res-blocks", "1", "--threads", "1", "--steps", "1"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", str(empty), "--out", str(tmp_path / "a"), *small]) == 2
+    assert "no training images found in" in capsys.readouterr().err
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray((smooth_test_image(48, 48, seed=i) * 255).astype(np.uint8)).save(photos / f"{i}.png")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    assert main(["train", str(photos), "--out", str(tmp_path / "b"), *small]) == 0
+    assert "skipped 1 unreadable image(s): broken.jpg" in capsys.readouterr().out
+    assert main(["train", str(photos), "--out", str(tmp_path / "c"), *small, "--crop", "64"]) == 2
+    assert "no readable training images of at least 64x64 pixels" in capsys.readouterr().err
+    assert main(["train", str(photos), "--out", str(tmp_path / "d"), *small,
+                 "--init", str(tmp_path / "missing.safetensors")]) == 2
+    assert "error: --init: model file not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(photos), "--out", str(tmp_path / "e"), *small, "--batch-size", "0"])
+    assert exc.value.code == 2 and "argument --batch-size" in capsys.readouterr().err
+
+
 def _raw_export_png(tmp_path, gain: float):
     """A synthetic raw file's lossless export with sensor noise of ``gain``: (path, reference, noisy)."""
     from desktop_denoiser.bench.camera import raw_pipeline

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -107,20 +107,38 @@ def list_image_files(paths) -> list[Path]:
     return files
 
 
+class TrainingDataError(ValueError):
+    """The training folders hold no usable photo (none found, none readable, or all smaller than the crop)."""
+
+
 def load_rgb(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
-def validation_crops(paths, n: int, crop: int) -> list[np.ndarray]:
-    """Centre crops (at most ``crop``², float32 in [0, 1]) of the first ``n`` photos under ``paths``: what
-    :func:`validate` measures during training (``TrainConfig.val_data``)."""
-    out = []
-    for f in list_image_files(paths)[:n]:
-        im = load_rgb(f)
+def load_readable(files, skipped: list[str] | None = None) -> Iterator[np.ndarray]:
+    """:func:`load_rgb` of each file that can be read; the others (damaged, not an image) are left out and
+    their 'name: reason' appended to ``skipped``, so one broken file does not stop a training run."""
+    for f in files:
+        try:
+            yield load_rgb(f)
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL: UnidentifiedImageError is an OSError
+            if skipped is not None:
+                skipped.append(f"{Path(f).name}: {exc}")
+
+
+def validation_crops(paths, n: int, crop: int, skipped: list[str] | None = None) -> list[np.ndarray]:
+    """Centre crops (at most ``crop``², float32 in [0, 1]) of the first ``n`` readable photos under ``paths``:
+    what :func:`validate` measures during training (``TrainConfig.val_data``)."""
+    out: list[np.ndarray] = []
+    if n <= 0:
+        return out
+    for im in load_readable(list_image_files(paths), skipped):
         c = min(crop, *im.shape[:2])
         y, x = (im.shape[0] - c) // 2, (im.shape[1] - c) // 2
         out.append(im[y:y + c, x:x + c].astype(np.float32) / 255.0)
+        if len(out) == n:
+            break
     return out
 
 
@@ -133,10 +151,11 @@ def to_unit_range(crops: torch.Tensor, device: torch.device | str = "cpu") -> to
 class PatchSampler:
     """Random crops with random flips / 90-degree rotations from images held in memory (uint8)."""
 
-    def __init__(self, files, crop: int, generator: torch.Generator):
-        self.images = [im for im in (load_rgb(f) for f in files) if min(im.shape[:2]) >= crop]
+    def __init__(self, files, crop: int, generator: torch.Generator, skipped: list[str] | None = None):
+        self.images = [im for im in load_readable(files, skipped) if min(im.shape[:2]) >= crop]
         if not self.images:
-            raise ValueError(f"no training images of at least {crop}x{crop} pixels")
+            raise TrainingDataError(f"no readable training images of at least {crop}x{crop} pixels "
+                             f"(--crop) among {len(files)} file(s)")
         self.crop = crop
         self.gen = generator
 
@@ -453,9 +472,13 @@ class Trainer:
         stop = min(cfg.steps, until) if until is not None else cfg.steps
         files = list_image_files(cfg.data)
         if not files:
-            raise ValueError(f"no training images found in {cfg.data}")
-        patches = PatchSampler(files, cfg.crop_size, self.gen)
-        val_imgs = validation_crops(cfg.val_data, cfg.val_images, cfg.val_crop) if self.rank == 0 else []
+            raise TrainingDataError(f"no training images found in {', '.join(map(str, cfg.data))} "
+                                    f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))}, in sub-folders too)")
+        skipped: list[str] = []
+        patches = PatchSampler(files, cfg.crop_size, self.gen, skipped)
+        val_imgs = validation_crops(cfg.val_data, cfg.val_images, cfg.val_crop, skipped) if self.rank == 0 else []
+        if skipped and self.rank == 0:
+            self.log(f"skipped {len(skipped)} unreadable image(s): " + "; ".join(skipped))
         if val_imgs and self.step == 0 and cfg.init:  # the starting point of a fine-tuning run, for comparison
             self._validate(val_imgs, None, 0.0)
         self.model.train()
