@@ -566,3 +566,17 @@ def test_real_resized_table(real_pairs, capsys):
         mod.save_again(np.zeros((4, 4, 3), np.float32), "tiff")
     img = np.random.default_rng(0).random((20, 30, 3)).astype(np.float32)
     assert mod.resize(img, 0.5).shape == (10, 15, 3) and mod.resize(img, 1) is img
+
+
+def test_bench_refuses_an_empty_folder_and_a_size_of_zero(tmp_path, capsys):
+    """An empty folder gave an empty AWGN table (which --write would have put over the real one) and
+    'speed --mp 0' an OpenCV traceback: both are now clear errors, and the results file is untouched."""
+    results = tmp_path / "RESULTS.md"
+    results.write_text("keep\n")
+    (tmp_path / "empty").mkdir()
+    assert bench_main(["awgn", "--data", str(tmp_path / "empty"), "--write", "--results", str(results),
+                       "--quiet"]) == 2
+    assert "no images in" in capsys.readouterr().err and results.read_text() == "keep\n"
+    with pytest.raises(SystemExit) as exc:
+        bench_main(["speed", "--mp", "0"])
+    assert exc.value.code == 2 and "argument --mp: must be a number > 0" in capsys.readouterr().err

@@ -128,6 +128,8 @@ def run(args, ctx) -> dict:
         for folder in args.data:
             folder = Path(folder)
             paths = list_images(folder)[: args.limit] if args.limit else list_images(folder)
+            if not paths:  # an empty table (written with --write over the real one) would help nobody
+                raise FileNotFoundError(f"no images in {folder}")
             name = folder.name
             accs = {s: {m: Acc() for m in METHODS} for s in args.sigmas}
             est_err = {s: [] for s in args.sigmas}

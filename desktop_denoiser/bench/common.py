@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import time
@@ -152,6 +154,17 @@ class Acc:
 
 def to_u8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(img, np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (a size or a time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
 
 
 def parse_opts(pairs: Sequence[str] | None) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 from ..core.precision import DTYPES
 from ..pipeline.devices import NETWORKS, PRECISIONS, resolve_device, resolve_network, resolve_precision
 from . import peers as peers_mod
-from .common import Timer
+from .common import Timer, positive_float
 from .report import fmt, table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ TIME_BIN = "/usr/bin/time"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mp", type=float, nargs="+", default=[12, 24], help="image sizes in megapixels")
+    p.add_argument("--mp", type=positive_float, nargs="+", default=[12, 24], help="image sizes in megapixels")
     p.add_argument("--sigma", type=float, default=25.0)
     p.add_argument("--format", choices=("jpg", "png"), default="jpg", help="file format of the test photo")
     p.add_argument("--crop-mp", type=float, default=1.0, help="crop size (MP) for the CBM3D comparison; 0 = skip")
