@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,6 +192,22 @@ def test_train_reports_bad_data_and_skips_a_broken_photo(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", str(photos), "--out", str(tmp_path / "e"), *small, "--batch-size", "0"])
     assert exc.value.code == 2 and "argument --batch-size" in capsys.readouterr().err
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_as_input(noisy_png, capsys):
+    """Run twice on a folder with its output inside it (-o photos/clean --recursive): the second run must not
+    take the first run's results for photos (before, it mapped photo.png onto clean/photo.png, an 'input',
+    and refused the whole run); it skips clean/ and refuses only to overwrite the existing result."""
+    path, _, _ = noisy_png
+    out = path.parent / "clean"
+    assert main(["denoise", str(path.parent), "-o", str(out), "--recursive", "--json"]) == 0
+    first = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
+    assert [Path(r["path"]).name for r in first] == ["photo.png"] and (out / "photo.png").exists()
+    result = (out / "photo.png").read_bytes()
+    assert main(["denoise", str(path.parent), "-o", str(out), "--recursive", "--json"]) == 1
+    second = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
+    assert len(second) == 1 and second[0]["path"] == str(path) and "already exists" in second[0]["error"]
+    assert (out / "photo.png").read_bytes() == result and not (out / "clean").exists()
 
 
 def _raw_export_png(tmp_path, gain: float):

@@ -275,16 +275,22 @@ class FileJob:
 
 
 def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = False) -> list[FileJob]:
-    """Files keep their name inside ``out_dir``; folders keep their sub-folder structure below it."""
+    """Files keep their name inside ``out_dir``; folders keep their sub-folder structure below it. An output
+    folder inside an input folder is not read as input (a second run would otherwise take the first
+    run's results for photos)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"output {out_dir} is a file; the output must be a folder (it is created if missing)")
+    out_resolved = out_dir.resolve()
     jobs: list[FileJob] = []
     for inp in inputs:
         inp = Path(inp)
         if inp.is_dir():
+            # the output folder itself as input is refused below (its photos would be overwritten)
+            inside = out_resolved != inp.resolve() and out_resolved.is_relative_to(inp.resolve())
             for f in list_images(inp, recursive=recursive):
-                jobs.append(FileJob(f, out_dir / f.relative_to(inp)))
+                if not (inside and f.resolve().is_relative_to(out_resolved)):
+                    jobs.append(FileJob(f, out_dir / f.relative_to(inp)))
         elif inp.exists():
             jobs.append(FileJob(inp, out_dir / inp.name))
         else:
