@@ -574,8 +574,8 @@ def test_bench_refuses_an_empty_folder_and_a_size_of_zero(tmp_path, capsys):
     results = tmp_path / "RESULTS.md"
     results.write_text("keep\n")
     (tmp_path / "empty").mkdir()
-    assert bench_main(["awgn", "--data", str(tmp_path / "empty"), "--write", "--results", str(results),
-                       "--quiet"]) == 2
+    assert bench_main(["awgn", "--data", str(tmp_path / "empty"), "--peers", "nlm", "--write", "--results",
+                       str(results), "--quiet"]) == 2
     assert "no images in" in capsys.readouterr().err and results.read_text() == "keep\n"
     with pytest.raises(SystemExit) as exc:
         bench_main(["speed", "--mp", "0"])
