@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,10 +60,21 @@ def _mosaic_noise_note(action: str) -> str:
 
 
 def _cmd_estimate(args) -> int:
+    from .pipeline.imageio import list_images
     from .pipeline.jobs import estimate_file
 
+    paths: list[Path] = []
     failed = 0
-    for path in args.images:
+    for given in map(Path, args.images):  # a folder stands for the photos in it, as for denoise
+        if given.is_dir():
+            found = list_images(given, recursive=args.recursive)
+            if not found:
+                failed += 1
+                print(f"error: no images in {given}", file=sys.stderr)
+            paths += found
+        else:
+            paths.append(given)
+    for path in paths:
         try:
             est = estimate_file(Path(path))
         except Exception as exc:  # report and go on with the next file
@@ -269,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("estimate", help="estimate the noise level sigma and matching timestep t*")
-    e.add_argument("images", nargs="+")
+    e.add_argument("images", nargs="+", help="image files or folders")
+    e.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
     e.add_argument("--json", action="store_true", help="one JSON object per line: path, sigma, timestep")
     e.set_defaults(func=_cmd_estimate)
 
@@ -367,7 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # the reader went away (e.g. "| head"): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit does not fail again
+        return 1
 
 
 if __name__ == "__main__":

@@ -210,6 +210,43 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_as_input(noisy_png
     assert (out / "photo.png").read_bytes() == result and not (out / "clean").exists()
 
 
+def test_estimate_takes_folders_like_denoise(noisy_png, tmp_path, capsys):
+    path, _, _ = noisy_png
+    (path.parent / "sub").mkdir()
+    (path.parent / "sub" / "second.png").write_bytes(path.read_bytes())
+    assert main(["estimate", str(path.parent), "--json"]) == 0
+    rows = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
+    assert [Path(r["path"]).name for r in rows] == ["photo.png"] and rows[0]["sigma"] == pytest.approx(25, abs=3)
+    assert main(["estimate", str(path.parent), "--recursive", "--json"]) == 0
+    rows = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
+    assert sorted(Path(r["path"]).name for r in rows) == ["photo.png", "second.png"]
+    (tmp_path / "empty").mkdir()
+    assert main(["estimate", str(tmp_path / "empty"), str(path)]) == 1
+    out = capsys.readouterr()
+    assert f"no images in {tmp_path / 'empty'}" in out.err and "photo.png: sigma=" in out.out
+
+
+def test_a_closed_output_pipe_ends_the_command_quietly(noisy_png, tmp_path, monkeypatch):
+    """'desktop-denoiser-cli estimate ... | head -1': once the reader has gone, writing raises BrokenPipeError;
+    the command stops with exit code 1 instead of a traceback."""
+    path, _, _ = noisy_png
+    sink = open(tmp_path / "sink", "w")
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return sink.fileno()
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["estimate", str(path)]) == 1
+    sink.close()
+
+
 def _raw_export_png(tmp_path, gain: float):
     """A synthetic raw file's lossless export with sensor noise of ``gain``: (path, reference, noisy)."""
     from desktop_denoiser.bench.camera import raw_pipeline
