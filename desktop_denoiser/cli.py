@@ -209,7 +209,7 @@ def _cmd_denoise(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .core.training import TrainConfig, Trainer, TrainingDataError
+    from .core.training import TrainConfig, Trainer, TrainingSetupError
     from .core.checkpoint import CheckpointError, load_model
     from .core.growth import check_growable
     from .core.schedule import ScheduleConfig
@@ -246,7 +246,11 @@ def _cmd_train(args) -> int:
                       precision=args.precision,
                       time_limit=args.time_limit, compile=args.compile,
                       init=args.init, grow=args.grow, model=model, schedule=schedule)
-    trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
+    try:
+        trainer = Trainer(cfg, log=lambda s: print(s, flush=True))
+    except TrainingSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     bar = ProgressBar(cfg.steps, "train")
     last = [0.0]
 
@@ -258,7 +262,7 @@ def _cmd_train(args) -> int:
 
     try:
         result = trainer.train(progress)
-    except TrainingDataError as exc:
+    except TrainingSetupError as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2

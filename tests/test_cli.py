@@ -192,6 +192,14 @@ def test_train_reports_bad_data_and_skips_a_broken_photo(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", str(photos), "--out", str(tmp_path / "e"), *small, "--batch-size", "0"])
     assert exc.value.code == 2 and "argument --batch-size" in capsys.readouterr().err
+    # a saved state in --out of another network, or a damaged one, is a message; the file is left alone
+    assert main(["train", str(photos), "--out", str(tmp_path / "b"), *small, "--base-channels", "16"]) == 2
+    assert "was trained with another model/schedule config; use another --out" in capsys.readouterr().err
+    state = tmp_path / "b" / "train_state.pt"
+    state.write_bytes(b"not a checkpoint")
+    assert main(["train", str(photos), "--out", str(tmp_path / "b"), *small]) == 2
+    assert "train_state.pt cannot be read to resume from" in capsys.readouterr().err
+    assert state.read_bytes() == b"not a checkpoint"
 
 
 def test_an_output_folder_inside_the_input_folder_is_not_read_as_input(noisy_png, capsys):

@@ -107,8 +107,9 @@ def list_image_files(paths) -> list[Path]:
     return files
 
 
-class TrainingDataError(ValueError):
-    """The training folders hold no usable photo (none found, none readable, or all smaller than the crop)."""
+class TrainingSetupError(ValueError):
+    """A training run cannot start as asked: no usable photos (none found, none readable, all smaller than the
+    crop), or a saved state in its output folder that cannot be read or belongs to another network."""
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -154,7 +155,7 @@ class PatchSampler:
     def __init__(self, files, crop: int, generator: torch.Generator, skipped: list[str] | None = None):
         self.images = [im for im in load_readable(files, skipped) if min(im.shape[:2]) >= crop]
         if not self.images:
-            raise TrainingDataError(f"no readable training images of at least {crop}x{crop} pixels "
+            raise TrainingSetupError(f"no readable training images of at least {crop}x{crop} pixels "
                              f"(--crop) among {len(files)} file(s)")
         self.crop = crop
         self.gen = generator
@@ -379,11 +380,16 @@ class Trainer:
         self.export(self.out_dir / "model_ema.safetensors")
 
     def resume(self) -> None:
-        state = torch.load(self.state_path, map_location="cpu", weights_only=True)
-        saved = json.loads(state["config"])
+        try:
+            state = torch.load(self.state_path, map_location="cpu", weights_only=True)
+            saved = json.loads(state["config"])
+        except Exception as exc:  # damaged or not ours: say so and leave the file for the user to look at
+            raise TrainingSetupError(f"{self.state_path} cannot be read to resume from ({type(exc).__name__}); "
+                                     "move it away to start afresh, or use another --out") from exc
         same_model = UNetConfig.from_dict(saved.get("model", {})) == UNetConfig.from_dict(self.cfg.model)
         if not same_model or saved.get("schedule") != self.cfg.schedule:  # (states saved before "prediction" existed: epsilon)
-            raise ValueError(f"{self.state_path} was trained with another model/schedule config; use another --out")
+            raise TrainingSetupError(f"{self.state_path} was trained with another model/schedule config; "
+                                     "use another --out")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
@@ -399,10 +405,10 @@ class Trainer:
     def _init_from(self, path: Path) -> None:
         loaded = load_model(path)
         if loaded.schedule.config.to_dict() != self.cfg.schedule:
-            raise ValueError(f"{path} has another schedule than this run")
+            raise TrainingSetupError(f"{path} has another schedule than this run")
         weights, grown = loaded.model, ""
         if loaded.model.config.prediction != self.cfg.model["prediction"]:
-            raise ValueError(f"{path} predicts {loaded.model.config.prediction}; this run's objective "
+            raise TrainingSetupError(f"{path} predicts {loaded.model.config.prediction}; this run's objective "
                              f"{self.cfg.objective!r} trains a network that predicts {self.cfg.model['prediction']}")
         if loaded.model.config.to_dict() != self.cfg.model:
             if not self.cfg.grow:
@@ -472,7 +478,7 @@ class Trainer:
         stop = min(cfg.steps, until) if until is not None else cfg.steps
         files = list_image_files(cfg.data)
         if not files:
-            raise TrainingDataError(f"no training images found in {', '.join(map(str, cfg.data))} "
+            raise TrainingSetupError(f"no training images found in {', '.join(map(str, cfg.data))} "
                                     f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))}, in sub-folders too)")
         skipped: list[str] = []
         patches = PatchSampler(files, cfg.crop_size, self.gen, skipped)
