@@ -244,6 +244,44 @@ def test_strength_updates_the_result_without_a_new_run(qtbot, window, tmp_path):
     assert panel.batch_options().strength == pytest.approx(0.7)
 
 
+def test_an_unsaved_result_is_marked_and_not_dropped_without_asking(qtbot, window, tmp_path):
+    """After a run the title marks the unsaved result; opening another photo or quitting asks first and
+    keeps everything when the answer is no; saving clears the mark, moving Strength sets it again (Save
+    would now write something else); a run that removed nothing leaves nothing to lose."""
+    window.ask_before_discarding = True
+    questions = []
+    window.confirm = lambda q, title="": questions.append(q) or window.auto_confirm
+    first = write_png(tmp_path / "first.png", add_noise(smooth_image(), seed=2))
+    second = write_png(tmp_path / "second.png", add_noise(smooth_image(), seed=3))
+    open_and_estimate(qtbot, window, first)
+    assert not window.isWindowModified() and window.open_image(second) is not None  # nothing to lose yet
+    qtbot.waitUntil(lambda: window.image_path == second, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.noise_panel.estimate() is not None, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+    assert window.has_unsaved_result() and window.isWindowModified() and not questions
+    window.auto_confirm = False
+    assert window.open_image(first) is None and window.image_path == second and window.result is not None
+    assert "not saved" in questions[-1] and "Open another photo" in questions[-1]
+    window.close()
+    assert window.isVisible() and "Quit" in questions[-1]
+    assert window.save_to(tmp_path / "out.png") is not None
+    assert not window.has_unsaved_result() and not window.isWindowModified()
+    window.noise_panel.set_strength(60)
+    assert window.has_unsaved_result()
+    n = len(questions)
+    window.auto_confirm = True
+    open_and_estimate(qtbot, window, first)  # asked, and the answer was yes
+    assert len(questions) == n + 1 and window.image_path == first and window.result is None
+    assert not window.isWindowModified()
+    window.noise_panel.set_strength(100)
+    clean = write_png(tmp_path / "clean.png", np.full((64, 64, 3), 0.5, np.float32))
+    open_and_estimate(qtbot, window, clean)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        window.run_denoise()
+    assert blocker.args[0].timestep < 0 and not window.has_unsaved_result()
+
+
 def test_best_quality_runs_the_eight_view_ensemble(qtbot, window, tmp_path):
     """The Quality choice reaches the worker: "Best" averages 8 views and comes out cleaner than "Fast",
     "Maximum" 32 views, cleaner again."""

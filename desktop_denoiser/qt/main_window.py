@@ -61,7 +61,8 @@ def resolve_save_as(path: str | os.PathLike[str], chosen_filter: str = "") -> tu
 
 class MainWindow(QMainWindow):
     """``quiet=True`` (tests, screenshots) shows no message boxes: errors still go to ``error_shown`` and the
-    status bar, and ``confirm()`` answers ``auto_confirm``."""
+    status bar, and ``confirm()`` answers ``auto_confirm``. A denoised result not yet saved is marked in
+    the title, and opening another photo or quitting asks first (``ask_before_discarding``; off when quiet)."""
 
     error_shown = Signal(str)
     image_loaded = Signal(object)  # LoadedImage
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
         self.denoiser = denoiser or Denoiser()
         self.quiet = quiet
         self.auto_confirm = False
+        self.ask_before_discarding = not quiet
+        self._unsaved = False  # a result that removed noise and has not been saved since (or since Strength moved)
         self.image: LoadedImage | None = None
         self.image_path: Path | None = None
         self.result: DenoiseResult | None = None  # what is shown and saved: the run mixed at the panel's strength
@@ -410,6 +413,8 @@ class MainWindow(QMainWindow):
     def open_image(self, path: str | os.PathLike[str]) -> ImageLoadWorker | None:
         """Read the file and estimate its noise on a worker; ``image_loaded`` then ``estimate_ready`` follow."""
         path = Path(path)
+        if not self._may_discard_result("Open another photo"):
+            return None
         if self.is_running():
             self.cancel_run()
         if self._load_worker is not None:
@@ -432,13 +437,14 @@ class MainWindow(QMainWindow):
         self.image = image
         self.image_path = self._loading_path
         self.result = self._full_result = None
+        self._set_unsaved(False)
         self.viewer.set_images(array_to_qimage(image.pixels, image.alpha))
         self._clear_previews()
         self._set_progress(0, 1)
         self.progress_label.setText("Estimating the noise level…")
         self.noise_panel.set_estimating()
         name = self.image_path.name if self.image_path else "image"
-        self.setWindowTitle(f"{name} — {APP_TITLE}")
+        self.setWindowTitle(f"{name}[*] — {APP_TITLE}")  # [*]: Qt shows '*' while the result is unsaved
         w, h = image.size
         self.info_label.setText(f"{name}  ·  {w}×{h}  ·  {image.bit_depth}-bit {image.format}")
         self.statusBar().showMessage(f"Opened {name}.", 5000)
@@ -648,6 +654,7 @@ class MainWindow(QMainWindow):
         self.worker = None
         self._full_result = result
         self._show_result()
+        self._set_unsaved(result.timestep >= 0)  # nothing removed: nothing to lose
         self.progress_bar.setValue(self.progress_bar.maximum())
         msg = (f"Done in {_format_seconds(result.seconds)} on {result.device} ({result.network} network): "
                f"σ {result.sigma:.1f}, "
@@ -680,6 +687,21 @@ class MainWindow(QMainWindow):
         self._mix_result()
         if self._full_result is not None:
             self._display_timer.start()
+            self._set_unsaved(self._full_result.timestep >= 0)  # what Save writes has changed
+
+    def _set_unsaved(self, unsaved: bool) -> None:
+        self._unsaved = bool(unsaved)
+        self.setWindowModified(self._unsaved)
+
+    def has_unsaved_result(self) -> bool:
+        """A denoised result that removed noise and has not been saved (at its current Strength)."""
+        return self._unsaved and self.result is not None
+
+    def _may_discard_result(self, action: str) -> bool:
+        """Whether ``action`` may go on and drop the unsaved result (asks when there is one)."""
+        if not (self.ask_before_discarding and self.has_unsaved_result()):
+            return True
+        return self.confirm(f"The denoised photo is not saved.\n{action} without saving it?")
 
     @Slot()
     def _on_cancelled(self) -> None:
@@ -772,6 +794,7 @@ class MainWindow(QMainWindow):
             self.show_error(describe_error(exc, "Saving failed"))
             return None
         self.settings.last_save_dir = str(Path(out).parent)
+        self._set_unsaved(False)
         self.statusBar().showMessage(f"Saved {out}", 8000)
         self.saved.emit(str(out))
         return Path(out)
@@ -805,6 +828,9 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About Desktop Denoiser", text)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self._may_discard_result("Quit"):
+            event.ignore()
+            return
         if self.batch_dialog is not None and self.batch_dialog.is_running() and not self.quiet:
             if not self.confirm("A batch is still running. Cancel it and quit?"):
                 event.ignore()
