@@ -534,3 +534,37 @@ def test_denoise_options_refuse_values_no_run_could_use(field, value, message):
     ok = {"sigma": 0.0, "mode": "detail", "steps": 1, "tile": 16, "ensemble": 32, "noise_model": "real",
           "strength": 0.0}
     assert getattr(DenoiseOptions(**{field: ok[field]}), field) == ok[field]
+
+
+def test_a_result_that_could_not_be_saved_fails_before_the_photo_is_denoised(denoiser, tmp_path):
+    """Running a folder again: photos whose result already exists are refused before they are read and
+    denoised (before, each was denoised in full, minutes for a big photo, and then refused); the others
+    are denoised; with overwrite both are."""
+    import cv2
+
+    from desktop_denoiser.pipeline.jobs import FileJob, denoise_files
+
+    planned = []
+
+    class Counting(Denoiser):
+        def plan(self, pixels, opts, **kw):
+            planned.append(pixels.shape)
+            return super().plan(pixels, opts, **kw)
+
+    d = Counting(denoiser.model_path)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    jobs = []
+    for name in ("a.png", "b.png"):
+        noisy = add_gaussian_noise_8bit(smooth_test_image(48, 64, seed=len(jobs)), 20, seed=1)
+        assert cv2.imwrite(str(src / name), np.round(noisy * 255).astype(np.uint8)[..., ::-1])
+        jobs.append(FileJob(src / name, out / name))
+    (out / "a.png").write_bytes(b"an earlier result")
+    events = list(denoise_files(jobs, DenoiseOptions(sigma=20), denoiser=d))
+    assert [(e["kind"], e["path"].rsplit("/", 1)[-1]) for e in events if e["kind"] != "step"] == [
+        ("failed", "a.png"), ("start", "b.png"), ("done", "b.png")]
+    assert "already exists" in events[0]["error"] and len(planned) == 1
+    assert (out / "a.png").read_bytes() == b"an earlier result"
+    kinds = [e["kind"] for e in denoise_files(jobs, DenoiseOptions(sigma=20), overwrite=True, denoiser=d)]
+    assert kinds.count("done") == 2 and len(planned) == 3

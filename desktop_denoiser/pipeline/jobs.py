@@ -22,7 +22,7 @@ from ..core.sampler import StepEvent
 from ..core.tiling import MIN_TILE_SIZE, TileCallback
 from ..paths import network_model_paths
 from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
-from .imageio import LoadedImage, list_images, read_image, write_image
+from .imageio import LoadedImage, check_destination, list_images, read_image, write_image
 
 MIN_TILE = 128
 
@@ -308,12 +308,18 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     """Read, denoise and write one file. Yields a ``{"kind": "start", ...}`` dict then StepEvents;
     returns the summary dict (``path``, ``output``, ``sigma``, ``timestep``, ``steps``, ``seconds``)."""
     t0 = time.perf_counter()
+    protect = [job.input, *protect]
+    # a result that could not be saved (it exists, a read-only folder, ...) fails before the photo is read and
+    # denoised, not after: a second run over a big folder must not redo every photo only to refuse each one.
+    # (An output folder not made yet holds nothing; it is made only when there is a result to write.)
+    if job.output.parent.exists():
+        check_destination(job.output, overwrite=overwrite, protect=protect)
     img: LoadedImage = read_image(job.input)
     plan = denoiser.plan(img.pixels, opts)
     yield {"kind": "start", "path": str(job.input), "steps": plan.steps, "sigma": plan.sigma, "timestep": plan.timestep}
     result = yield from denoiser.run(img.pixels, opts, plan, on_tile=on_tile)
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    out = write_image(job.output, result.pixels, like=img, overwrite=overwrite, protect=[job.input, *protect])
+    out = write_image(job.output, result.pixels, like=img, overwrite=overwrite, protect=protect)
     hidden = plan.hidden_noise_sigma
     return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),
             "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),

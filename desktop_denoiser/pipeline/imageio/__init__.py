@@ -42,7 +42,7 @@ from __future__ import annotations
 from .common import MAX_PIXELS, SUPPORTED_SUFFIXES, ImageReadError, ImageWriteError, LoadedImage
 from .folders import list_images, output_path_for
 from .read import read_image
-from .write import write_image
+from .write import check_destination, write_image
 
 __all__ = [
     "ImageReadError",
@@ -51,6 +51,7 @@ __all__ = [
     "MAX_PIXELS",
     "SUPPORTED_SUFFIXES",
     "read_image",
+    "check_destination",
     "write_image",
     "output_path_for",
     "list_images",

@@ -77,6 +77,38 @@ def _resolve_format(path: Path, fmt: str | None, like: LoadedImage | None) -> st
     )
 
 
+def check_destination(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    protect: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Raise ImageWriteError if :func:`write_image` could not write ``path``: it is one of ``protect``,
+    its folder is missing or read-only, a folder has its name, or the file exists and not ``overwrite``.
+    A batch checks this before spending minutes on a photo whose result could not be saved."""
+    path = Path(path)
+    name = _name(path)
+    folder = path.parent
+    for p in protect:
+        if _same_file(path, Path(p)):
+            raise ImageWriteError(
+                f"Refusing to write {name}: that is an input file and would be overwritten."
+            )
+    if not folder.exists():
+        raise ImageWriteError(f"Cannot write {name}: the folder '{folder}' does not exist.")
+    if not folder.is_dir():
+        raise ImageWriteError(f"Cannot write {name}: '{folder}' is not a folder.")
+    if path.is_dir():
+        raise ImageWriteError(f"Cannot write {name}: a folder with that name already exists.")
+    if path.exists() and not overwrite:
+        raise ImageWriteError(f"Refusing to write {name}: the file already exists in '{folder}'.")
+    if not os.access(folder, os.W_OK):
+        raise ImageWriteError(
+            f"Cannot write {name}: no permission to write into the folder '{folder}' "
+            f"(it may be read-only)."
+        )
+
+
 def write_image(
     path: str | os.PathLike[str],
     pixels: Any,
@@ -168,28 +200,11 @@ def write_image(
         icc_profile = None
 
     # --- destination checks -------------------------------------------------
-    folder = path.parent
     protected = [Path(p) for p in protect]
     if like is not None and like.path is not None:
         protected.append(Path(like.path))
-    for p in protected:
-        if _same_file(path, p):
-            raise ImageWriteError(
-                f"Refusing to write {name}: that is an input file and would be overwritten."
-            )
-    if not folder.exists():
-        raise ImageWriteError(f"Cannot write {name}: the folder '{folder}' does not exist.")
-    if not folder.is_dir():
-        raise ImageWriteError(f"Cannot write {name}: '{folder}' is not a folder.")
-    if path.is_dir():
-        raise ImageWriteError(f"Cannot write {name}: a folder with that name already exists.")
-    if path.exists() and not overwrite:
-        raise ImageWriteError(f"Refusing to write {name}: the file already exists in '{folder}'.")
-    if not os.access(folder, os.W_OK):
-        raise ImageWriteError(
-            f"Cannot write {name}: no permission to write into the folder '{folder}' "
-            f"(it may be read-only)."
-        )
+    check_destination(path, overwrite=overwrite, protect=protected)
+    folder = path.parent
 
     # --- encode ---------------------------------------------------------------
     try:
