@@ -255,6 +255,22 @@ def test_a_closed_output_pipe_ends_the_command_quietly(noisy_png, tmp_path, monk
     sink.close()
 
 
+def test_two_photos_with_one_output_name_are_refused_and_a_photo_given_twice_runs_once(noisy_png, tmp_path,
+                                                                                       capsys):
+    """a/x.png and b/x.png into one folder: before, the second result silently replaced the first
+    (--overwrite) or was denoised and then refused; now nothing runs and the message says why. The same
+    photo named twice (as a file and through its folder) is one job."""
+    path, _, _ = noisy_png
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / path.name).write_bytes(path.read_bytes())
+    assert main(["denoise", str(path), str(other / path.name), "-o", str(tmp_path / "o"), "--overwrite"]) == 2
+    assert "would both be saved as" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["denoise", str(path), str(path.parent), "-o", str(tmp_path / "p"), "--json"]) == 0
+    rows = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
+    assert len(rows) == 1 and "error" not in rows[0]
+
+
 def _raw_export_png(tmp_path, gain: float):
     """A synthetic raw file's lossless export with sensor noise of ``gain``: (path, reference, noisy)."""
     from desktop_denoiser.bench.camera import raw_pipeline

@@ -296,10 +296,20 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
         else:
             raise FileNotFoundError(f"no such file or folder: {inp}")
     inputs_resolved = {j.input.resolve() for j in jobs}
+    writers: dict[Path, Path] = {}
+    unique: list[FileJob] = []
     for j in jobs:
-        if j.output.resolve() in inputs_resolved:
+        out = j.output.resolve()
+        if out in inputs_resolved:
             raise ValueError(f"output {j.output} would overwrite an input; choose another output folder")
-    return jobs
+        if out in writers:
+            if writers[out] == j.input.resolve():
+                continue  # the same photo given twice (a file and its folder, say) is denoised once
+            raise ValueError(f"{writers[out]} and {j.input} would both be saved as {j.output}; "
+                             "denoise them into separate output folders")
+        writers[out] = j.input.resolve()
+        unique.append(j)
+    return unique
 
 
 def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, overwrite: bool = False,
