@@ -182,8 +182,10 @@ def test_train_reports_bad_data_and_skips_a_broken_photo(tmp_path, capsys):
     for i in range(2):
         Image.fromarray((smooth_test_image(48, 48, seed=i) * 255).astype(np.uint8)).save(photos / f"{i}.png")
     (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    assert main(["train", str(photos), "--out", str(tmp_path / "b"), *small]) == 0
-    assert "skipped 1 unreadable image(s): broken.jpg" in capsys.readouterr().out
+    assert main(["train", str(photos), "--out", str(tmp_path / "b"), *small, "--val", str(empty)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 1 unreadable image(s): broken.jpg" in out
+    assert f"warning: no readable validation photos in {empty}; this run is not validated" in out
     assert main(["train", str(photos), "--out", str(tmp_path / "c"), *small, "--crop", "64"]) == 2
     assert "no readable training images of at least 64x64 pixels" in capsys.readouterr().err
     assert main(["train", str(photos), "--out", str(tmp_path / "d"), *small,

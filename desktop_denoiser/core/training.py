@@ -485,6 +485,9 @@ class Trainer:
         val_imgs = validation_crops(cfg.val_data, cfg.val_images, cfg.val_crop, skipped) if self.rank == 0 else []
         if skipped and self.rank == 0:
             self.log(f"skipped {len(skipped)} unreadable image(s): " + "; ".join(skipped))
+        if cfg.val_data and not val_imgs and self.rank == 0:
+            self.log(f"warning: no readable validation photos in {', '.join(map(str, cfg.val_data))}; "
+                     "this run is not validated")
         if val_imgs and self.step == 0 and cfg.init:  # the starting point of a fine-tuning run, for comparison
             self._validate(val_imgs, None, 0.0)
         self.model.train()
