@@ -173,10 +173,15 @@ def _cmd_denoise(args) -> int:
         if bar is not None and total > 1:
             bar.update(steps_done + done / total, f"tile {done}/{total}")
 
+    finished = 0  # photos done or failed: a batch's bar says which photo of how many it is on
     for item in denoise_files(jobs, opts, overwrite=args.overwrite, on_tile=on_tile):
         kind = item["kind"]
+        finished += kind in ("done", "failed")
         if kind == "start":
-            bar, steps_done = ProgressBar(item["steps"] or 1, Path(item["path"]).name), 0
+            label = Path(item["path"]).name
+            if len(jobs) > 1:
+                label = f"{finished + 1}/{len(jobs)} {label}"
+            bar, steps_done = ProgressBar(item["steps"] or 1, label), 0
         elif kind == "step" and bar is not None:
             steps_done = item["index"]
             bar.update(item["index"], f"t={item['t']}")

@@ -273,6 +273,26 @@ def test_two_photos_with_one_output_name_are_refused_and_a_photo_given_twice_run
     assert len(rows) == 1 and "error" not in rows[0]
 
 
+def test_a_batch_progress_bar_says_which_photo_of_how_many(noisy_png, tmp_path, monkeypatch):
+    import desktop_denoiser.cli as cli
+
+    path, _, _ = noisy_png
+    (path.parent / "second.png").write_bytes(path.read_bytes())
+    labels = []
+
+    class Recording(cli.ProgressBar):
+        def __init__(self, total, label="", **kw):
+            labels.append(label)
+            super().__init__(total, label, **kw)
+
+    monkeypatch.setattr(cli, "ProgressBar", Recording)
+    assert main(["denoise", str(path.parent), "-o", str(tmp_path / "o")]) == 0
+    assert labels == ["1/2 photo.png", "2/2 second.png"]
+    labels.clear()
+    assert main(["denoise", str(path), "-o", str(tmp_path / "p")]) == 0
+    assert labels == ["photo.png"]
+
+
 def _raw_export_png(tmp_path, gain: float):
     """A synthetic raw file's lossless export with sensor noise of ``gain``: (path, reference, noisy)."""
     from desktop_denoiser.bench.camera import raw_pipeline
