@@ -208,8 +208,9 @@ def _cmd_denoise(args) -> int:
             if args.json:
                 print(json.dumps({"path": item["path"], "error": item["error"]}))
             print(f"error: {item['path']}: {item['error']}", file=sys.stderr)
-    if failed:
-        print(f"{failed} file(s) failed", file=sys.stderr)
+    if len(jobs) > 1 or failed:  # one line to read at the end of a long batch
+        print(f"{finished - failed} of {len(jobs)} photo(s) denoised" + (f", {failed} failed" if failed else ""),
+              file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -273,7 +273,7 @@ def test_two_photos_with_one_output_name_are_refused_and_a_photo_given_twice_run
     assert len(rows) == 1 and "error" not in rows[0]
 
 
-def test_a_batch_progress_bar_says_which_photo_of_how_many(noisy_png, tmp_path, monkeypatch):
+def test_a_batch_progress_bar_says_which_photo_of_how_many(noisy_png, tmp_path, monkeypatch, capsys):
     import desktop_denoiser.cli as cli
 
     path, _, _ = noisy_png
@@ -286,8 +286,14 @@ def test_a_batch_progress_bar_says_which_photo_of_how_many(noisy_png, tmp_path, 
             super().__init__(total, label, **kw)
 
     monkeypatch.setattr(cli, "ProgressBar", Recording)
+    capsys.readouterr()
     assert main(["denoise", str(path.parent), "-o", str(tmp_path / "o")]) == 0
     assert labels == ["1/2 photo.png", "2/2 second.png"]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "2 of 2 photo(s) denoised"
+    (path.parent / "third.png").write_text("not a photo")
+    assert main(["denoise", str(path.parent), "-o", str(tmp_path / "q")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "2 of 3 photo(s) denoised, 1 failed"
+    (path.parent / "third.png").unlink()
     labels.clear()
     assert main(["denoise", str(path), "-o", str(tmp_path / "p")]) == 0
     assert labels == ["photo.png"]
