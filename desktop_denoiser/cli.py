@@ -79,6 +79,8 @@ def _cmd_estimate(args) -> int:
             est = estimate_file(Path(path))
         except Exception as exc:  # report and go on with the next file
             failed += 1
+            if args.json:  # as denoise --json does: one line per photo, failures included
+                print(json.dumps({"path": str(path), "error": str(exc) or type(exc).__name__}))
             print(f"error: {path}: {exc}", file=sys.stderr)
             continue
         hidden = est.analysis.hidden_noise_sigma if est.analysis is not None else None

@@ -230,6 +230,11 @@ def test_estimate_takes_folders_like_denoise(noisy_png, tmp_path, capsys):
     assert main(["estimate", str(path.parent), "--recursive", "--json"]) == 0
     rows = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
     assert sorted(Path(r["path"]).name for r in rows) == ["photo.png", "second.png"]
+    (path.parent / "broken.png").write_text("not a photo")
+    assert main(["estimate", str(path.parent), "--json"]) == 1
+    rows = [json.loads(s) for s in capsys.readouterr().out.strip().splitlines()]
+    assert [Path(r["path"]).name for r in rows] == ["broken.png", "photo.png"] and "error" in rows[0]
+    (path.parent / "broken.png").unlink()
     (tmp_path / "empty").mkdir()
     assert main(["estimate", str(tmp_path / "empty"), str(path)]) == 1
     out = capsys.readouterr()
