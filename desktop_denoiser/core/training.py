@@ -156,7 +156,7 @@ class PatchSampler:
         self.images = [im for im in load_readable(files, skipped) if min(im.shape[:2]) >= crop]
         if not self.images:
             raise TrainingSetupError(f"no readable training images of at least {crop}x{crop} pixels "
-                             f"(--crop) among {len(files)} file(s)")
+                                     f"(--crop) among {len(files)} file(s)")
         self.crop = crop
         self.gen = generator
 
@@ -409,7 +409,8 @@ class Trainer:
         weights, grown = loaded.model, ""
         if loaded.model.config.prediction != self.cfg.model["prediction"]:
             raise TrainingSetupError(f"{path} predicts {loaded.model.config.prediction}; this run's objective "
-                             f"{self.cfg.objective!r} trains a network that predicts {self.cfg.model['prediction']}")
+                                     f"{self.cfg.objective!r} trains a network that predicts "
+                                     f"{self.cfg.model['prediction']}")
         if loaded.model.config.to_dict() != self.cfg.model:
             if not self.cfg.grow:
                 raise ValueError(f"{path} has another model config than this run (grow=True widens/deepens it)")

@@ -201,8 +201,6 @@ class Denoiser:
         real-noise path (``noise_model="auto"``), or the path is forced (``"real"`` / ``"gaussian"``).
         An explicit sigma takes the Gaussian path, unless ``noise_model="real"``: then the real-noise path
         runs at that sigma."""
-        if opts.noise_model not in NOISE_MODELS:
-            raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {opts.noise_model!r}")
         if self.needs_analysis(opts):
             analysis = analysis or self._analyse(pixels)
             if opts.sigma is None:
@@ -287,7 +285,8 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
         inp = Path(inp)
         if inp.is_dir():
             # the output folder itself as input is refused below (its photos would be overwritten)
-            inside = out_resolved != inp.resolve() and out_resolved.is_relative_to(inp.resolve())
+            root = inp.resolve()
+            inside = out_resolved != root and out_resolved.is_relative_to(root)
             for f in list_images(inp, recursive=recursive):
                 if not (inside and f.resolve().is_relative_to(out_resolved)):
                     jobs.append(FileJob(f, out_dir / f.relative_to(inp)))
@@ -299,15 +298,15 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
     writers: dict[Path, Path] = {}
     unique: list[FileJob] = []
     for j in jobs:
-        out = j.output.resolve()
+        out, src = j.output.resolve(), j.input.resolve()
         if out in inputs_resolved:
             raise ValueError(f"output {j.output} would overwrite an input; choose another output folder")
         if out in writers:
-            if writers[out] == j.input.resolve():
+            if writers[out] == src:
                 continue  # the same photo given twice (a file and its folder, say) is denoised once
             raise ValueError(f"{writers[out]} and {j.input} would both be saved as {j.output}; "
                              "denoise them into separate output folders")
-        writers[out] = j.input.resolve()
+        writers[out] = src
         unique.append(j)
     return unique
 
