@@ -175,10 +175,11 @@ def _cmd_denoise(args) -> int:
         if bar is not None and total > 1:
             bar.update(steps_done + done / total, f"tile {done}/{total}")
 
-    finished = 0  # photos done or failed: a batch's bar says which photo of how many it is on
-    for item in denoise_files(jobs, opts, overwrite=args.overwrite, on_tile=on_tile):
+    finished = skipped = existed = 0  # finished: photos done, skipped or failed (the bar's "i/N")
+    for item in denoise_files(jobs, opts, overwrite=args.overwrite, skip_existing=args.skip_existing,
+                              on_tile=on_tile):
         kind = item["kind"]
-        finished += kind in ("done", "failed")
+        finished += kind in ("done", "skipped", "failed")
         if kind == "start":
             label = Path(item["path"]).name
             if len(jobs) > 1:
@@ -203,16 +204,27 @@ def _cmd_denoise(args) -> int:
                     print(_camera_noise_note("run it again with"))
                 if item["mosaic_noise"]:
                     print(_mosaic_noise_note("run it again with"))
+        elif kind == "skipped":
+            skipped += 1
+            if args.json:
+                print(json.dumps({"path": item["path"], "output": item["output"], "skipped": True}))
+            else:
+                print(f"{item['path']}: skipped, {item['output']} already exists")
         elif kind == "failed":
             failed += 1
+            existed += item.get("exists", False)
             if bar is not None:
                 bar.close()
             if args.json:
                 print(json.dumps({"path": item["path"], "error": item["error"]}))
             print(f"error: {item['path']}: {item['error']}", file=sys.stderr)
     if len(jobs) > 1 or failed:  # one line to read at the end of a long batch
-        print(f"{finished - failed} of {len(jobs)} photo(s) denoised" + (f", {failed} failed" if failed else ""),
-              file=sys.stderr)
+        print(f"{finished - failed - skipped} of {len(jobs)} photo(s) denoised"
+              + (f", {skipped} skipped (their result already existed)" if skipped else "")
+              + (f", {failed} failed" if failed else ""), file=sys.stderr)
+    if existed:
+        print(f"{existed} result(s) already existed: add --skip-existing to leave them and denoise the rest "
+              "(resuming a batch), or --overwrite to replace them", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -328,7 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the noise removed, 0-1: 1 = all (default); 0.8 mixes a fifth of the original "
                         "back in, keeping some grain")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders, keeping their structure")
-    d.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    existing = d.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="leave photos whose output already exists (resumes a batch that was stopped); "
+                               "without this or --overwrite they are reported as failed")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=_cmd_denoise)
 

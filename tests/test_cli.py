@@ -220,6 +220,36 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_as_input(noisy_png
     assert (out / "photo.png").read_bytes() == result and not (out / "clean").exists()
 
 
+def test_skip_existing_resumes_a_batch_and_the_refusal_says_how(noisy_png, tmp_path, capsys):
+    """A batch stopped half way and run again: without an option each existing result fails (rc 1) and the
+    last line names --skip-existing / --overwrite; with --skip-existing those photos are left (rc 0), the
+    rest are denoised, and the summary counts both."""
+    import shutil
+
+    path, _, _ = noisy_png
+    src, out = tmp_path / "batch", tmp_path / "batch_out"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        shutil.copy(path, src / name)
+    out.mkdir()
+    (out / "a.png").write_bytes(b"result of the stopped run")
+    assert main(["denoise", str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "a.png" in err and "1 of 2 photo(s) denoised, 1 failed" in err
+    assert "1 result(s) already existed: add --skip-existing" in err and "--overwrite" in err
+    (out / "b.png").unlink()
+    assert main(["denoise", str(src), "-o", str(out), "--skip-existing", "--json"]) == 0
+    captured = capsys.readouterr()
+    lines = [json.loads(s) for s in captured.out.strip().splitlines()]
+    assert lines[0] == {"path": str(src / "a.png"), "output": str(out / "a.png"), "skipped": True}
+    assert Path(lines[1]["output"]) == out / "b.png" and (out / "b.png").is_file()
+    assert "1 of 2 photo(s) denoised, 1 skipped (their result already existed)" in captured.err
+    assert "failed" not in captured.err and (out / "a.png").read_bytes() == b"result of the stopped run"
+    with pytest.raises(SystemExit) as exc:  # the two ask for opposite things
+        main(["denoise", str(src), "-o", str(out), "--skip-existing", "--overwrite"])
+    assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
 def test_estimate_takes_folders_like_denoise(noisy_png, tmp_path, capsys):
     path, _, _ = noisy_png
     (path.parent / "sub").mkdir()

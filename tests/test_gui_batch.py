@@ -18,7 +18,8 @@ from conftest import smooth_test_image  # noqa: E402
 from desktop_denoiser.bench.camera import raw_pipeline  # noqa: E402
 from desktop_denoiser.paths import default_model_path  # noqa: E402
 from desktop_denoiser.pipeline.jobs import Denoiser, DenoiseOptions  # noqa: E402
-from desktop_denoiser.qt.batch import DONE, FAILED, WAITING, BatchDialog  # noqa: E402
+from desktop_denoiser.qt import batch as batch_module  # noqa: E402
+from desktop_denoiser.qt.batch import DONE, FAILED, SKIPPED, WAITING, BatchDialog  # noqa: E402
 from desktop_denoiser.qt.main_window import MainWindow  # noqa: E402
 from desktop_denoiser.qt.settings import Settings  # noqa: E402
 
@@ -90,6 +91,45 @@ def test_batch_with_a_corrupt_file_goes_on(qtbot, dialog, tmp_path):
 
 
 @needs_model
+def test_starting_a_batch_again_skips_photos_already_done(qtbot, dialog, tmp_path, monkeypatch):
+    """A batch stopped half way (here: one result saved) and started again resumes: the photo whose result
+    exists is skipped, its file left as it is, the others are denoised; the queue says so before Start."""
+    src = make_folder(tmp_path)
+    (src / "broken.png").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"saved by the stopped batch")
+    dialog.set_folders(src, out, recursive=False)
+    a, b = dialog.row_of(src / "a.png"), dialog.row_of(src / "b.png")
+    assert dialog.table.item(a, 2).text() == "result exists: skipped" and dialog.table.item(b, 2).text() == ""
+    assert dialog.summary_label.text().startswith("1 image(s) to denoise; 1 already have a result")
+    job_events = []
+
+    class Recording(batch_module.BatchWorker):  # connected before its thread starts: no signal missed
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.job_skipped.connect(lambda row, output: job_events.append(("skipped", row, output)))
+            self.job_done.connect(lambda row, summary: job_events.append(("done", row)))
+
+    monkeypatch.setattr(batch_module, "BatchWorker", Recording)
+    dialog.batch_finished.connect(lambda ok, bad: job_events.append(("finished", ok, bad)))
+    with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT) as blocker:
+        assert dialog.start()
+    assert blocker.args == [1, 0]
+    assert job_events == [("skipped", a, str(out / "a.png")), ("done", b), ("finished", 1, 0)]
+    assert dialog.state_of(a) == SKIPPED and dialog.state_of(b) == DONE
+    assert "a.png" in dialog.table.item(a, 2).text() and dialog.table.item(a, 1).text() == "skipped"
+    assert (out / "a.png").read_bytes() == b"saved by the stopped batch"
+    assert cv2.imread(str(out / "b.png")).shape == (64, 64, 3)
+    assert dialog.summary_label.text() == "Finished: 1 image(s) denoised, 1 skipped (their result already existed)."
+    assert dialog.progress.value() == dialog.progress.maximum()
+    # replacing: the queue says both results will be replaced
+    dialog.overwrite_check.setChecked(True)
+    assert dialog.table.item(a, 2).text() == "result exists: to be replaced"
+    assert "2 of them already have a result, which will be replaced" in dialog.summary_label.text()
+
+
+@needs_model
 def test_batch_applies_the_strength_and_says_so(qtbot, tmp_path, denoiser):
     """A batch at 40 % writes 0.4 x the full-strength result + 0.6 x the input, and shows the strength."""
     src = tmp_path / "in"
@@ -139,7 +179,7 @@ def test_batch_pause_resume_and_cancel(qtbot, dialog, tmp_path):
     assert not dialog.is_running()
 
 
-def test_existing_outputs_fail_without_replace_and_bad_folders_explained(qtbot, tmp_path):
+def test_bad_folders_are_explained(qtbot, tmp_path):
     d = BatchDialog(Denoiser(tmp_path / "none"), lambda: DenoiseOptions(), None, quiet=True)
     qtbot.addWidget(d)
     errors = []

@@ -17,6 +17,8 @@ from desktop_denoiser.pipeline.imageio import (
     ImageReadError,
     ImageWriteError,
     LoadedImage,
+    OutputExistsError,
+    check_destination,
     list_images,
     output_path_for,
     read_image,
@@ -428,8 +430,11 @@ def test_refuses_to_overwrite_input(tmp_path):
 def test_refuses_existing_file_unless_overwrite(tmp_path):
     target = tmp_path / "out.png"
     write_image(target, gradient())
-    with pytest.raises(ImageWriteError, match="already exists"):
+    with pytest.raises(OutputExistsError, match="already exists"):  # an ImageWriteError a batch can skip
         write_image(target, np.zeros((H, W, 3), np.float32))
+    with pytest.raises(OutputExistsError, match="already exists"):
+        check_destination(target)
+    assert issubclass(OutputExistsError, ImageWriteError)
     assert read_image(target).pixels.max() > 0.5
     write_image(target, np.zeros((H, W, 3), np.float32), overwrite=True)
     assert read_image(target).pixels.max() == 0

@@ -566,5 +566,16 @@ def test_a_result_that_could_not_be_saved_fails_before_the_photo_is_denoised(den
         ("failed", "a.png"), ("start", "b.png"), ("done", "b.png")]
     assert "already exists" in events[0]["error"] and len(planned) == 1
     assert (out / "a.png").read_bytes() == b"an earlier result"
-    kinds = [e["kind"] for e in denoise_files(jobs, DenoiseOptions(sigma=20), overwrite=True, denoiser=d)]
-    assert kinds.count("done") == 2 and len(planned) == 3
+    assert events[0]["exists"] and not events[-1].get("exists")
+    # skip_existing (resuming a batch): the photo with a result is not read, the other is denoised again
+    (out / "b.png").unlink()
+    events = list(denoise_files(jobs, DenoiseOptions(sigma=20), skip_existing=True, denoiser=d))
+    assert [(e["kind"], e["path"].rsplit("/", 1)[-1]) for e in events if e["kind"] != "step"] == [
+        ("skipped", "a.png"), ("start", "b.png"), ("done", "b.png")]
+    assert events[0]["output"] == str(out / "a.png") and len(planned) == 2
+    assert (out / "a.png").read_bytes() == b"an earlier result" and (out / "b.png").is_file()
+    # overwrite wins over skip_existing: both are denoised and written
+    kinds = [e["kind"] for e in denoise_files(jobs, DenoiseOptions(sigma=20), overwrite=True, skip_existing=True,
+                                              denoiser=d)]
+    assert kinds.count("done") == 2 and len(planned) == 4
+    assert (out / "a.png").read_bytes()[:4] == b"\x89PNG"

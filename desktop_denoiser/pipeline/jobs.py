@@ -22,7 +22,8 @@ from ..core.sampler import StepEvent
 from ..core.tiling import MIN_TILE_SIZE, TileCallback
 from ..paths import network_model_paths
 from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
-from .imageio import LoadedImage, check_destination, list_images, read_image, write_image
+from .imageio import (LoadedImage, OutputExistsError, check_destination, list_images, read_image,
+                      write_image)
 
 MIN_TILE = 128
 
@@ -311,12 +312,24 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
     return unique
 
 
+def skipped_summary(job: FileJob) -> dict:
+    """What :func:`process_file` returns for a photo whose result is already saved (``skip_existing``)."""
+    return {"kind": "skipped", "path": str(job.input), "output": str(job.output)}
+
+
 def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, overwrite: bool = False,
-                 protect: Iterable[Path] = (), on_tile: TileCallback | None = None
+                 skip_existing: bool = False, protect: Iterable[Path] = (), on_tile: TileCallback | None = None
                  ) -> Generator[StepEvent | dict, None, dict]:
     """Read, denoise and write one file. Yields a ``{"kind": "start", ...}`` dict then StepEvents;
-    returns the summary dict (``path``, ``output``, ``sigma``, ``timestep``, ``steps``, ``seconds``)."""
+    returns the summary dict (``path``, ``output``, ``sigma``, ``timestep``, ``steps``, ``seconds``).
+
+    ``skip_existing`` (and not ``overwrite``): a photo whose output file exists is not read and returns
+    :func:`skipped_summary` at once, so a batch run again resumes where it stopped. Results are written
+    atomically, so an existing output is a whole one from an earlier run (or the user's own file, left as
+    it is). Without either, an existing output fails with :class:`OutputExistsError`."""
     t0 = time.perf_counter()
+    if skip_existing and not overwrite and job.output.is_file():
+        return skipped_summary(job)
     protect = [job.input, *protect]
     # a result that could not be saved (it exists, a read-only folder, ...) fails before the photo is read and
     # denoised, not after: a second run over a big folder must not redo every photo only to refuse each one.
@@ -338,14 +351,17 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
 
 
 def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool = False,
-                  denoiser: Denoiser | None = None, on_tile: TileCallback | None = None) -> Iterator[dict]:
+                  skip_existing: bool = False, denoiser: Denoiser | None = None,
+                  on_tile: TileCallback | None = None) -> Iterator[dict]:
     """Process ``jobs`` in order, going on past broken files. Yields dicts of kind
-    ``start`` / ``step`` (index, total, t) / ``done`` / ``failed`` (path, error); ``on_tile(done, total)``
-    reports the tiles inside each step (see :meth:`Denoiser.run`)."""
+    ``start`` / ``step`` (index, total, t) / ``done`` / ``skipped`` (path, output: its result existed,
+    ``skip_existing``) / ``failed`` (path, error, ``exists``: True when the failure is an existing output);
+    ``on_tile(done, total)`` reports the tiles inside each step (see :meth:`Denoiser.run`)."""
     denoiser = denoiser or Denoiser()
     inputs = [j.input for j in jobs]
     for job in jobs:
-        gen = process_file(job, opts, denoiser, overwrite=overwrite, protect=inputs, on_tile=on_tile)
+        gen = process_file(job, opts, denoiser, overwrite=overwrite, skip_existing=skip_existing, protect=inputs,
+                           on_tile=on_tile)
         try:
             while True:
                 ev = next(gen)
@@ -356,7 +372,8 @@ def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool 
         except StopIteration as stop:
             yield stop.value
         except Exception as exc:  # a broken file must not stop the batch
-            yield {"kind": "failed", "path": str(job.input), "error": str(exc) or type(exc).__name__}
+            yield {"kind": "failed", "path": str(job.input), "error": str(exc) or type(exc).__name__,
+                   "exists": isinstance(exc, OutputExistsError)}
 
 
 def estimate_file(path: Path, denoiser: Denoiser | None = None) -> NoiseEstimate:

@@ -1,6 +1,7 @@
 """Batch dialog: pick input/output folders, then denoise every image on a worker thread with a queue table
-(waiting / running / done / failed + reason), overall progress, a preview of the current image, pause/resume
-and cancel. A broken file is marked failed and the batch goes on."""
+(waiting / running / done / skipped / failed + reason), overall progress, a preview of the current image,
+pause/resume and cancel. A broken file is marked failed and the batch goes on. A photo whose result is already
+in the output folder is skipped unless replacing is ticked, so starting a stopped batch again resumes it."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from .errors import describe_error
 from .settings import Settings
 from .workers import BatchWorker, start_worker
 
-WAITING, RUNNING, DONE, FAILED = "waiting", "running", "done", "failed"
+WAITING, RUNNING, DONE, SKIPPED, FAILED = "waiting", "running", "done", "skipped", "failed"
 _STATE_COLOURS = {WAITING: None, RUNNING: QColor(70, 130, 200, 60), DONE: QColor(60, 170, 90, 60),
-                  FAILED: QColor(220, 70, 60, 70)}
+                  SKIPPED: QColor(140, 140, 150, 50), FAILED: QColor(220, 70, 60, 70)}
 
 
 class BatchDialog(QDialog):
@@ -57,7 +58,8 @@ class BatchDialog(QDialog):
         form.addRow("Input folder:", self._row(self.input_edit, in_browse))
         form.addRow("Output folder:", self._row(self.output_edit, out_browse))
         self.recursive_check = QCheckBox("Include sub-folders (keeps the folder structure)")
-        self.overwrite_check = QCheckBox("Replace files that already exist in the output folder")
+        self.overwrite_check = QCheckBox("Replace results already in the output folder (otherwise their photos "
+                                         "are skipped)")
         form.addRow(self.recursive_check)
         form.addRow(self.overwrite_check)
 
@@ -126,6 +128,7 @@ class BatchDialog(QDialog):
         self.input_edit.editingFinished.connect(self.refresh_queue)
         self.output_edit.editingFinished.connect(self.refresh_queue)
         self.recursive_check.toggled.connect(self.refresh_queue)
+        self.overwrite_check.toggled.connect(self.refresh_queue)
         self._set_running(False)
         self.refresh_queue()
 
@@ -186,6 +189,16 @@ class BatchDialog(QDialog):
         except Exception as exc:
             jobs, msg = [], describe_error(exc)
         self._fill(jobs)
+        existing = [row for row, job in enumerate(jobs) if job.output.is_file()]
+        if existing:
+            replace = self.overwrite_check.isChecked()
+            for row in existing:
+                self.table.item(row, 2).setText("result exists: " + ("to be replaced" if replace else "skipped"))
+            n = len(jobs) - len(existing)
+            msg = (f"{len(jobs)} image(s) to denoise; {len(existing)} of them already have a result, which will "
+                   f"be replaced." if replace else
+                   f"{n} image(s) to denoise; {len(existing)} already have a result in the output folder and "
+                   f"will be skipped.")
         self.summary_label.setText(msg)
         self.progress.setValue(0)
 
@@ -277,19 +290,21 @@ class BatchDialog(QDialog):
         self.options_label.setText(f"Mode: {opts.mode} · σ: {'auto' if opts.sigma is None else f'{opts.sigma:.1f}'}"
                                    f" · strength: {round(opts.strength * 100)} % · device: {opts.device}"
                                    f" · network: {opts.network}")
-        worker = BatchWorker(jobs, opts, self.denoiser, overwrite=self.overwrite_check.isChecked())
+        replace = self.overwrite_check.isChecked()
+        worker = BatchWorker(jobs, opts, self.denoiser, overwrite=replace, skip_existing=not replace)
         worker.job_started.connect(self._on_job_started)
         worker.progress.connect(self._on_progress)
         worker.overall.connect(self._on_overall)
         worker.preview.connect(self._on_preview)
         worker.job_done.connect(self._on_job_done)
+        worker.job_skipped.connect(self._on_job_skipped)
         worker.job_failed.connect(self._on_job_failed)
         worker.paused.connect(self._on_paused)
         worker.finished.connect(self._on_finished)
         worker.cancelled.connect(self._on_cancelled)
         worker.failed.connect(self._on_worker_failed)
         self.worker = worker
-        self._ok = self._bad = 0
+        self._ok = self._bad = self._skipped = 0
         self._set_running(True)
         self.progress.setValue(0)
         self.summary_label.setText(f"Denoising {len(jobs)} image(s)…")
@@ -369,6 +384,14 @@ class BatchDialog(QDialog):
         self._update_summary()
 
     @Slot(int, str)
+    def _on_job_skipped(self, row: int, output: str) -> None:
+        if not self._is_current():
+            return
+        self._skipped += 1
+        self._set_state(row, SKIPPED, f"result already saved: {Path(output).name}")
+        self._update_summary()
+
+    @Slot(int, str)
     def _on_job_failed(self, row: int, reason: str) -> None:
         if not self._is_current():
             return
@@ -381,7 +404,9 @@ class BatchDialog(QDialog):
 
     def _update_summary(self) -> None:
         n = len(self.jobs)
-        text = f"{self._ok + self._bad} of {n} processed: {self._ok} done"
+        text = f"{self._ok + self._skipped + self._bad} of {n} processed: {self._ok} done"
+        if self._skipped:
+            text += f", {self._skipped} skipped"
         if self._bad:
             text += f", {self._bad} failed"
         self.summary_label.setText(text + ".")
@@ -395,7 +420,8 @@ class BatchDialog(QDialog):
     def _on_finished(self, ok: int, failed: int) -> None:
         if not self._is_current():
             return
-        self._end(ok, failed, f"Finished: {ok} image(s) denoised" + (f", {failed} failed." if failed else "."))
+        skipped = f", {self._skipped} skipped (their result already existed)" if self._skipped else ""
+        self._end(ok, failed, f"Finished: {ok} image(s) denoised{skipped}" + (f", {failed} failed." if failed else "."))
 
     @Slot(int, int)
     def _on_cancelled(self, ok: int, failed: int) -> None:

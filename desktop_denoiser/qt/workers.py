@@ -14,7 +14,7 @@ ImageLoadWorker: loaded(LoadedImage), estimated(NoiseEstimate), estimate_failed(
 DenoiseWorker:   planned(steps, sigma, t*), progress(index, total, seconds_left), tile_progress(done, total),
                  preview(QImage x_t, QImage pred_x0), finished(DenoiseResult), cancelled(), failed(str), done()
 BatchWorker:     job_started(row, steps), progress(row, index, total), overall(fraction), preview(QImage),
-                 job_done(row, summary), job_failed(row, reason), paused(bool),
+                 job_done(row, summary), job_skipped(row, output), job_failed(row, reason), paused(bool),
                  finished(ok, failed), cancelled(ok, failed), failed(str), done()
 ``done`` is always the last signal of a worker; its thread quits on it.
 """
@@ -234,19 +234,21 @@ class BatchWorker(Worker):
     overall = Signal(float)  # 0..1 over the whole batch
     preview = Signal(QImage)  # predicted x0 of the current image
     job_done = Signal(int, object)  # row, summary dict from process_file
+    job_skipped = Signal(int, str)  # row, the output that already existed (skip_existing)
     job_failed = Signal(int, str)  # row, reason
     paused = Signal(bool)
-    finished = Signal(int, int)  # files done, files failed
+    finished = Signal(int, int)  # files done, files failed (skipped ones are neither)
     cancelled = Signal(int, int)
     failed = Signal(str)
 
     def __init__(self, jobs: Sequence[FileJob], opts: DenoiseOptions, denoiser: Denoiser, *,
-                 overwrite: bool = False, preview_interval: float = PREVIEW_INTERVAL):
+                 overwrite: bool = False, skip_existing: bool = False, preview_interval: float = PREVIEW_INTERVAL):
         super().__init__()
         self.jobs = list(jobs)
         self.opts = replace(opts, preview=True, preview_max_size=256)
         self.denoiser = denoiser
         self.overwrite = overwrite
+        self.skip_existing = skip_existing
         self.preview_interval = preview_interval
         self._running = threading.Event()
         self._running.set()
@@ -290,8 +292,8 @@ class BatchWorker(Worker):
                     self.cancelled.emit(ok, bad)
                     return
                 self._row, self._steps, self._steps_done = row, 1, 0
-                gen = process_file(job, self.opts, self.denoiser, overwrite=self.overwrite, protect=protect,
-                                   on_tile=self._on_tile)
+                gen = process_file(job, self.opts, self.denoiser, overwrite=self.overwrite,
+                                   skip_existing=self.skip_existing, protect=protect, on_tile=self._on_tile)
                 last_preview = -1.0
                 try:
                     while True:
@@ -311,8 +313,11 @@ class BatchWorker(Worker):
                         self._wait_if_paused()
                         self._raise_if_cancelled()
                 except StopIteration as stop:
-                    ok += 1
-                    self.job_done.emit(row, stop.value)
+                    if stop.value["kind"] == "skipped":
+                        self.job_skipped.emit(row, stop.value["output"])
+                    else:
+                        ok += 1
+                        self.job_done.emit(row, stop.value)
                 except Cancelled:  # asked for between two steps or two tiles of a step
                     self.job_failed.emit(row, "cancelled")
                     self.cancelled.emit(ok, bad)

@@ -39,7 +39,8 @@ Modules (the public API is this package's; the modules are its parts)
 
 from __future__ import annotations
 
-from .common import MAX_PIXELS, SUPPORTED_SUFFIXES, ImageReadError, ImageWriteError, LoadedImage
+from .common import (MAX_PIXELS, SUPPORTED_SUFFIXES, ImageReadError, ImageWriteError, LoadedImage,
+                     OutputExistsError)
 from .folders import list_images, output_path_for
 from .read import read_image
 from .write import check_destination, write_image
@@ -47,6 +48,7 @@ from .write import check_destination, write_image
 __all__ = [
     "ImageReadError",
     "ImageWriteError",
+    "OutputExistsError",
     "LoadedImage",
     "MAX_PIXELS",
     "SUPPORTED_SUFFIXES",

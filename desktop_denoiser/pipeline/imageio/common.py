@@ -71,6 +71,10 @@ class ImageWriteError(Exception):
     """An image file could not be written. The message names the file."""
 
 
+class OutputExistsError(ImageWriteError):
+    """The file to write exists and replacing it was not asked for (a batch may skip such a photo)."""
+
+
 @dataclass
 class LoadedImage:
     """A decoded image plus what is needed to write it back faithfully.

@@ -15,6 +15,7 @@ from .common import (
     _FORMAT_DEPTHS,
     ImageWriteError,
     LoadedImage,
+    OutputExistsError,
     _SUFFIX_FORMATS,
     SUPPORTED_SUFFIXES,
     _name,
@@ -101,7 +102,7 @@ def check_destination(
     if path.is_dir():
         raise ImageWriteError(f"Cannot write {name}: a folder with that name already exists.")
     if path.exists() and not overwrite:
-        raise ImageWriteError(f"Refusing to write {name}: the file already exists in '{folder}'.")
+        raise OutputExistsError(f"Refusing to write {name}: the file already exists in '{folder}'.")
     if not os.access(folder, os.W_OK):
         raise ImageWriteError(
             f"Cannot write {name}: no permission to write into the folder '{folder}' "
@@ -237,13 +238,13 @@ def write_image(
             try:
                 os.link(tmp, path)  # atomic and never clobbers
             except FileExistsError:
-                raise ImageWriteError(
+                raise OutputExistsError(
                     f"Refusing to write {name}: the file already exists in '{folder}'."
                 ) from None
             except OSError:
                 # No hard links on this file system (e.g. FAT, some shares).
                 if os.path.lexists(path):
-                    raise ImageWriteError(
+                    raise OutputExistsError(
                         f"Refusing to write {name}: the file already exists in '{folder}'."
                     ) from None
                 os.replace(tmp, path)
