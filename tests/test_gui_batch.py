@@ -28,10 +28,14 @@ needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"model file {MODEL
 TIMEOUT = 120_000  # ms
 
 
-def noisy_image(seed: int, h: int = 64, w: int = 64) -> np.ndarray:
+def _clean(seed: int, h: int = 64, w: int = 64) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    clean = np.stack([0.3 + 0.4 * x / w, 0.3 + 0.4 * y / h, 0.5 + 0.2 * np.sin(x / 9.0 + seed)], axis=2)
+    return np.stack([0.3 + 0.4 * x / w, 0.3 + 0.4 * y / h, 0.5 + 0.2 * np.sin(x / 9.0 + seed)], axis=2)
+
+
+def noisy_image(seed: int, h: int = 64, w: int = 64) -> np.ndarray:
     rng = np.random.default_rng(seed)
+    clean = _clean(seed, h, w)
     return np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1)
 
 
@@ -204,6 +208,56 @@ def test_dropping_a_folder_opens_batch_prefilled(qtbot, tmp_path):
     assert d.output_edit.text() == str(tmp_path / "in_denoised")
     assert d.table.rowCount() == 3  # a.png, b.png, broken.png (not recursive)
     w.close()
+
+
+def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path):
+    """Photos picked in a file manager and dropped together are queued as they are (before, only the first
+    was opened); a file that is not a photo is left out and the status bar says so; a folder dropped with
+    them is queued with its photos."""
+    src = make_folder(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a photo")
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"),
+                   quiet=True)
+    qtbot.addWidget(w)
+    w.handle_dropped_paths([src / "a.png", src / "sub" / "c.png", tmp_path / "notes.txt"])
+    d = w.batch_dialog
+    assert d is not None and d.isVisible() and w.image is None
+    assert d.input_edit.text() == "a.png, c.png (2 chosen)"
+    assert d.output_edit.text() == str(tmp_path / "in_denoised")  # beside the first photo's folder
+    assert [d.table.item(r, 0).text() for r in range(d.table.rowCount())] == ["a.png", "sub/c.png"]
+    assert [j.output for j in d.jobs] == [tmp_path / "in_denoised" / "a.png", tmp_path / "in_denoised" / "c.png"]
+    assert "Left out 1 file(s) that are not photos: notes.txt" in w.statusBar().currentMessage()
+    # a folder and a photo: the folder's photos keep their folder's name below the common parent
+    w.handle_dropped_paths([src / "sub", tmp_path / "in" / "b.png"])
+    assert sorted(d.table.item(r, 0).text() for r in range(d.table.rowCount())) == ["b.png", "sub/c.png"]
+    assert d.summary_label.text() == "2 image(s) to denoise."
+    # typing a folder into the input field goes back to one input folder
+    d.input_edit.setText(str(src))
+    d.refresh_queue()
+    assert d.table.rowCount() == 3 and d.input_edit.toolTip() == ""
+    # one photo is opened in the main window, not queued
+    w.handle_dropped_paths([src / "broken.png"])
+    assert d.table.rowCount() == 3
+    w.close()
+
+
+@needs_model
+def test_a_batch_of_chosen_photos_writes_each_and_remembers_no_folder(qtbot, tmp_path, denoiser):
+    src = make_folder(tmp_path)
+    settings = Settings.from_file(tmp_path / "settings.ini")
+    d = BatchDialog(denoiser, lambda: DenoiseOptions(sigma=25, device="cpu"), settings, quiet=True)
+    qtbot.addWidget(d)
+    d.set_inputs([src / "b.png", src / "sub" / "c.png"], tmp_path / "picked")
+    with qtbot.waitSignal(d.batch_finished, timeout=TIMEOUT) as blocker:
+        assert d.start()
+    assert blocker.args == [2, 0] and sorted(p.name for p in (tmp_path / "picked").iterdir()) == ["b.png", "c.png"]
+    for name, seed in (("b.png", 1), ("c.png", 2)):
+        out = cv2.imread(str(tmp_path / "picked" / name))[:, :, ::-1].astype(np.float32) / 255
+        noisy = np.round(noisy_image(seed) * 255) / 255
+        clean_err = np.abs(out - _clean(seed)).mean()
+        assert clean_err < np.abs(noisy - _clean(seed)).mean() / 2  # denoised, not copied
+    assert settings.batch_input_dir == "" and settings.batch_output_dir == str(tmp_path / "picked")
+    d.close()
 
 
 @needs_model

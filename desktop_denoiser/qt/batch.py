@@ -5,6 +5,7 @@ in the output folder is skipped unless replacing is ticked, so starting a stoppe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -45,6 +46,10 @@ class BatchDialog(QDialog):
         self.reasons: list[str] = []
         self.worker: BatchWorker | None = None
         self._root: Path | None = None
+        # photos and folders chosen together (set_inputs), shown in the input field as _chosen_text; typing or
+        # browsing a folder there goes back to one input folder
+        self._chosen: list[Path] | None = None
+        self._chosen_text = ""
 
         folders = QGroupBox("Folders")
         form = QFormLayout(folders)
@@ -145,9 +150,12 @@ class BatchDialog(QDialog):
     def set_folders(self, input_dir: str | Path | None = None, output_dir: str | Path | None = None, *,
                     recursive: bool | None = None) -> None:
         if input_dir is not None:
+            self._chosen = None
+            self.input_edit.setToolTip("")
             self.input_edit.setText(str(input_dir))
             if output_dir is None:
-                self.output_edit.setText(str(Path(input_dir).with_name(Path(input_dir).name + "_denoised")))
+                folder = Path(input_dir).absolute()
+                self.output_edit.setText(str(folder.with_name(folder.name + "_denoised")))
         if output_dir is not None:
             self.output_edit.setText(str(output_dir))
         if recursive is not None:
@@ -155,6 +163,33 @@ class BatchDialog(QDialog):
             self.recursive_check.setChecked(recursive)
             self.recursive_check.blockSignals(False)
         self.refresh_queue()
+
+    def set_inputs(self, paths, output_dir: str | Path | None = None, *, recursive: bool | None = None) -> None:
+        """Photos and folders chosen together (dropped on the main window, or given on the command line): one
+        folder is the input folder (:meth:`set_folders`); anything else is queued as it is, the input field
+        naming them. The default output folder sits beside the first one's folder, named ``…_denoised``."""
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        if len(paths) == 1 and paths[0].is_dir():
+            self.set_folders(paths[0], output_dir, recursive=recursive)
+            return
+        names = [p.name for p in paths]
+        self._chosen = paths
+        self._chosen_text = ", ".join(names[:3]) + (", …" if len(names) > 3 else "") + f" ({len(paths)} chosen)"
+        self.input_edit.setText(self._chosen_text)
+        self.input_edit.setToolTip("\n".join(str(p) for p in paths))
+        if output_dir is None:
+            first = (paths[0] if paths[0].is_dir() else paths[0].parent).absolute()
+            output_dir = first.with_name(first.name + "_denoised")
+        self.set_folders(output_dir=output_dir, recursive=recursive)
+
+    def _chosen_inputs(self) -> list[Path] | None:
+        """The photos and folders of :meth:`set_inputs`, unless the input field has been changed since."""
+        if self._chosen is not None and self.input_edit.text() != self._chosen_text:
+            self._chosen = None
+            self.input_edit.setToolTip("")
+        return self._chosen
 
     def _browse_input(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Input folder", self.input_edit.text())
@@ -170,6 +205,11 @@ class BatchDialog(QDialog):
     def _collect(self) -> list[FileJob]:
         inp = self.input_edit.text().strip()
         out = self.output_edit.text().strip()
+        chosen = self._chosen_inputs()
+        if chosen is not None:
+            if not out:
+                raise ValueError("Choose an output folder first.")
+            return collect_inputs(chosen, Path(out), recursive=self.recursive_check.isChecked())
         if not inp:
             raise ValueError("Choose an input folder first.")
         if not Path(inp).is_dir():
@@ -207,11 +247,15 @@ class BatchDialog(QDialog):
         self.states = [WAITING] * len(jobs)
         self.reasons = [""] * len(jobs)
         inp = self.input_edit.text().strip()
-        self._root = Path(inp) if inp else None
+        chosen = self._chosen_inputs()
+        if chosen:  # names below the chosen items' common folder ("Trip/IMG_1.jpg" for a chosen folder Trip)
+            self._root = Path(os.path.commonpath([p.absolute().parent for p in chosen]))
+        else:
+            self._root = Path(inp) if inp else None
         self.table.setRowCount(len(jobs))
         for row, job in enumerate(jobs):
             try:
-                name = str(job.input.relative_to(self._root)) if self._root else job.input.name
+                name = str(job.input.absolute().relative_to(self._root.absolute())) if self._root else job.input.name
             except ValueError:
                 name = job.input.name
             item = QTableWidgetItem(name)
@@ -283,7 +327,8 @@ class BatchDialog(QDialog):
             self.show_error(f"Cannot create the output folder '{out_dir}': {exc.strerror or exc}.")
             return False
         if self.settings is not None:
-            self.settings.batch_input_dir = self.input_edit.text().strip()
+            if self._chosen_inputs() is None:  # photos chosen together are not a folder to remember
+                self.settings.batch_input_dir = self.input_edit.text().strip()
             self.settings.batch_output_dir = str(out_dir)
             self.settings.batch_recursive = self.recursive_check.isChecked()
         opts = self.options_provider()

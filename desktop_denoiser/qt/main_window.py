@@ -540,21 +540,23 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.handle_dropped_paths(paths))
 
     def handle_dropped_paths(self, paths) -> None:
-        """A folder opens the batch dialog prefilled; otherwise the first image file is opened."""
+        """One photo is opened; a folder, or several photos and folders, open the batch dialog with them queued
+        (files that are not photos are left out, and the status bar says so)."""
         paths = [Path(p) for p in paths]
-        folders = [p for p in paths if p.is_dir()]
-        if folders:
-            self.open_batch(folders[0])
+        inputs = [p for p in paths if p.is_dir() or p.suffix.lower() in SUPPORTED_SUFFIXES]
+        others = [p for p in paths if p not in inputs]
+        if not inputs:
+            if paths:
+                self.show_error(f"'{paths[0].name}' is not a supported image file "
+                                f"({', '.join(SUPPORTED_SUFFIXES)}).")
             return
-        images = [p for p in paths if p.suffix.lower() in SUPPORTED_SUFFIXES]
-        if images:
-            self.open_image(images[0])
-            if len(images) > 1:
-                self.statusBar().showMessage(f"Opened {images[0].name}; drop a folder to denoise many photos.",
-                                             8000)
-        elif paths:
-            self.show_error(f"'{paths[0].name}' is not a supported image file "
-                            f"({', '.join(SUPPORTED_SUFFIXES)}).")
+        if len(inputs) == 1 and not inputs[0].is_dir():
+            self.open_image(inputs[0])
+        else:
+            self.open_batch(inputs=inputs)
+        if others:
+            names = ", ".join(p.name for p in others[:3]) + (", …" if len(others) > 3 else "")
+            self.statusBar().showMessage(f"Left out {len(others)} file(s) that are not photos: {names}", 8000)
 
     # ------------------------------------------------------------------------------------------------
     # running
@@ -802,13 +804,21 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------------------
     # batch, about, closing
     # ------------------------------------------------------------------------------------------------
-    def open_batch(self, input_dir: str | os.PathLike[str] | None = None) -> BatchDialog:
+    def open_batch(self, input_dir: str | os.PathLike[str] | None = None, *,
+                   inputs: list[str | os.PathLike[str]] | None = None) -> BatchDialog:
+        """Show the batch dialog, with ``input_dir`` as its input folder or ``inputs`` (photos and folders)
+        queued, unless a batch is running."""
         if self.batch_dialog is None:
             self.batch_dialog = BatchDialog(self.denoiser, self.noise_panel.batch_options, self.settings, self,
                                             quiet=self.quiet, icons=icon)
             self.batch_dialog.error_shown.connect(self.error_shown)
-        if input_dir is not None and not self.batch_dialog.is_running():
+        if self.batch_dialog.is_running():
+            if input_dir is not None or inputs:
+                self.statusBar().showMessage("A batch is running: add these photos when it has finished.", 8000)
+        elif input_dir is not None:
             self.batch_dialog.set_folders(input_dir)
+        elif inputs:
+            self.batch_dialog.set_inputs(inputs)
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         self.batch_dialog.activateWindow()
