@@ -241,6 +241,21 @@ def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path):
     w.close()
 
 
+def test_picking_several_photos_in_open_queues_them(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    src = make_folder(tmp_path)
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"),
+                   quiet=True)
+    qtbot.addWidget(w)
+    picked = [str(src / "a.png"), str(src / "b.png")]
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: (picked, "")))
+    w.open_dialog()
+    assert w.batch_dialog is not None and w.batch_dialog.isVisible() and w.image is None
+    assert [str(j.input) for j in w.batch_dialog.jobs] == picked
+    w.close()
+
+
 @needs_model
 def test_a_batch_of_chosen_photos_writes_each_and_remembers_no_folder(qtbot, tmp_path, denoiser):
     src = make_folder(tmp_path)

@@ -402,10 +402,12 @@ class MainWindow(QMainWindow):
         exts = " ".join(f"*{e}" for e in SUPPORTED_SUFFIXES)
         start = self.settings.last_open_dir or QStandardPaths.writableLocation(
             QStandardPaths.StandardLocation.PicturesLocation)
-        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", start,
-                                              f"Images ({exts} {exts.upper()});;All files (*)")
-        if path:
-            self.open_image(path)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open a photo (several: a batch)", start,
+                                                f"Images ({exts} {exts.upper()});;All files (*)")
+        if len(paths) == 1:
+            self.open_image(paths[0])
+        elif paths:  # several photos picked: queued in the batch dialog, as when dropped
+            self.handle_dropped_paths(paths)
 
     def open_sample(self) -> None:
         self.open_image(resource(SAMPLE_NAME))
