@@ -402,7 +402,7 @@ class MainWindow(QMainWindow):
         exts = " ".join(f"*{e}" for e in SUPPORTED_SUFFIXES)
         start = self.settings.last_open_dir or QStandardPaths.writableLocation(
             QStandardPaths.StandardLocation.PicturesLocation)
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open a photo (several: a batch)", start,
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open a photo (or pick several for a batch)", start,
                                                 f"Images ({exts} {exts.upper()});;All files (*)")
         if len(paths) == 1:
             self.open_image(paths[0])
