@@ -470,6 +470,41 @@ class Trainer:
         self.history.append(res)
         self.log(json.dumps(res))
 
+    def make_batch(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step's training samples from ``crops`` ((B, crop, crop, 3) uint8, PatchSampler.crops): the clean
+        x0 in [-1, 1] (saturated-colour and grey ones among them), the timesteps t and the noise that makes
+        x_t = q_sample(x0, t, noise): white, camera-like, clipped like a file or rendered through a simulated
+        camera, in the shares of the config. Draws from the trainer's generators."""
+        cfg = self.cfg
+        t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)  # observation samples stay below it
+        x0 = to_unit_range(crops, self.device)
+        if cfg.color_prob > 0:
+            x0 = color_augment(x0, cfg.color_prob, self.gen)
+        x0 = x0.contiguous(memory_format=torch.channels_last)
+        t_cpu = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen)
+        t = to_device(t_cpu, self.device)
+        noise = torch.randn(x0.shape, generator=self.noise_gen, device=self.device)
+        if cfg.corr_prob > 0:
+            corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t_cpu <= t_focus)
+            if corr.any():
+                idx = to_device(corr.nonzero().flatten(), self.device)  # an index, not a mask: no sync
+                noise[idx] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen,
+                                               noise_generator=self.noise_gen)
+        if cfg.grey_prob > 0:  # after the camera-like noise (kept, in one channel), before clipping
+            x0, noise = grey_augment(x0, noise, cfg.grey_prob, self.gen)
+        if cfg.clip_prob > 0:
+            clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)
+            noise = self.diffusion.clipped_observation_noise(x0, t, noise, to_device(clip, self.device))
+        if cfg.camera_prob > 0:
+            cam = torch.rand(cfg.batch_size, generator=self.gen) < cfg.camera_prob
+            if cam.any():
+                seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
+                idx = to_device(cam.nonzero().flatten(), self.device)
+                x0, t, noise = x0.clone(), t.clone(), noise.clone()
+                x0[idx], t[idx], noise[idx] = camera_observations(x0[idx], self.schedule,
+                                                                  np.random.default_rng(seed))
+        return x0, t, noise
+
     def train(self, progress: Callable[[dict], None] | None = None, until: int | None = None) -> dict:
         """Train to ``cfg.steps`` (or stop early at step ``until``, e.g. to fit a time slot; resume later).
 
@@ -493,39 +528,13 @@ class Trainer:
             self._validate(val_imgs, None, 0.0)
         self.model.train()
         t0, last_step, ema_loss = time.time(), self.step, None
-        t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)  # observation samples stay below it
         # Per step, everything the host sends to a GPU is queued (to_device), so the host prepares the
         # next step while the GPU still runs this one; the crops are made by a background thread.
         prefetch = CropPrefetcher(patches, cfg.batch_size, cfg.seed * 1000 + self.rank, pin=self.device.type == "cuda")
         out_of_time = self._tick(t0)
         try:
             while self.step < stop and not out_of_time:
-                x0 = to_unit_range(prefetch.get(self.step), self.device)
-                if cfg.color_prob > 0:
-                    x0 = color_augment(x0, cfg.color_prob, self.gen)
-                x0 = x0.contiguous(memory_format=torch.channels_last)
-                t_cpu = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen)
-                t = to_device(t_cpu, self.device)
-                noise = torch.randn(x0.shape, generator=self.noise_gen, device=self.device)
-                if cfg.corr_prob > 0:
-                    corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t_cpu <= t_focus)
-                    if corr.any():
-                        idx = to_device(corr.nonzero().flatten(), self.device)  # an index, not a mask: no sync
-                        noise[idx] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen,
-                                                       noise_generator=self.noise_gen)
-                if cfg.grey_prob > 0:  # after the camera-like noise (kept, in one channel), before clipping
-                    x0, noise = grey_augment(x0, noise, cfg.grey_prob, self.gen)
-                if cfg.clip_prob > 0:
-                    clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)
-                    noise = self.diffusion.clipped_observation_noise(x0, t, noise, to_device(clip, self.device))
-                if cfg.camera_prob > 0:
-                    cam = torch.rand(cfg.batch_size, generator=self.gen) < cfg.camera_prob
-                    if cam.any():
-                        seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
-                        idx = to_device(cam.nonzero().flatten(), self.device)
-                        x0, t, noise = x0.clone(), t.clone(), noise.clone()
-                        x0[idx], t[idx], noise[idx] = camera_observations(x0[idx], self.schedule,
-                                                                          np.random.default_rng(seed))
+                x0, t, noise = self.make_batch(prefetch.get(self.step))
                 for g in self.opt.param_groups:
                     g["lr"] = self._lr()
                 weights = self.diffusion.loss_weights(t, cfg.objective, cfg.min_snr_gamma)
