@@ -580,3 +580,30 @@ def test_bench_refuses_an_empty_folder_and_a_size_of_zero(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         bench_main(["speed", "--mp", "0"])
     assert exc.value.code == 2 and "argument --mp: must be a number > 0" in capsys.readouterr().err
+
+
+def test_self_distill_pilot_trains_the_student_towards_its_ensemble(tmp_path, capsys):
+    """benchmarks/self_distill.py: step 0 is the starting network itself, the student's EMA is written and
+    has moved away from it (a short run; the pilot's result is in models/README.md)."""
+    from PIL import Image
+
+    from conftest import smooth_test_image
+    from desktop_denoiser.core.checkpoint import load_model
+    from desktop_denoiser.paths import default_model_path
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray((smooth_test_image(48, 64, seed=i) * 255).astype(np.uint8)).save(photos / f"p{i}.png")
+    out = tmp_path / "sd"
+    argv = ["--model", str(default_model_path()), "--data", str(photos), "--val", str(photos), "--val-images", "1",
+            "--val-crop", "32", "--steps", "2", "--batch-size", "2", "--crop", "32", "--lr", "1e-3", "--ema", "0.5",
+            "--threads", "1", "--out", str(out)]
+    assert _script("self_distill").main(argv) == 0
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 2] and rows[0]["loss"] is None and rows[1]["loss"] > 0
+    assert all(10 < r[f"psnr_{s}"] < 60 for r in rows for s in (15, 25, 50))
+    start, student = load_model(default_model_path()).model, load_model(out / "student_ema.safetensors")
+    assert student.model.config == start.config and student.info["self_distill"]["steps"] == 2
+    moved = [(a - b).abs().max().item() for a, b in zip(student.model.parameters(), start.parameters())]
+    assert max(moved) > 1e-5

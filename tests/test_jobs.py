@@ -291,7 +291,7 @@ def test_flat_saturated_colours_are_denoised_not_destroyed(denoiser, name):
 def test_ensemble_of_eight_is_exactly_flip_and_rotation_equivariant():
     """A deliberately asymmetric 'network' (a skewed 3x3 convolution): its own output does not commute
     with flips or rotations, the 8-view ensemble's does, to float precision."""
-    from desktop_denoiser.core.denoise import ENSEMBLE_SIZES, _ensemble
+    from desktop_denoiser.core.denoise import ENSEMBLE_SIZES, ensemble_eps
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 3, 3, padding=1, bias=False)
@@ -304,18 +304,18 @@ def test_ensemble_of_eight_is_exactly_flip_and_rotation_equivariant():
     hflip = lambda a: a.flip(3)  # noqa: E731
     with torch.no_grad():
         assert (model(rot(x), t) - rot(model(x, t))).abs().max() > 0.1
-        ens = _ensemble(model, 8)
+        ens = ensemble_eps(model, 8)
         for g in (rot, hflip):
             assert (ens(g(x), t) - g(ens(x, t))).abs().max() < 1e-5
-        four = _ensemble(model, 4)  # flips only: flip-equivariant, not rotation-equivariant
+        four = ensemble_eps(model, 4)  # flips only: flip-equivariant, not rotation-equivariant
         assert (four(hflip(x), t) - hflip(four(x, t))).abs().max() < 1e-5
         assert (four(rot(x), t) - rot(four(x, t))).abs().max() > 1e-3
         odd = torch.randn(1, 3, 13, 21)  # padded to the down-sampling multiple inside, cropped back
-        padded = _ensemble(model, 8, multiple=8)(odd, t)
+        padded = ensemble_eps(model, 8, multiple=8)(odd, t)
         assert padded.shape == odd.shape and torch.isfinite(padded).all()
     assert ENSEMBLE_SIZES == (1, 2, 4, 8, 16, 32)
     with pytest.raises(ValueError, match="ensemble must be one of"):
-        _ensemble(model, 3)
+        ensemble_eps(model, 3)
 
 
 @pytest.mark.parametrize("n", [16, 32])
@@ -323,21 +323,21 @@ def test_offset_views_move_the_pixel_grid_and_come_back_aligned(n):
     """16 / 32 views add one-pixel offsets of the grid. A 'network' that sees only the first pixel of each
     2x2 cell (as a pixel-unshuffle would) gives, per view, an image that depends on the offset; each view
     must be moved back exactly: a position-independent model (x -> 2x) comes out exactly 2x."""
-    from desktop_denoiser.core.denoise import _ensemble, _offset_views
+    from desktop_denoiser.core.denoise import ensemble_eps, _offset_views
 
     views = _offset_views(n)
     assert len(views) == n and len(set(views)) == n
     assert {o for o, _ in views} == ({(0, 0), (1, 1)} if n == 16 else {(0, 0), (1, 1), (0, 1), (1, 0)})
     x, t = torch.randn(1, 3, 13, 22), torch.tensor([10])  # odd height: padded to the multiple and back
     with torch.no_grad():
-        assert torch.allclose(_ensemble(lambda a, _t: 2 * a, n, multiple=8)(x, t), 2 * x, atol=1e-6)
+        assert torch.allclose(ensemble_eps(lambda a, _t: 2 * a, n, multiple=8)(x, t), 2 * x, atol=1e-6)
 
         def cell_corner(a, _t):  # each 2x2 cell (of the grid the view was given) filled with its top-left pixel
             return a[:, :, ::2, ::2].repeat_interleave(2, 2).repeat_interleave(2, 3)[..., :a.shape[2], :a.shape[3]]
 
         flat = torch.arange(16 * 24, dtype=torch.float32).reshape(1, 1, 16, 24).expand(1, 3, 16, 24)
-        eight = _ensemble(cell_corner, 8, multiple=8)(flat, t)
-        more = _ensemble(cell_corner, n, multiple=8)(flat, t)
+        eight = ensemble_eps(cell_corner, 8, multiple=8)(flat, t)
+        more = ensemble_eps(cell_corner, n, multiple=8)(flat, t)
         # at offset (1, 1) the cells are cut across the 8-view ensemble's: the averages differ inside
         assert (more - eight)[..., 2:-2, 2:-2].abs().max() > 0.1
         assert (more - flat)[..., 2:-2, 2:-2].abs().mean() < (eight - flat)[..., 2:-2, 2:-2].abs().mean()

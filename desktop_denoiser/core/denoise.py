@@ -97,7 +97,7 @@ def _shifted(x: torch.Tensor, dy: int, dx: int, multiple: int) -> torch.Tensor:
     return torch.nn.functional.pad(x, pad, mode=mode)
 
 
-def _ensemble(model, n: int, multiple: int = 1):
+def ensemble_eps(model, n: int, multiple: int = 1):
     """Average eps over n views (:func:`_offset_views`): 2 = + h-flip, 4 = all flips, 8 = flips and
     transposes (the square's symmetries, :data:`_DIHEDRAL`), 16 and 32 = those 8 at 2 and 4 offsets of the
     pixel grid (:data:`_OFFSETS`). The network is translation-local and was trained on flipped and
@@ -177,7 +177,7 @@ def denoise_image(
     x.mul_(float(schedule.sqrt_alphas_cumprod[plan.timestep]))  # x_{t*} = sqrt(abar) * y
     net = with_precision(model, device, dtype)
     multiple = getattr(getattr(model, "config", None), "size_multiple", 1)
-    net = _ensemble(net, ensemble, multiple) if ensemble > 1 else net
+    net = ensemble_eps(net, ensemble, multiple) if ensemble > 1 else net
     eps_fn = tiled_eps(net, device, tile, overlap, on_tile=on_tile)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     x0 = yield from reverse_process(eps_fn, diffusion, x, plan.timesteps, eta=plan.eta, generator=gen,
