@@ -133,6 +133,56 @@ def test_starting_a_batch_again_skips_photos_already_done(qtbot, dialog, tmp_pat
     assert "2 of them already have a result, which will be replaced" in dialog.summary_label.text()
 
 
+def test_time_left_leaves_out_pauses_and_needs_some_work_done():
+    from desktop_denoiser.qt.timing import TimeLeft, format_seconds
+
+    now = [100.0]
+    tl = TimeLeft(lambda: now[0])
+    now[0] = 101.0
+    assert tl.seconds_left(0.5, 1.5) is None  # 1 s running: too early to tell
+    now[0] = 110.0
+    assert tl.seconds_left(0.01, 2.0) is None  # too little done
+    assert tl.seconds_left(1.0, 2.0) == 20.0  # 10 s per photo, 2 left
+    tl.set_paused(True)
+    now[0] = 170.0  # a minute's pause
+    assert tl.running_seconds() == 10.0 and tl.seconds_left(1.0, 2.0) == 20.0
+    tl.set_paused(False)
+    now[0] = 180.0
+    assert tl.running_seconds() == 20.0 and tl.seconds_left(2.0, 1.0) == 10.0
+    assert [format_seconds(x) for x in (0.4, 20, 200)] == ["< 1 s", "20 s", "3 min 20 s"]
+
+
+@needs_model
+def test_batch_shows_the_time_left_counting_only_photos_it_denoises(qtbot, dialog, tmp_path, monkeypatch):
+    """The bar says how long the rest will take, from the rate so far (a fake clock: 10 s per reading), and
+    photos that are skipped count neither as work done nor as work left; at the end it is gone."""
+    src = make_folder(tmp_path)
+    (src / "broken.png").unlink()
+    for i, name in enumerate(("d.png", "e.png")):
+        assert cv2.imwrite(str(src / name), np.round(noisy_image(5 + i) * 255).astype(np.uint8)[:, :, ::-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"done before")  # a.png is skipped; b, d and e are denoised
+    ticks = []
+
+    def clock():  # 10 s pass between two readings
+        ticks.append(10.0 * (len(ticks) + 1))
+        return ticks[-1]
+
+    dialog.clock = clock
+    formats = []
+    original = dialog.progress.setFormat
+    monkeypatch.setattr(dialog.progress, "setFormat", lambda f: (formats.append(f), original(f)))
+    dialog.set_folders(src, out, recursive=False)
+    with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT):
+        assert dialog.start()
+    lefts = [f for f in formats if "left" in f]
+    # a skipped (no work), b done: 1 photo done in 2 readings (20 s), 2 to go, so 40 s left; had a counted,
+    # it would read 2 done and 2 left (20 s), or 3 left had it been counted as work still to do
+    assert lefts[0] == "%p% · about 40 s left"
+    assert formats[-1] == "%p%" and dialog.progress.format() == "%p%"
+
+
 @needs_model
 def test_batch_applies_the_strength_and_says_so(qtbot, tmp_path, denoiser):
     """A batch at 40 % writes 0.4 x the full-strength result + 0.6 x the input, and shows the strength."""

@@ -6,6 +6,7 @@ in the output folder is skipped unless replacing is ticked, so starting a stoppe
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialo
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs
 from .errors import describe_error
 from .settings import Settings
+from .timing import TimeLeft, format_seconds
 from .workers import BatchWorker, start_worker
 
 WAITING, RUNNING, DONE, SKIPPED, FAILED = "waiting", "running", "done", "skipped", "failed"
@@ -46,6 +48,9 @@ class BatchDialog(QDialog):
         self.reasons: list[str] = []
         self.worker: BatchWorker | None = None
         self._root: Path | None = None
+        self.clock = time.monotonic  # what the time left is measured with (tests replace it)
+        self._time_left: TimeLeft | None = None
+        self._to_skip = 0  # photos of the running batch that will be skipped (their result exists)
         # photos and folders chosen together (set_inputs), shown in the input field as _chosen_text; typing or
         # browsing a folder there goes back to one input folder
         self._chosen: list[Path] | None = None
@@ -350,6 +355,8 @@ class BatchDialog(QDialog):
         worker.failed.connect(self._on_worker_failed)
         self.worker = worker
         self._ok = self._bad = self._skipped = 0
+        self._to_skip = 0 if replace else sum(job.output.is_file() for job in jobs)
+        self._time_left = TimeLeft(self.clock)
         self._set_running(True)
         self.progress.setValue(0)
         self.summary_label.setText(f"Denoising {len(jobs)} image(s)…")
@@ -397,8 +404,15 @@ class BatchDialog(QDialog):
 
     @Slot(float)
     def _on_overall(self, fraction: float) -> None:
-        if self._is_current():
-            self.progress.setValue(round(1000 * fraction))
+        if not self._is_current():
+            return
+        self.progress.setValue(round(1000 * fraction))
+        # work in photos, those skipped left out (they take no time); time left from the rate so far
+        done = fraction * len(self.jobs) - self._skipped
+        left = len(self.jobs) * (1.0 - fraction) - (self._to_skip - self._skipped)
+        seconds = self._time_left.seconds_left(done, left) if self._time_left else None
+        self.progress.setFormat("%p%" if seconds is None or fraction >= 1.0 else
+                                f"%p% · about {format_seconds(seconds)} left")
 
     @Slot(QImage)
     def _on_preview(self, image: QImage) -> None:
@@ -458,7 +472,11 @@ class BatchDialog(QDialog):
 
     @Slot(bool)
     def _on_paused(self, paused: bool) -> None:
-        if self._is_current() and paused:
+        if not self._is_current():
+            return
+        if self._time_left is not None:
+            self._time_left.set_paused(paused)  # a pause is not time the batch needs
+        if paused:
             self.summary_label.setText("Paused. Press Resume to go on.")
 
     @Slot(int, int)
@@ -481,6 +499,8 @@ class BatchDialog(QDialog):
 
     def _end(self, ok: int, failed: int, text: str) -> None:
         self.worker = None
+        self._time_left = None
+        self.progress.setFormat("%p%")
         self._set_running(False)
         self.summary_label.setText(text)
         if not failed and text.startswith("Finished"):

@@ -22,6 +22,7 @@ from .errors import describe_error
 from .icons import app_icon, icon
 from .noise_panel import NoisePanel
 from .settings import Settings
+from .timing import format_seconds
 from .viewer import CompareView
 from .workers import DenoiseWorker, ImageLoadWorker, start_worker, stop_all
 
@@ -36,16 +37,6 @@ SAVE_FORMATS = [  # (filter, format name, extension)
     ("JPEG image (*.jpg *.jpeg)", "JPEG", ".jpg"),
 ]
 _EXT_FORMAT = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG"}
-
-
-def _format_seconds(s: float) -> str:
-    s = max(0.0, s)
-    if s < 1:
-        return "< 1 s"
-    if s < 60:
-        return f"{s:.0f} s"
-    m, sec = divmod(int(round(s)), 60)
-    return f"{m} min {sec:02d} s"
 
 
 def resolve_save_as(path: str | os.PathLike[str], chosen_filter: str = "") -> tuple[Path, str]:
@@ -617,7 +608,7 @@ class MainWindow(QMainWindow):
         if not self._is_current():
             return
         self._set_progress(index, total)
-        left = f" · about {_format_seconds(seconds_left)} left" if index < total else ""
+        left = f" · about {format_seconds(seconds_left)} left" if index < total else ""
         self.progress_label.setText(f"Step {index}/{total}{left}")
 
     @Slot(int, int)
@@ -660,7 +651,7 @@ class MainWindow(QMainWindow):
         self._show_result()
         self._set_unsaved(result.timestep >= 0)  # nothing removed: nothing to lose
         self.progress_bar.setValue(self.progress_bar.maximum())
-        msg = (f"Done in {_format_seconds(result.seconds)} on {result.device} ({result.network} network): "
+        msg = (f"Done in {format_seconds(result.seconds)} on {result.device} ({result.network} network): "
                f"σ {result.sigma:.1f}, "
                f"t* {result.timestep}, {result.steps} step(s). Save with Ctrl+S.")
         self.progress_label.setText(msg)
