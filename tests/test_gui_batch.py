@@ -126,6 +126,13 @@ def test_starting_a_batch_again_skips_photos_already_done(qtbot, dialog, tmp_pat
     assert (out / "a.png").read_bytes() == b"saved by the stopped batch"
     assert cv2.imread(str(out / "b.png")).shape == (64, 64, 3)
     assert dialog.summary_label.text() == "Finished: 1 image(s) denoised, 1 skipped (their result already existed)."
+    opened = []
+    monkeypatch.setattr(batch_module.QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url) or True))
+    assert dialog.open_output_button.isEnabled() and dialog.open_output_folder()
+    assert [u.toLocalFile() for u in opened] == [str(out)]
+    dialog.output_edit.setText(str(tmp_path / "not_made_yet"))
+    assert not dialog.open_output_button.isEnabled() and not dialog.open_output_folder() and len(opened) == 1
+    dialog.output_edit.setText(str(out))
     assert dialog.progress.value() == dialog.progress.maximum()
     # replacing: the queue says both results will be replaced
     dialog.overwrite_check.setChecked(True)

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QCloseEvent, QColor, QImage, QPixmap
+from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -110,6 +110,9 @@ class BatchDialog(QDialog):
         self.pause_button.setCheckable(True)
         self.cancel_button = QPushButton("Cancel")
         self.close_button = QPushButton("Close")
+        self.open_output_button = QPushButton("Open output folder")
+        self.open_output_button.setToolTip("Show the denoised copies in the file manager")
+        self.open_output_button.clicked.connect(self.open_output_folder)
         if icons is not None:
             self.start_button.setIcon(icons("run"))
             self.cancel_button.setIcon(icons("cancel"))
@@ -120,6 +123,7 @@ class BatchDialog(QDialog):
         self.close_button.clicked.connect(self.close)
         buttons = QHBoxLayout()
         buttons.addWidget(self.options_label, 1)
+        buttons.addWidget(self.open_output_button)
         for b in (self.start_button, self.pause_button, self.cancel_button, self.close_button):
             buttons.addWidget(b)
 
@@ -137,10 +141,12 @@ class BatchDialog(QDialog):
             self.recursive_check.setChecked(settings.batch_recursive)
         self.input_edit.editingFinished.connect(self.refresh_queue)
         self.output_edit.editingFinished.connect(self.refresh_queue)
+        self.output_edit.textChanged.connect(self._update_open_output)
         self.recursive_check.toggled.connect(self.refresh_queue)
         self.overwrite_check.toggled.connect(self.refresh_queue)
         self._set_running(False)
         self.refresh_queue()
+        self._update_open_output()
 
     @staticmethod
     def _row(edit: QLineEdit, button: QPushButton) -> QWidget:
@@ -152,6 +158,23 @@ class BatchDialog(QDialog):
         return w
 
     # -- folders -----------------------------------------------------------------------------------
+    def _output_dir(self) -> Path | None:
+        out = self.output_edit.text().strip()
+        return Path(out) if out else None
+
+    def _update_open_output(self) -> None:
+        out = self._output_dir()
+        self.open_output_button.setEnabled(out is not None and out.is_dir())
+
+    @Slot()
+    def open_output_folder(self) -> bool:
+        """Show the output folder in the system's file manager (False when it does not exist yet)."""
+        out = self._output_dir()
+        if out is None or not out.is_dir():
+            self._update_open_output()
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(out.absolute())))
+
     def set_folders(self, input_dir: str | Path | None = None, output_dir: str | Path | None = None, *,
                     recursive: bool | None = None) -> None:
         if input_dir is not None:
@@ -499,6 +522,7 @@ class BatchDialog(QDialog):
 
     def _end(self, ok: int, failed: int, text: str) -> None:
         self.worker = None
+        self._update_open_output()  # the batch made the folder
         self._time_left = None
         self.progress.setFormat("%p%")
         self._set_running(False)
