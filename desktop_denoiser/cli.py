@@ -147,6 +147,7 @@ def _tile(text: str) -> int:
 
 def _cmd_denoise(args) -> int:
     from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files
+    from .pipeline.progress import TimeLeft, format_seconds
 
     try:
         opts = DenoiseOptions(sigma=args.sigma, mode=args.mode, steps=args.steps, seed=args.seed,
@@ -176,6 +177,8 @@ def _cmd_denoise(args) -> int:
             bar.update(steps_done + done / total, f"tile {done}/{total}")
 
     finished = skipped = existed = 0  # finished: photos done, skipped or failed (the bar's "i/N")
+    time_left = TimeLeft()  # of the whole batch, from the rate so far; photos to be skipped take no time
+    to_skip = sum(j.output.is_file() for j in jobs) if args.skip_existing and not args.overwrite else 0
     for item in denoise_files(jobs, opts, overwrite=args.overwrite, skip_existing=args.skip_existing,
                               on_tile=on_tile):
         kind = item["kind"]
@@ -184,6 +187,9 @@ def _cmd_denoise(args) -> int:
             label = Path(item["path"]).name
             if len(jobs) > 1:
                 label = f"{finished + 1}/{len(jobs)} {label}"
+                seconds = time_left.seconds_left(finished - skipped, len(jobs) - finished - (to_skip - skipped))
+                if seconds is not None:
+                    label += f" (batch: about {format_seconds(seconds)} left)"
             bar, steps_done = ProgressBar(item["steps"] or 1, label), 0
         elif kind == "step" and bar is not None:
             steps_done = item["index"]

@@ -464,3 +464,38 @@ def test_strong_raw_export_noise_is_removed_and_the_note_names_the_way_back(tmp_
     assert main(["denoise", str(path), "-o", str(tmp_path / "white"), "--noise", "gaussian"]) == 0
     text = capsys.readouterr().out
     assert "--noise gaussian" not in text and "camera" not in text.split("network=")[1]
+
+
+def test_a_batch_label_says_the_time_left_of_the_whole_batch(noisy_png, tmp_path, monkeypatch):
+    """From the second photo on, the bar's label gives the batch's time left from the rate so far; photos
+    skipped (their result exists) count neither as work done nor as work left."""
+    import shutil
+
+    from desktop_denoiser import cli
+    from desktop_denoiser.pipeline import progress
+
+    path, _, _ = noisy_png
+    src, out = tmp_path / "many", tmp_path / "many_out"
+    src.mkdir()
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        shutil.copy(path, src / name)
+    out.mkdir()
+    (out / "a.png").write_bytes(b"earlier")
+    labels = []
+
+    class Recording(cli.ProgressBar):
+        def __init__(self, total, label="", **kw):
+            labels.append(label)
+            super().__init__(total, label, enabled=False)
+
+    ticks = iter(range(0, 1000, 10))  # 10 s pass between two readings of the clock
+
+    class FakeClock(progress.TimeLeft):
+        def __init__(self):
+            super().__init__(lambda: float(next(ticks)))
+
+    monkeypatch.setattr(cli, "ProgressBar", Recording)
+    monkeypatch.setattr(progress, "TimeLeft", FakeClock)
+    assert main(["denoise", str(src), "-o", str(out), "--skip-existing"]) == 0
+    # b: nothing done yet; c: b done in 20 s (two readings), c and d left; d: 2 done in 30 s, 1 left
+    assert labels == ["2/4 b.png", "3/4 c.png (batch: about 40 s left)", "4/4 d.png (batch: about 15 s left)"]

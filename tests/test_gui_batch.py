@@ -141,7 +141,7 @@ def test_starting_a_batch_again_skips_photos_already_done(qtbot, dialog, tmp_pat
 
 
 def test_time_left_leaves_out_pauses_and_needs_some_work_done():
-    from desktop_denoiser.qt.timing import TimeLeft, format_seconds
+    from desktop_denoiser.pipeline.progress import TimeLeft, format_seconds
 
     now = [100.0]
     tl = TimeLeft(lambda: now[0])

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialo
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs
+from ..pipeline.progress import TimeLeft, format_seconds
 from .errors import describe_error
 from .settings import Settings
-from .timing import TimeLeft, format_seconds
 from .workers import BatchWorker, start_worker
 
 WAITING, RUNNING, DONE, SKIPPED, FAILED = "waiting", "running", "done", "skipped", "failed"

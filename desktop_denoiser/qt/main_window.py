@@ -16,13 +16,13 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
 from ..paths import resource, resources_dir
 from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, write_image
 from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_strength
+from ..pipeline.progress import format_seconds
 from .batch import BatchDialog
 from .convert import array_to_qimage
 from .errors import describe_error
 from .icons import app_icon, icon
 from .noise_panel import NoisePanel
 from .settings import Settings
-from .timing import format_seconds
 from .viewer import CompareView
 from .workers import DenoiseWorker, ImageLoadWorker, start_worker, stop_all
 

@@ -1,4 +1,5 @@
-"""Durations as a photographer reads them, and the time left of a batch (pauses not counted)."""
+"""Durations as a photographer reads them, and the time left of a batch (pauses and skipped photos left out):
+Qt-free, for the GUI's batch dialog and the command line alike."""
 
 from __future__ import annotations
 
