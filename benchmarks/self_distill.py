@@ -54,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--ema", type=float, default=0.995)
     ap.add_argument("--val-every", type=float, default=10.0, help="minutes")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (a lent GPU: larger --batch-size and --crop)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "self_distill"))
     return ap.parse_args(argv)
 
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     # a Trainer initialised from the model: its samples (make_batch), generators and schedule
     cfg = TrainConfig(data=a.data, out_dir=str(out / "trainer"), batch_size=a.batch_size, crop_size=a.crop,
-                      init=a.model, grey_prob=0.2, device="cpu", threads=a.threads,
+                      init=a.model, grey_prob=0.2, device=a.device, threads=a.threads,
                       model=load_model(a.model).model.config.to_dict())
     trainer = Trainer(cfg, log=lambda _msg: None)
     student, schedule = trainer.model, trainer.schedule
@@ -81,11 +82,15 @@ def main(argv=None) -> int:
     trained = 0.0  # seconds of training
 
     def report(step: int, loss: float | None) -> None:
-        row = {**validate(ema, schedule, val), "step": step, "loss": loss, "minutes": round(trained / 60, 2),
+        row = {**validate(ema, schedule, val, device=trainer.device), "step": step, "loss": loss, "minutes": round(trained / 60, 2),
                "lr": a.lr, "views": a.views, "batch": a.batch_size, "crop": a.crop}
         print(json.dumps(row), flush=True)
         log.write(json.dumps(row) + "\n")
         log.flush()
+
+    def autocast():  # the trainer's arithmetic: bf16 where the device has it
+        return torch.autocast(trainer.device.type, dtype=trainer.amp_dtype or torch.float32,
+                              enabled=trainer.amp_dtype is not None)
 
     report(0, None)
     step, ema_loss, since_val = 0, None, 0.0
@@ -94,12 +99,11 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         x0, t, noise = trainer.make_batch(patches.crops(a.batch_size))
         x_t = trainer.diffusion.q_sample(x0, t, noise)
-        with torch.no_grad(), torch.autocast("cpu", dtype=trainer.amp_dtype or torch.float32,
-                                             enabled=trainer.amp_dtype is not None):
+        with torch.no_grad(), autocast():
             target = teach(x_t, t).float()
         for g in opt.param_groups:
             g["lr"] = a.lr * min(1.0, (step + 1) / 50)
-        with torch.autocast("cpu", dtype=trainer.amp_dtype or torch.float32, enabled=trainer.amp_dtype is not None):
+        with autocast():
             loss = (student(x_t, t).float() - target).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
