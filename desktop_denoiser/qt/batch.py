@@ -27,6 +27,12 @@ _STATE_COLOURS = {WAITING: None, RUNNING: QColor(70, 130, 200, 60), DONE: QColor
                   SKIPPED: QColor(140, 140, 150, 50), FAILED: QColor(220, 70, 60, 70)}
 
 
+def _denoised_beside(folder: Path) -> Path:
+    """The default output folder: ``folder``'s sibling named ``<folder>_denoised``."""
+    folder = folder.absolute()
+    return folder.with_name(folder.name + "_denoised")
+
+
 class BatchDialog(QDialog):
     """Non-modal. ``start()`` can be called directly (tests); ``batch_finished(ok, failed)`` ends every batch,
     cancelled or not."""
@@ -182,8 +188,7 @@ class BatchDialog(QDialog):
             self.input_edit.setToolTip("")
             self.input_edit.setText(str(input_dir))
             if output_dir is None:
-                folder = Path(input_dir).absolute()
-                self.output_edit.setText(str(folder.with_name(folder.name + "_denoised")))
+                self.output_edit.setText(str(_denoised_beside(Path(input_dir))))
         if output_dir is not None:
             self.output_edit.setText(str(output_dir))
         if recursive is not None:
@@ -208,8 +213,7 @@ class BatchDialog(QDialog):
         self.input_edit.setText(self._chosen_text)
         self.input_edit.setToolTip("\n".join(str(p) for p in paths))
         if output_dir is None:
-            first = (paths[0] if paths[0].is_dir() else paths[0].parent).absolute()
-            output_dir = first.with_name(first.name + "_denoised")
+            output_dir = _denoised_beside(paths[0] if paths[0].is_dir() else paths[0].parent)
         self.set_folders(output_dir=output_dir, recursive=recursive)
 
     def _chosen_inputs(self) -> list[Path] | None:
@@ -277,7 +281,10 @@ class BatchDialog(QDialog):
         inp = self.input_edit.text().strip()
         chosen = self._chosen_inputs()
         if chosen:  # names below the chosen items' common folder ("Trip/IMG_1.jpg" for a chosen folder Trip)
-            self._root = Path(os.path.commonpath([p.absolute().parent for p in chosen]))
+            try:
+                self._root = Path(os.path.commonpath([p.absolute().parent for p in chosen]))
+            except ValueError:  # on different drives: file names alone
+                self._root = None
         else:
             self._root = Path(inp) if inp else None
         self.table.setRowCount(len(jobs))
