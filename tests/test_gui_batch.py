@@ -279,7 +279,7 @@ def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path):
     w.handle_dropped_paths([src / "a.png", src / "sub" / "c.png", tmp_path / "notes.txt"])
     d = w.batch_dialog
     assert d is not None and d.isVisible() and w.image is None
-    assert d.input_edit.text() == "a.png, c.png (2 chosen)"
+    assert d.input_edit.text() == "a.png, c.png (2 chosen)" and d.input_label.text() == "Photos:"
     assert d.output_edit.text() == str(tmp_path / "in_denoised")  # beside the first photo's folder
     assert [d.table.item(r, 0).text() for r in range(d.table.rowCount())] == ["a.png", "sub/c.png"]
     assert [j.output for j in d.jobs] == [tmp_path / "in_denoised" / "a.png", tmp_path / "in_denoised" / "c.png"]
@@ -291,7 +291,7 @@ def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path):
     # typing a folder into the input field goes back to one input folder
     d.input_edit.setText(str(src))
     d.refresh_queue()
-    assert d.table.rowCount() == 3 and d.input_edit.toolTip() == ""
+    assert d.table.rowCount() == 3 and d.input_edit.toolTip() == "" and d.input_label.text() == "Input folder:"
     # one photo is opened in the main window, not queued
     w.handle_dropped_paths([src / "broken.png"])
     assert d.table.rowCount() == 3

@@ -71,7 +71,8 @@ class BatchDialog(QDialog):
         in_browse, out_browse = QPushButton("Browse…"), QPushButton("Browse…")
         in_browse.clicked.connect(self._browse_input)
         out_browse.clicked.connect(self._browse_output)
-        form.addRow("Input folder:", self._row(self.input_edit, in_browse))
+        self.input_label = QLabel("Input folder:")  # "Photos:" while chosen photos are queued (set_inputs)
+        form.addRow(self.input_label, self._row(self.input_edit, in_browse))
         form.addRow("Output folder:", self._row(self.output_edit, out_browse))
         self.recursive_check = QCheckBox("Include sub-folders (keeps the folder structure)")
         self.overwrite_check = QCheckBox("Replace results already in the output folder (otherwise their photos "
@@ -184,8 +185,7 @@ class BatchDialog(QDialog):
     def set_folders(self, input_dir: str | Path | None = None, output_dir: str | Path | None = None, *,
                     recursive: bool | None = None) -> None:
         if input_dir is not None:
-            self._chosen = None
-            self.input_edit.setToolTip("")
+            self._forget_chosen()
             self.input_edit.setText(str(input_dir))
             if output_dir is None:
                 self.output_edit.setText(str(_denoised_beside(Path(input_dir))))
@@ -212,6 +212,7 @@ class BatchDialog(QDialog):
         self._chosen_text = ", ".join(names[:3]) + (", …" if len(names) > 3 else "") + f" ({len(paths)} chosen)"
         self.input_edit.setText(self._chosen_text)
         self.input_edit.setToolTip("\n".join(str(p) for p in paths))
+        self.input_label.setText("Photos:")
         if output_dir is None:
             output_dir = _denoised_beside(paths[0] if paths[0].is_dir() else paths[0].parent)
         self.set_folders(output_dir=output_dir, recursive=recursive)
@@ -219,9 +220,13 @@ class BatchDialog(QDialog):
     def _chosen_inputs(self) -> list[Path] | None:
         """The photos and folders of :meth:`set_inputs`, unless the input field has been changed since."""
         if self._chosen is not None and self.input_edit.text() != self._chosen_text:
-            self._chosen = None
-            self.input_edit.setToolTip("")
+            self._forget_chosen()
         return self._chosen
+
+    def _forget_chosen(self) -> None:
+        self._chosen = None
+        self.input_edit.setToolTip("")
+        self.input_label.setText("Input folder:")
 
     def _browse_input(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Input folder", self.input_edit.text())
