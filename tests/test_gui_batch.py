@@ -140,6 +140,44 @@ def test_starting_a_batch_again_skips_photos_already_done(qtbot, dialog, tmp_pat
     assert "2 of them already have a result, which will be replaced" in dialog.summary_label.text()
 
 
+@needs_model
+def test_double_clicking_a_finished_photo_compares_it_with_its_result(qtbot, tmp_path, denoiser):
+    """After a batch, a done or skipped row opens its photo in the main window with the saved result on the
+    denoised side (nothing runs, nothing to save); a waiting row, or a result of another size, does not."""
+    src = tmp_path / "in"
+    src.mkdir()
+    noisy = np.round(noisy_image(3) * 255).astype(np.uint8)
+    assert cv2.imwrite(str(src / "a.png"), noisy[:, :, ::-1])
+    assert cv2.imwrite(str(src / "b.png"), noisy[:, :, ::-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    smooth = np.round(_clean(3) * 255).astype(np.uint8)
+    assert cv2.imwrite(str(out / "a.png"), smooth[:, :, ::-1])  # a: skipped, its "result" is the clean image
+    assert cv2.imwrite(str(out / "b.png"), smooth[:32, :, ::-1])  # b: a result of another size
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=denoiser, quiet=True)
+    qtbot.addWidget(w)
+    d = w.open_batch(src)
+    d.set_folders(src, out)
+    assert not d.request_compare(0)  # waiting: nothing to compare yet
+    d.overwrite_check.setChecked(False)
+    with qtbot.waitSignal(d.batch_finished, timeout=TIMEOUT) as blocker:
+        assert d.start()
+    assert blocker.args == [0, 0] and d.states == [SKIPPED, SKIPPED]
+    with qtbot.waitSignal(w.image_loaded, timeout=TIMEOUT):
+        d.table.cellDoubleClicked.emit(d.row_of(src / "a.png"), 0)
+    qtbot.waitUntil(lambda: "Comparing with the saved result" in w.statusBar().currentMessage(), timeout=TIMEOUT)
+    assert w.image_path == src / "a.png" and w.result is None and not w.has_unsaved_result()
+    after = w.viewer._after.convertToFormat(w.viewer._after.Format.Format_RGB888)
+    shown = np.frombuffer(after.constBits(), np.uint8).reshape(64, after.bytesPerLine())[:, :64 * 3].reshape(64, 64, 3)
+    assert np.array_equal(shown, smooth)
+    errors = []
+    w.error_shown.connect(errors.append)
+    with qtbot.waitSignal(w.error_shown, timeout=TIMEOUT):
+        assert d.request_compare(d.row_of(src / "b.png"))
+    assert "cannot be compared" in errors[-1] and "b.png" in errors[-1]
+    w.close()
+
+
 def test_time_left_leaves_out_pauses_and_needs_some_work_done():
     from desktop_denoiser.pipeline.progress import TimeLeft, format_seconds
 

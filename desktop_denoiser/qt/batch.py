@@ -39,6 +39,7 @@ class BatchDialog(QDialog):
 
     batch_finished = Signal(int, int)
     error_shown = Signal(str)
+    compare_requested = Signal(str, str)  # a finished row double-clicked: its photo and its saved result
 
     def __init__(self, denoiser: Denoiser, options: Callable[[], DenoiseOptions], settings: Settings | None = None,
                  parent: QWidget | None = None, *, quiet: bool = False, icons: Callable[[str], object] | None = None):
@@ -89,6 +90,8 @@ class BatchDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setToolTip("Double-click a finished photo to compare it with its result in the main window")
+        self.table.cellDoubleClicked.connect(lambda row, _col: self.request_compare(row))
 
         self.preview_label = QLabel("Preview of the\ncurrent image")
         self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -316,6 +319,16 @@ class BatchDialog(QDialog):
             self.table.item(row, c).setBackground(QBrush(colour) if colour else QBrush())
         if state == RUNNING:
             self.table.scrollToItem(self.table.item(row, 0))
+
+    def request_compare(self, row: int) -> bool:
+        """Ask the main window to show a done (or skipped) row's photo beside its saved result."""
+        if not (0 <= row < len(self.jobs)) or self.states[row] not in (DONE, SKIPPED):
+            return False
+        job = self.jobs[row]
+        if not job.output.is_file():
+            return False
+        self.compare_requested.emit(str(job.input), str(job.output))
+        return True
 
     def state_of(self, row: int) -> str:
         return self.states[row]

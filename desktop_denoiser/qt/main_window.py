@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
                                QVBoxLayout, QWidget)
 
 from ..paths import resource, resources_dir
-from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, write_image
+from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, read_image, write_image
 from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_strength
 from ..pipeline.progress import format_seconds
 from .batch import BatchDialog
@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self._full_result: DenoiseResult | None = None  # the run itself (strength 1)
         self.worker: DenoiseWorker | None = None
         self._load_worker: ImageLoadWorker | None = None
+        self._compare_pending: tuple[ImageLoadWorker, Path] | None = None  # compare_with_saved: load and result
         self._schedule = None
         self._loading_path: Path | None = None
         self.batch_dialog: BatchDialog | None = None
@@ -422,6 +423,35 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {path.name}…")
         start_worker(worker)
         return worker
+
+    def compare_with_saved(self, original: str | os.PathLike[str], saved: str | os.PathLike[str]
+                           ) -> ImageLoadWorker | None:
+        """Open ``original`` with ``saved`` (a batch's result for it) on the denoised side, to check a batch
+        photo by photo in the split view. Nothing runs, and there is nothing new to save; Denoise still
+        runs on the photo as usual."""
+        worker = self.open_image(original)
+        if worker is not None:
+            self._compare_pending = (worker, Path(saved))
+            worker.loaded.connect(self._show_saved_result)
+        return worker
+
+    @Slot(object)
+    def _show_saved_result(self, image: LoadedImage) -> None:
+        pending, self._compare_pending = self._compare_pending, None
+        if pending is None or self.sender() is not pending[0] or self.image is not image:
+            return  # another photo was opened meanwhile
+        saved = pending[1]
+        try:
+            result = read_image(saved)
+        except Exception as exc:
+            self.show_error(describe_error(exc))
+            return
+        if result.size != image.size:
+            self.show_error(f"{saved.name} is {result.size[0]}×{result.size[1]}, not the size of "
+                            f"{image.path.name if image.path else 'the photo'}: it cannot be compared with it.")
+            return
+        self.viewer.set_after(array_to_qimage(result.pixels, result.alpha))
+        self.statusBar().showMessage(f"Comparing with the saved result {saved}", 15000)
 
     @Slot(object)
     def _on_loaded(self, image: LoadedImage) -> None:
@@ -805,6 +835,7 @@ class MainWindow(QMainWindow):
             self.batch_dialog = BatchDialog(self.denoiser, self.noise_panel.batch_options, self.settings, self,
                                             quiet=self.quiet, icons=icon)
             self.batch_dialog.error_shown.connect(self.error_shown)
+            self.batch_dialog.compare_requested.connect(self.compare_with_saved)
         if self.batch_dialog.is_running():
             if input_dir is not None or inputs:
                 self.statusBar().showMessage("A batch is running: add these photos when it has finished.", 8000)
