@@ -404,8 +404,10 @@ class MainWindow(QMainWindow):
     def open_sample(self) -> None:
         self.open_image(resource(SAMPLE_NAME))
 
-    def open_image(self, path: str | os.PathLike[str]) -> ImageLoadWorker | None:
-        """Read the file and estimate its noise on a worker; ``image_loaded`` then ``estimate_ready`` follow."""
+    def open_image(self, path: str | os.PathLike[str], *, compare_with: str | os.PathLike[str] | None = None
+                   ) -> ImageLoadWorker | None:
+        """Read the file and estimate its noise on a worker; ``image_loaded`` then ``estimate_ready`` follow.
+        ``compare_with``: a saved result to show on the denoised side once it is loaded (compare_with_saved)."""
         path = Path(path)
         if not self._may_discard_result("Open another photo"):
             return None
@@ -418,6 +420,10 @@ class MainWindow(QMainWindow):
         worker.estimated.connect(self._on_estimated)
         worker.estimate_failed.connect(self._on_estimate_failed)
         worker.failed.connect(self._on_load_failed)
+        # connected before the worker starts: a small photo may be loaded before this method returns
+        self._compare_pending = None if compare_with is None else (worker, Path(compare_with))
+        if compare_with is not None:
+            worker.loaded.connect(self._show_saved_result)
         self._load_worker = worker
         self._loading_path = path
         self.statusBar().showMessage(f"Opening {path.name}…")
@@ -429,11 +435,7 @@ class MainWindow(QMainWindow):
         """Open ``original`` with ``saved`` (a batch's result for it) on the denoised side, to check a batch
         photo by photo in the split view. Nothing runs, and there is nothing new to save; Denoise still
         runs on the photo as usual."""
-        worker = self.open_image(original)
-        if worker is not None:
-            self._compare_pending = (worker, Path(saved))
-            worker.loaded.connect(self._show_saved_result)
-        return worker
+        return self.open_image(original, compare_with=saved)
 
     @Slot(object)
     def _show_saved_result(self, image: LoadedImage) -> None:
