@@ -169,7 +169,10 @@ def test_double_clicking_a_finished_photo_compares_it_with_its_result(qtbot, tmp
     assert w.image_path == src / "a.png" and w.result is None and not w.has_unsaved_result()
     after = w.viewer._after.convertToFormat(w.viewer._after.Format.Format_RGB888)
     shown = np.frombuffer(after.constBits(), np.uint8).reshape(64, after.bytesPerLine())[:, :64 * 3].reshape(64, 64, 3)
-    assert np.array_equal(shown, smooth)
+    assert np.array_equal(shown, smooth) and w.viewer._after_label == "Saved result"
+    with qtbot.waitSignal(w.run_finished, timeout=TIMEOUT):  # Denoise still runs on the photo
+        w.run_denoise()
+    assert w.viewer._after_label == "Denoised" and w.has_unsaved_result()
     errors = []
     w.error_shown.connect(errors.append)
     with qtbot.waitSignal(w.error_shown, timeout=TIMEOUT):

@@ -453,6 +453,7 @@ class MainWindow(QMainWindow):
                             f"{image.path.name if image.path else 'the photo'}: it cannot be compared with it.")
             return
         self.viewer.set_after(array_to_qimage(result.pixels, result.alpha))
+        self.viewer.set_labels("Original", "Saved result")
         self.statusBar().showMessage(f"Comparing with the saved result {saved}", 15000)
 
     @Slot(object)
@@ -464,6 +465,7 @@ class MainWindow(QMainWindow):
         self.result = self._full_result = None
         self._set_unsaved(False)
         self.viewer.set_images(array_to_qimage(image.pixels, image.alpha))
+        self.viewer.set_labels("Original", "Denoised")
         self._clear_previews()
         self._set_progress(0, 1)
         self.progress_label.setText("Estimating the noise level…")
@@ -704,6 +706,7 @@ class MainWindow(QMainWindow):
     def _display_result(self) -> None:
         if self.result is not None and self.image is not None:
             self.viewer.set_after(array_to_qimage(self.result.pixels, self.image.alpha))
+            self.viewer.set_labels("Original", "Denoised")
 
     def _show_result(self) -> None:
         self._display_timer.stop()
