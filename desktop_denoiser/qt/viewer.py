@@ -43,7 +43,7 @@ class CompareView(QWidget):
         self._drag: str | None = None
         self._drag_last = QPointF()
         self._cache: dict[tuple[int, int], QImage] = {}
-        self.placeholder = "Open a photo (Ctrl+O) or drop it here"
+        self.placeholder = "Open a photo (Ctrl+O) or drop it here\n(several photos or a folder: a batch)"
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
