@@ -308,7 +308,7 @@ def test_dropping_a_folder_opens_batch_prefilled(qtbot, tmp_path):
     w.close()
 
 
-def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path):
+def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path, monkeypatch):
     """Photos picked in a file manager and dropped together are queued as they are (before, only the first
     was opened); a file that is not a photo is left out and the status bar says so; a folder dropped with
     them is queued with its photos."""
@@ -336,6 +336,10 @@ def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path):
     # one photo is opened in the main window, not queued
     w.handle_dropped_paths([src / "broken.png"])
     assert d.table.rowCount() == 3
+    # while a batch runs its queue is kept, and the drop is not silently ignored
+    monkeypatch.setattr(d, "is_running", lambda: True)
+    w.handle_dropped_paths([src / "a.png", src / "b.png"])
+    assert d.table.rowCount() == 3 and "A batch is running" in w.statusBar().currentMessage()
     w.close()
 
 
