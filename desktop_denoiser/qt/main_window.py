@@ -208,7 +208,8 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.open_action = self._action("&Open…", self.open_dialog, K.Open, "open", "Open a photo")
+        self.open_action = self._action("&Open…", self.open_dialog, K.Open, "open",
+                                        "Open a photo (pick several for a batch)")
         self.sample_action = self._action("Open &sample photo", self.open_sample, None, None,
                                           "Open the bundled noisy sample photo")
         self.save_action = self._action("&Save", self.save, K.Save, "save",
@@ -216,7 +217,7 @@ class MainWindow(QMainWindow):
         self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S", None,
                                            "Save the result under a new name or format")
         self.batch_action = self._action("&Batch…", lambda: self.open_batch(), "Ctrl+B", "batch",
-                                         "Denoise a whole folder")
+                                         "Denoise a folder, or several photos, into an output folder")
         self.quit_action = self._action("&Quit", self.close, K.Quit, None, "Quit Desktop Denoiser")
         self.run_action = self._action("&Denoise", self.run_denoise, ["Ctrl+R", "F5"], "run", "Denoise the photo")
         self.cancel_action = self._action("&Cancel", self.cancel_run, "Esc", "cancel", "Stop the running denoise")
