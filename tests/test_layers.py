@@ -4,14 +4,14 @@ import subprocess
 import sys
 
 CODE = """
-import sys
-import desktop_denoiser.core.schedule, desktop_denoiser.core.diffusion, desktop_denoiser.core.unet
-import desktop_denoiser.core.sampler, desktop_denoiser.core.tiling, desktop_denoiser.core.checkpoint
-import desktop_denoiser.core.noise_estimation, desktop_denoiser.core.training, desktop_denoiser.core.denoise
-import desktop_denoiser.core.precision, desktop_denoiser.core.observation, desktop_denoiser.core.real_noise
-import desktop_denoiser.core.noise_analysis
-import desktop_denoiser.core.metrics
-import desktop_denoiser.pipeline.jobs, desktop_denoiser.pipeline.imageio, desktop_denoiser.pipeline.devices
+import importlib, pkgutil, sys
+import desktop_denoiser.core, desktop_denoiser.pipeline
+names = []
+for pkg in (desktop_denoiser.core, desktop_denoiser.pipeline):  # every module of the two layers, new ones too
+    for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+        importlib.import_module(info.name)
+        names.append(info.name)
+assert "desktop_denoiser.pipeline.progress" in names and "desktop_denoiser.core.noise_analysis" in names, names
 import desktop_denoiser.cli
 from desktop_denoiser.cli import build_parser
 build_parser()
