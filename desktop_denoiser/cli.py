@@ -288,15 +288,17 @@ def _cmd_train(args) -> int:
 
     try:
         result = trainer.train(progress)
-    except TrainingSetupError as exc:
+    except TrainingSetupError as exc:  # the same data on every rank: they all stop here
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
+        trainer.close()
         return 2
     bar.close()
     if args.export and trainer.rank == 0:
         trainer.export(Path(args.export))
         print(f"exported EMA weights to {args.export}")
     print(json.dumps({"step": result["step"], "loss": result["loss"]}))
+    trainer.close()  # torchrun: the ranks end together, after rank 0 has saved and exported
     return 0
 
 

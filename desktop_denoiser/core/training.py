@@ -370,6 +370,14 @@ class Trainer:
             "grown_from": json.dumps(self.grown_from),
         }
 
+    def close(self) -> None:
+        """End a distributed run together: every rank waits for the others (rank 0 saves and exports last),
+        then the process group is taken down. Without it a rank that exits first can tear gloo down under
+        the others, and one of them aborts (SIGABRT) after training finished. A no-op in one process."""
+        if self.distributed and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def save(self) -> None:
         if self.rank != 0:
             return
