@@ -80,7 +80,12 @@ def test_training_reduces_denoising_loss(photo_dir, tmp_path):
 def test_torchrun_ddp_two_cpu_processes(photo_dir, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+    import socket
+
+    with socket.socket() as sock:  # a free port: two test runs on one machine must not join each other's job
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
            "-m", "desktop_denoiser.cli", "train", str(photo_dir), "--out", str(out), "--steps", "3",
            "--batch-size", "2", "--crop", "32", "--device", "cpu", "--base-channels", "8",
            "--channel-mults", "1", "2", "--res-blocks", "1", "--save-every", "3"]
