@@ -216,6 +216,10 @@ def _cmd_denoise(args) -> int:
                 print(json.dumps({"path": item["path"], "output": item["output"], "skipped": True}))
             else:
                 print(f"{item['path']}: skipped, {item['output']} already exists")
+        elif kind == "stopped":
+            left = len(item["not_started"])
+            print(f"error: stopped: the output disk is full; {left} photo(s) not started (free some space, then "
+                  "run the same command with --skip-existing to go on)", file=sys.stderr)
         elif kind == "failed":
             failed += 1
             existed += item.get("exists", False)

@@ -499,3 +499,25 @@ def test_a_batch_label_says_the_time_left_of_the_whole_batch(noisy_png, tmp_path
     assert main(["denoise", str(src), "-o", str(out), "--skip-existing"]) == 0
     # b: nothing done yet; c: b done in 20 s (two readings), c and d left; d: 2 done in 30 s, 1 left
     assert labels == ["2/4 b.png", "3/4 c.png (batch: about 40 s left)", "4/4 d.png (batch: about 15 s left)"]
+
+
+def test_a_full_disk_stops_the_batch_and_says_how_to_go_on(noisy_png, tmp_path, monkeypatch, capsys):
+    import errno
+    import shutil
+
+    from desktop_denoiser.pipeline.imageio import write as iio_write
+
+    path, _, _ = noisy_png
+    src = tmp_path / "full"
+    src.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        shutil.copy(path, src / name)
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(iio_write.os, "fsync", full)
+    assert main(["denoise", str(src), "-o", str(tmp_path / "full_out")]) == 1
+    err = capsys.readouterr().err
+    assert "a.png" in err and "is full" in err and "2 photo(s) not started" in err and "--skip-existing" in err
+    assert "0 of 3 photo(s) denoised, 1 failed" in err

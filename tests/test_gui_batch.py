@@ -181,6 +181,29 @@ def test_double_clicking_a_finished_photo_compares_it_with_its_result(qtbot, tmp
     w.close()
 
 
+@needs_model
+def test_a_full_disk_stops_the_batch_with_the_rest_left_waiting(qtbot, dialog, tmp_path, monkeypatch):
+    import errno
+
+    from desktop_denoiser.pipeline.imageio import write as iio_write
+
+    src = make_folder(tmp_path)
+    (src / "broken.png").unlink()
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(iio_write.os, "fsync", full)
+    errors = []
+    dialog.error_shown.connect(errors.append)
+    dialog.set_folders(src, tmp_path / "out", recursive=True)
+    with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT) as blocker:
+        assert dialog.start()
+    assert blocker.args == [0, 1] and dialog.states == [FAILED, WAITING, WAITING]
+    assert "is full" in dialog.reason_of(0) and "2 photo(s) not started" in errors[-1]
+    assert dialog.summary_label.text().startswith("The batch stopped: ") and not dialog.is_running()
+
+
 def test_time_left_leaves_out_pauses_and_needs_some_work_done():
     from desktop_denoiser.pipeline.progress import TimeLeft, format_seconds
 

@@ -15,6 +15,7 @@ from desktop_denoiser.pipeline import imageio as iio
 from desktop_denoiser.pipeline.imageio import read as iio_read, tiff as iio_tiff, write as iio_write
 from desktop_denoiser.pipeline.imageio import (
     ImageReadError,
+    DiskFullError,
     ImageWriteError,
     LoadedImage,
     OutputExistsError,
@@ -567,3 +568,15 @@ def test_package_is_qt_and_torch_free():
     for f in files:
         src = f.read_text(encoding="utf-8")
         assert "PySide6" not in src and "import torch" not in src, f.name
+
+
+def test_a_full_disk_is_its_own_error_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(iio_write.os, "fsync", full)
+    with pytest.raises(DiskFullError, match="the disk holding .* is full"):
+        write_image(tmp_path / "x.png", gradient())
+    assert issubclass(DiskFullError, ImageWriteError) and files_in(tmp_path) == []

@@ -579,3 +579,31 @@ def test_a_result_that_could_not_be_saved_fails_before_the_photo_is_denoised(den
                                               denoiser=d)]
     assert kinds.count("done") == 2 and len(planned) == 4
     assert (out / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_full_disk_stops_the_batch_instead_of_failing_every_photo(denoiser, tmp_path, monkeypatch):
+    """With the output disk full, each later photo would be denoised (minutes for a big one) only to fail
+    the same way: the batch stops at the first, and names the photos it did not start."""
+    import errno
+
+    import cv2
+
+    from desktop_denoiser.pipeline.imageio import write as iio_write
+    from desktop_denoiser.pipeline.jobs import FileJob, denoise_files
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    jobs = []
+    for i, name in enumerate(("a.png", "b.png", "c.png")):
+        noisy = add_gaussian_noise_8bit(smooth_test_image(48, 64, seed=i), 20, seed=1)
+        assert cv2.imwrite(str(src / name), np.round(noisy * 255).astype(np.uint8)[..., ::-1])
+        jobs.append(FileJob(src / name, out / name))
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(iio_write.os, "fsync", full)
+    events = [e for e in denoise_files(jobs, DenoiseOptions(sigma=20), denoiser=denoiser) if e["kind"] != "step"]
+    assert [e["kind"] for e in events] == ["start", "failed", "stopped"]
+    assert "is full" in events[1]["error"] and events[2]["not_started"] == [str(src / "b.png"), str(src / "c.png")]
+    assert sorted(p.name for p in out.iterdir()) == []

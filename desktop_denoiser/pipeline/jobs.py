@@ -22,8 +22,8 @@ from ..core.sampler import StepEvent
 from ..core.tiling import MIN_TILE_SIZE, TileCallback
 from ..paths import network_model_paths
 from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
-from .imageio import (LoadedImage, OutputExistsError, check_destination, list_images, read_image,
-                      write_image)
+from .imageio import (DiskFullError, LoadedImage, OutputExistsError, check_destination, list_images,
+                      read_image, write_image)
 
 MIN_TILE = 128
 
@@ -355,11 +355,12 @@ def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool 
                   on_tile: TileCallback | None = None) -> Iterator[dict]:
     """Process ``jobs`` in order, going on past broken files. Yields dicts of kind
     ``start`` / ``step`` (index, total, t) / ``done`` / ``skipped`` (path, output: its result existed,
-    ``skip_existing``) / ``failed`` (path, error, ``exists``: True when the failure is an existing output);
+    ``skip_existing``) / ``failed`` (path, error, ``exists``: True when the failure is an existing output) /
+    ``stopped`` (error, ``not_started``: the paths left; the last event, after a full disk's ``failed``);
     ``on_tile(done, total)`` reports the tiles inside each step (see :meth:`Denoiser.run`)."""
     denoiser = denoiser or Denoiser()
     inputs = [j.input for j in jobs]
-    for job in jobs:
+    for i, job in enumerate(jobs):
         gen = process_file(job, opts, denoiser, overwrite=overwrite, skip_existing=skip_existing, protect=inputs,
                            on_tile=on_tile)
         try:
@@ -371,6 +372,10 @@ def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool 
                     yield ev
         except StopIteration as stop:
             yield stop.value
+        except DiskFullError as exc:  # every later photo would be denoised only to fail the same way
+            yield {"kind": "failed", "path": str(job.input), "error": str(exc), "exists": False}
+            yield {"kind": "stopped", "error": str(exc), "not_started": [str(j.input) for j in jobs[i + 1:]]}
+            return
         except Exception as exc:  # a broken file must not stop the batch
             yield {"kind": "failed", "path": str(job.input), "error": str(exc) or type(exc).__name__,
                    "exists": isinstance(exc, OutputExistsError)}

@@ -543,7 +543,7 @@ class BatchDialog(QDialog):
     def _on_worker_failed(self, message: str) -> None:
         if self._is_current():
             self.show_error(message)
-            self._end(self._ok, self._bad, "The batch stopped because of an error.")
+            self._end(self._ok, self._bad, f"The batch stopped: {message}")
 
     def _end(self, ok: int, failed: int, text: str) -> None:
         self.worker = None

@@ -33,7 +33,7 @@ from PySide6.QtGui import QImage
 
 from ..core.noise_analysis import NoiseAnalysis
 from ..core.sampler import StepEvent
-from ..pipeline.imageio import read_image
+from ..pipeline.imageio import DiskFullError, read_image
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, process_file
 from .convert import array_to_qimage
 from .errors import describe_error
@@ -321,6 +321,12 @@ class BatchWorker(Worker):
                 except Cancelled:  # asked for between two steps or two tiles of a step
                     self.job_failed.emit(row, "cancelled")
                     self.cancelled.emit(ok, bad)
+                    return
+                except DiskFullError as exc:  # every later photo would fail alike: stop, the rest left waiting
+                    self.job_failed.emit(row, describe_error(exc))
+                    left = len(self.jobs) - row - 1
+                    self.failed.emit(f"{describe_error(exc)} The batch stopped with {left} photo(s) not started: "
+                                     "free some space and start it again (photos already done are skipped).")
                     return
                 except Exception as exc:  # a broken file must not stop the batch
                     bad += 1

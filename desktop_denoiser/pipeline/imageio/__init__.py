@@ -39,7 +39,7 @@ Modules (the public API is this package's; the modules are its parts)
 
 from __future__ import annotations
 
-from .common import (MAX_PIXELS, SUPPORTED_SUFFIXES, ImageReadError, ImageWriteError, LoadedImage,
+from .common import (MAX_PIXELS, SUPPORTED_SUFFIXES, DiskFullError, ImageReadError, ImageWriteError, LoadedImage,
                      OutputExistsError)
 from .folders import list_images, output_path_for
 from .read import read_image
@@ -49,6 +49,7 @@ __all__ = [
     "ImageReadError",
     "ImageWriteError",
     "OutputExistsError",
+    "DiskFullError",
     "LoadedImage",
     "MAX_PIXELS",
     "SUPPORTED_SUFFIXES",

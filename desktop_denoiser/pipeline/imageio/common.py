@@ -75,6 +75,11 @@ class OutputExistsError(ImageWriteError):
     """The file to write exists and replacing it was not asked for (a batch may skip such a photo)."""
 
 
+class DiskFullError(ImageWriteError):
+    """The disk (or the user's quota) is full: every later photo of a batch would fail the same way, so a
+    batch stops at it."""
+
+
 @dataclass
 class LoadedImage:
     """A decoded image plus what is needed to write it back faithfully.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -14,6 +15,7 @@ from .common import (
     _FORMAT_ALIASES,
     _FORMAT_DEPTHS,
     ImageWriteError,
+    DiskFullError,
     LoadedImage,
     OutputExistsError,
     _SUFFIX_FORMATS,
@@ -23,6 +25,9 @@ from .common import (
 )
 from .encode import _encode
 from .metadata import _icc_colour_space, _normalise_exif
+
+# no space left on the disk, or the user's quota used up
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def _umask() -> int:
@@ -257,6 +262,9 @@ def write_image(
             f"(it may be read-only)."
         ) from None
     except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise DiskFullError(f"Cannot write {name}: the disk holding '{folder}' is full "
+                                f"({exc.strerror or exc}).") from None
         raise ImageWriteError(f"Cannot write {name}: {exc.strerror or exc}.") from None
     finally:
         if tmp is not None:
