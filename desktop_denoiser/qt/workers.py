@@ -326,7 +326,8 @@ class BatchWorker(Worker):
                     self.job_failed.emit(row, describe_error(exc))
                     left = len(self.jobs) - row - 1
                     self.failed.emit(f"{describe_error(exc)} The batch stopped with {left} photo(s) not started: "
-                                     "free some space and start it again (photos already done are skipped).")
+                                     "free some space and start it again (unless Replace is ticked, the photos "
+                                     "already done are skipped).")
                     return
                 except Exception as exc:  # a broken file must not stop the batch
                     bad += 1
