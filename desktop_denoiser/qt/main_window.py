@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
                                QVBoxLayout, QWidget)
 
 from ..paths import resource, resources_dir
-from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, read_image, write_image
+from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, write_image
 from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_strength
 from ..pipeline.progress import format_seconds
 from .batch import BatchDialog
@@ -79,7 +79,6 @@ class MainWindow(QMainWindow):
         self._full_result: DenoiseResult | None = None  # the run itself (strength 1)
         self.worker: DenoiseWorker | None = None
         self._load_worker: ImageLoadWorker | None = None
-        self._compare_pending: tuple[ImageLoadWorker, Path] | None = None  # compare_with_saved: load and result
         self._schedule = None
         self._loading_path: Path | None = None
         self.batch_dialog: BatchDialog | None = None
@@ -416,15 +415,13 @@ class MainWindow(QMainWindow):
             self.cancel_run()
         if self._load_worker is not None:
             self._load_worker.cancel()
-        worker = ImageLoadWorker(path, self.denoiser)
+        worker = ImageLoadWorker(path, self.denoiser, compare_with=compare_with)
         worker.loaded.connect(self._on_loaded)
         worker.estimated.connect(self._on_estimated)
         worker.estimate_failed.connect(self._on_estimate_failed)
         worker.failed.connect(self._on_load_failed)
-        # connected before the worker starts: a small photo may be loaded before this method returns
-        self._compare_pending = None if compare_with is None else (worker, Path(compare_with))
-        if compare_with is not None:
-            worker.loaded.connect(self._show_saved_result)
+        worker.compare_loaded.connect(self._show_saved_result)
+        worker.compare_failed.connect(self._on_compare_failed)
         self._load_worker = worker
         self._loading_path = path
         self.statusBar().showMessage(f"Opening {path.name}…")
@@ -439,23 +436,22 @@ class MainWindow(QMainWindow):
         return self.open_image(original, compare_with=saved)
 
     @Slot(object)
-    def _show_saved_result(self, image: LoadedImage) -> None:
-        pending, self._compare_pending = self._compare_pending, None
-        if pending is None or self.sender() is not pending[0] or self.image is not image:
+    def _show_saved_result(self, saved: LoadedImage) -> None:
+        """The load worker read ``compare_with`` (after the photo itself, so ``self.image`` is that photo)."""
+        if self.sender() is not self._load_worker or self.image is None:
             return  # another photo was opened meanwhile
-        saved = pending[1]
-        try:
-            result = read_image(saved)
-        except Exception as exc:
-            self.show_error(describe_error(exc))
+        if saved.size != self.image.size:
+            self.show_error(f"{saved.path.name} is {saved.size[0]}×{saved.size[1]}, not the size of "
+                            f"{self.image_path.name}: it cannot be compared with it.")
             return
-        if result.size != image.size:
-            self.show_error(f"{saved.name} is {result.size[0]}×{result.size[1]}, not the size of "
-                            f"{image.path.name if image.path else 'the photo'}: it cannot be compared with it.")
-            return
-        self.viewer.set_after(array_to_qimage(result.pixels, result.alpha))
+        self.viewer.set_after(array_to_qimage(saved.pixels, saved.alpha))
         self.viewer.set_labels("Original", "Saved result")
-        self.statusBar().showMessage(f"Comparing with the saved result {saved}", 15000)
+        self.statusBar().showMessage(f"Comparing with the saved result {saved.path}", 15000)
+
+    @Slot(str)
+    def _on_compare_failed(self, message: str) -> None:
+        if self.sender() is self._load_worker:
+            self.show_error(message)
 
     @Slot(object)
     def _on_loaded(self, image: LoadedImage) -> None:

@@ -10,7 +10,8 @@ hook raises :class:`Cancelled` inside the generator.
 
 Signals
 -------
-ImageLoadWorker: loaded(LoadedImage), estimated(NoiseEstimate), estimate_failed(str), failed(str), done()
+ImageLoadWorker: loaded(LoadedImage), compare_loaded(LoadedImage), compare_failed(str), estimated(NoiseEstimate),
+                 estimate_failed(str), failed(str), done()
 DenoiseWorker:   planned(steps, sigma, t*), progress(index, total, seconds_left), tile_progress(done, total),
                  preview(QImage x_t, QImage pred_x0), finished(DenoiseResult), cancelled(), failed(str), done()
 BatchWorker:     job_started(row, steps), progress(row, index, total), overall(fraction), preview(QImage),
@@ -125,17 +126,21 @@ def stop_all(timeout_ms: int = 10000) -> bool:
 
 
 class ImageLoadWorker(Worker):
-    """Read an image file, then estimate its noise level (sigma, t*)."""
+    """Read an image file (and ``compare_with``, a saved result for it, when given), then estimate its noise
+    level (sigma, t*)."""
 
     loaded = Signal(object)  # LoadedImage
+    compare_loaded = Signal(object)  # LoadedImage of compare_with, right after ``loaded``
+    compare_failed = Signal(str)
     estimated = Signal(object)  # NoiseEstimate
     estimate_failed = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, path: str | Path, denoiser: Denoiser):
+    def __init__(self, path: str | Path, denoiser: Denoiser, *, compare_with: str | Path | None = None):
         super().__init__()
         self.path = Path(path)
         self.denoiser = denoiser
+        self.compare_with = None if compare_with is None else Path(compare_with)
 
     def run(self) -> None:
         try:
@@ -145,6 +150,11 @@ class ImageLoadWorker(Worker):
                 self.failed.emit(describe_error(exc, f"Cannot open {self.path.name}"))
                 return
             self.loaded.emit(image)
+            if self.compare_with is not None:
+                try:
+                    self.compare_loaded.emit(read_image(self.compare_with))
+                except Exception as exc:
+                    self.compare_failed.emit(describe_error(exc, f"Cannot open {self.compare_with.name}"))
             if self.cancel_requested:
                 return
             try:
