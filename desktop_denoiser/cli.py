@@ -146,7 +146,7 @@ def _tile(text: str) -> int:
 
 
 def _cmd_denoise(args) -> int:
-    from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files
+    from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files, will_skip
     from .pipeline.progress import TimeLeft, format_seconds
 
     try:
@@ -178,7 +178,7 @@ def _cmd_denoise(args) -> int:
 
     finished = skipped = existed = 0  # finished: photos done, skipped or failed (the bar's "i/N")
     time_left = TimeLeft()  # of the whole batch, from the rate so far; photos to be skipped take no time
-    to_skip = sum(j.output.is_file() for j in jobs) if args.skip_existing and not args.overwrite else 0
+    to_skip = sum(will_skip(j, overwrite=args.overwrite, skip_existing=args.skip_existing) for j in jobs)
     for item in denoise_files(jobs, opts, overwrite=args.overwrite, skip_existing=args.skip_existing,
                               on_tile=on_tile):
         kind = item["kind"]
@@ -187,7 +187,8 @@ def _cmd_denoise(args) -> int:
             label = Path(item["path"]).name
             if len(jobs) > 1:
                 label = f"{finished + 1}/{len(jobs)} {label}"
-                seconds = time_left.seconds_left(finished - skipped, len(jobs) - finished - (to_skip - skipped))
+                seconds = time_left.seconds_left_in_batch(photos=len(jobs), to_skip=to_skip, finished=finished,
+                                                          skipped=skipped)
                 if seconds is not None:
                     label += f" (batch: about {format_seconds(seconds)} left)"
             bar, steps_done = ProgressBar(item["steps"] or 1, label), 0

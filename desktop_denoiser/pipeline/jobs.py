@@ -312,9 +312,9 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
     return unique
 
 
-def skipped_summary(job: FileJob) -> dict:
-    """What :func:`process_file` returns for a photo whose result is already saved (``skip_existing``)."""
-    return {"kind": "skipped", "path": str(job.input), "output": str(job.output)}
+def will_skip(job: FileJob, *, overwrite: bool, skip_existing: bool) -> bool:
+    """Whether :func:`process_file` leaves ``job`` as it is: its result exists and is to be kept."""
+    return skip_existing and not overwrite and job.output.is_file()
 
 
 def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, overwrite: bool = False,
@@ -323,13 +323,14 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     """Read, denoise and write one file. Yields a ``{"kind": "start", ...}`` dict then StepEvents;
     returns the summary dict (``path``, ``output``, ``sigma``, ``timestep``, ``steps``, ``seconds``).
 
-    ``skip_existing`` (and not ``overwrite``): a photo whose output file exists is not read and returns
-    :func:`skipped_summary` at once, so a batch run again resumes where it stopped. Results are written
-    atomically, so an existing output is a whole one from an earlier run (or the user's own file, left as
-    it is). Without either, an existing output fails with :class:`OutputExistsError`."""
+    ``skip_existing`` (and not ``overwrite``): a photo whose output file exists is not read and returns a
+    ``{"kind": "skipped", ...}`` summary at once (:func:`will_skip`), so a batch run again resumes where it
+    stopped. Results are written atomically, so an existing output is a whole one from an earlier run (or
+    the user's own file, left as it is). Without either, an existing output fails with
+    :class:`OutputExistsError`."""
     t0 = time.perf_counter()
-    if skip_existing and not overwrite and job.output.is_file():
-        return skipped_summary(job)
+    if will_skip(job, overwrite=overwrite, skip_existing=skip_existing):
+        return {"kind": "skipped", "path": str(job.input), "output": str(job.output)}
     protect = [job.input, *protect]
     # a result that could not be saved (it exists, a read-only folder, ...) fails before the photo is read and
     # denoised, not after: a second run over a big folder must not redo every photo only to refuse each one.
@@ -372,13 +373,12 @@ def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool 
                     yield ev
         except StopIteration as stop:
             yield stop.value
-        except DiskFullError as exc:  # every later photo would be denoised only to fail the same way
-            yield {"kind": "failed", "path": str(job.input), "error": str(exc), "exists": False}
-            yield {"kind": "stopped", "error": str(exc), "not_started": [str(j.input) for j in jobs[i + 1:]]}
-            return
         except Exception as exc:  # a broken file must not stop the batch
             yield {"kind": "failed", "path": str(job.input), "error": str(exc) or type(exc).__name__,
                    "exists": isinstance(exc, OutputExistsError)}
+            if isinstance(exc, DiskFullError):  # every later photo would be denoised only to fail alike
+                yield {"kind": "stopped", "error": str(exc), "not_started": [str(j.input) for j in jobs[i + 1:]]}
+                return
 
 
 def estimate_file(path: Path, denoiser: Denoiser | None = None) -> NoiseEstimate:

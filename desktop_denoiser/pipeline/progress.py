@@ -45,6 +45,11 @@ class TimeLeft:
         now = self._paused_at if self._paused_at is not None else self.clock()
         return max(0.0, now - self._start - self._paused_total)
 
+    def seconds_left_in_batch(self, *, photos: int, to_skip: int, finished: float, skipped: int) -> float | None:
+        """A batch of ``photos``, ``to_skip`` of which are skipped (their result exists), after ``finished``
+        photos (a fraction inside the current one) of which ``skipped`` were skipped."""
+        return self.seconds_left(finished - skipped, photos - finished - (to_skip - skipped))
+
     def seconds_left(self, work_done: float, work_left: float) -> float | None:
         """None while too little is done to tell."""
         running = self.running_seconds()

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialo
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs
+from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, will_skip
 from ..pipeline.progress import TimeLeft, format_seconds
 from .errors import describe_error
 from .settings import Settings
@@ -403,7 +403,7 @@ class BatchDialog(QDialog):
         worker.failed.connect(self._on_worker_failed)
         self.worker = worker
         self._ok = self._bad = self._skipped = 0
-        self._to_skip = 0 if replace else sum(job.output.is_file() for job in jobs)
+        self._to_skip = sum(will_skip(job, overwrite=replace, skip_existing=not replace) for job in jobs)
         self._time_left = TimeLeft(self.clock)
         self._set_running(True)
         self.progress.setValue(0)
@@ -455,10 +455,8 @@ class BatchDialog(QDialog):
         if not self._is_current():
             return
         self.progress.setValue(round(1000 * fraction))
-        # work in photos, those skipped left out (they take no time); time left from the rate so far
-        done = fraction * len(self.jobs) - self._skipped
-        left = len(self.jobs) * (1.0 - fraction) - (self._to_skip - self._skipped)
-        seconds = self._time_left.seconds_left(done, left) if self._time_left else None
+        seconds = None if self._time_left is None else self._time_left.seconds_left_in_batch(
+            photos=len(self.jobs), to_skip=self._to_skip, finished=fraction * len(self.jobs), skipped=self._skipped)
         self.progress.setFormat("%p%" if seconds is None or fraction >= 1.0 else
                                 f"%p% · about {format_seconds(seconds)} left")
 
