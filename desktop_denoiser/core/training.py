@@ -321,6 +321,7 @@ class Trainer:
         self.schedule_config = ScheduleConfig.from_dict(cfg.schedule)
         self.schedule = NoiseSchedule(self.schedule_config)
         self.diffusion = Diffusion(self.schedule)
+        self.t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)  # observation samples stay below it
         torch.manual_seed(cfg.seed)
         self.amp_dtype = training_autocast_dtype(cfg.precision, self.device)
         # channels-last: the fastest convolution layout for oneDNN and cuDNN (checkpoints are saved contiguous)
@@ -372,8 +373,8 @@ class Trainer:
 
     def close(self) -> None:
         """End a distributed run together: every rank waits for the others (rank 0 saves and exports last),
-        then the process group is taken down. Without it a rank that exits first can tear gloo down under
-        the others, and one of them aborts (SIGABRT) after training finished. A no-op in one process."""
+        then the process group is taken down, as torch.distributed asks of a finished job. A no-op in one
+        process."""
         if self.distributed and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
@@ -483,17 +484,16 @@ class Trainer:
         x0 in [-1, 1] (saturated-colour and grey ones among them), the timesteps t and the noise that makes
         x_t = q_sample(x0, t, noise): white, camera-like, clipped like a file or rendered through a simulated
         camera, in the shares of the config. Draws from the trainer's generators."""
-        cfg = self.cfg
-        t_focus = self.schedule.sigma_to_timestep(cfg.focus_sigma)  # observation samples stay below it
+        cfg, n, t_focus = self.cfg, crops.shape[0], self.t_focus
         x0 = to_unit_range(crops, self.device)
         if cfg.color_prob > 0:
             x0 = color_augment(x0, cfg.color_prob, self.gen)
         x0 = x0.contiguous(memory_format=torch.channels_last)
-        t_cpu = sample_timesteps(cfg.batch_size, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen)
+        t_cpu = sample_timesteps(n, self.schedule, cfg.focus_sigma, cfg.focus_prob, self.gen)
         t = to_device(t_cpu, self.device)
         noise = torch.randn(x0.shape, generator=self.noise_gen, device=self.device)
         if cfg.corr_prob > 0:
-            corr = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.corr_prob) & (t_cpu <= t_focus)
+            corr = (torch.rand(n, generator=self.gen) < cfg.corr_prob) & (t_cpu <= t_focus)
             if corr.any():
                 idx = to_device(corr.nonzero().flatten(), self.device)  # an index, not a mask: no sync
                 noise[idx] = camera_like_noise((int(corr.sum()), *x0.shape[1:]), self.gen,
@@ -501,10 +501,10 @@ class Trainer:
         if cfg.grey_prob > 0:  # after the camera-like noise (kept, in one channel), before clipping
             x0, noise = grey_augment(x0, noise, cfg.grey_prob, self.gen)
         if cfg.clip_prob > 0:
-            clip = (torch.rand(cfg.batch_size, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)
+            clip = (torch.rand(n, generator=self.gen) < cfg.clip_prob) & (t_cpu <= t_focus)
             noise = self.diffusion.clipped_observation_noise(x0, t, noise, to_device(clip, self.device))
         if cfg.camera_prob > 0:
-            cam = torch.rand(cfg.batch_size, generator=self.gen) < cfg.camera_prob
+            cam = torch.rand(n, generator=self.gen) < cfg.camera_prob
             if cam.any():
                 seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
                 idx = to_device(cam.nonzero().flatten(), self.device)
