@@ -317,6 +317,24 @@ def test_bad_folders_are_explained(qtbot, tmp_path):
     assert d.start() is False and "overwrite" in errors[-1]
 
 
+def test_close_the_title_bar_x_and_esc_close_the_dialog(qtbot, tmp_path):
+    """Each used to leave the dialog open: QDialog's closeEvent calls reject(), which closes, re-entered."""
+    from PySide6.QtGui import QCloseEvent
+
+    d = BatchDialog(Denoiser(tmp_path / "none"), lambda: DenoiseOptions(), None, quiet=True)
+    qtbot.addWidget(d)
+    d.show()
+    qtbot.mouseClick(d.close_button, Qt.MouseButton.LeftButton)
+    assert not d.isVisible()
+    d.show()
+    event = QCloseEvent()
+    d.closeEvent(event)  # what the title bar's X sends
+    assert event.isAccepted()
+    d.show()
+    qtbot.keyClick(d, Qt.Key.Key_Escape)
+    assert not d.isVisible()
+
+
 def test_dropping_a_folder_opens_batch_prefilled(qtbot, tmp_path):
     src = make_folder(tmp_path)
     w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"),

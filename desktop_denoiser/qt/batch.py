@@ -572,7 +572,9 @@ class BatchDialog(QDialog):
                     event.ignore()
                     return
             self.cancel()
-        super().closeEvent(event)
+        # not QDialog.closeEvent: it calls reject(), which is close() here, re-entered while closing, so the
+        # dialog stayed open and the event was ignored (Close, the title bar's X and Esc did nothing)
+        event.accept()
 
-    def reject(self) -> None:  # Esc
+    def reject(self) -> None:  # Esc: the same as Close (asks first while a batch runs)
         self.close()
