@@ -282,6 +282,73 @@ def test_an_unsaved_result_is_marked_and_not_dropped_without_asking(qtbot, windo
     assert blocker.args[0].timestep < 0 and not window.has_unsaved_result()
 
 
+@needs_model
+def test_preview_denoises_the_area_in_view_and_is_not_saved(qtbot, window, tmp_path, monkeypatch):
+    """Zoomed in, Preview area runs only the part in view (planned from the whole photo's estimate); the
+    result is that part denoised and outlined, the rest the original; it cannot be saved, Strength
+    re-mixes it, and Denoise then runs the whole photo, which can be saved. With the whole photo in view
+    the preview is the whole-photo run. An unsaved whole-photo result is not dropped without asking."""
+    from desktop_denoiser.pipeline.region import plan_region
+    from desktop_denoiser.qt import main_window
+
+    clean = smooth_image(400, 560)
+    path = write_png(tmp_path / "noisy.png", add_noise(clean, seed=8))
+    monkeypatch.setattr(main_window, "BIG_PHOTO_PIXELS", 400 * 560)  # a big photo: the ready message says how
+    est = open_and_estimate(qtbot, window, path)
+    assert "Preview area (Ctrl+Shift+R)" in window.progress_label.text()
+    noisy = window.image.pixels
+    window.viewer.set_zoom(4.0)  # about a quarter of the photo's width in view
+    box = window.viewer.visible_rect()
+    region = plan_region(window.image.size, box)
+    assert region is not None and region.size[0] < 200 and region.crop[2] - region.crop[0] < 560
+    starts = []
+    window.worker_started.connect(lambda w: starts.append(w.pixels.shape))
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        window.preview_action.trigger()
+    x0, y0, x1, y1 = region.box
+    cx0, cy0, cx1, cy1 = region.crop
+    assert starts == [(cy1 - cy0, cx1 - cx0, 3)]  # only the crop ran
+    assert window.preview_region == region and window.viewer.after_region() == region.box
+    shown = window.result.pixels
+    inside = np.zeros(noisy.shape[:2], bool)
+    inside[y0:y1, x0:x1] = True
+    assert np.array_equal(shown[~inside], noisy[~inside])
+    part = run_to_end(window.denoiser.run(region.cut(noisy), DenoiseOptions(device="auto"),
+                                          window.denoiser.plan(region.cut(noisy), DenoiseOptions(),
+                                                               analysis=est.analysis))).pixels
+    np.testing.assert_allclose(shown[y0:y1, x0:x1], part[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0], atol=1e-6)
+    assert psnr(shown[inside], clean[inside]) > psnr(noisy[inside], clean[inside]) + 3
+    assert blocker.args[0].sigma == pytest.approx(est.sigma)  # the whole photo's level
+    assert "Preview" in window.progress_label.text() and "Ctrl+R" in window.progress_label.text()
+    # a preview is not saved, and leaves nothing to lose
+    assert not window.save_action.isEnabled() and not window.can_save() and not window.has_unsaved_result()
+    errors = []
+    window.error_shown.connect(errors.append)
+    assert window.save_to(tmp_path / "out.png") is None and not (tmp_path / "out.png").exists()
+    assert "preview" in errors[-1] and "Ctrl+R" in errors[-1]
+    window.noise_panel.set_strength(50)
+    np.testing.assert_allclose(window.result.pixels[inside], 0.5 * (shown[inside] + noisy[inside]), atol=1e-6)
+    assert np.array_equal(window.result.pixels[~inside], noisy[~inside])
+    window.noise_panel.set_strength(100)
+    # Denoise runs the whole photo: savable, no outline
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+    assert starts[-1] == noisy.shape and window.preview_region is None and window.viewer.after_region() is None
+    assert window.save_action.isEnabled() and window.has_unsaved_result()
+    # an unsaved whole-photo result: the preview asks first, and "no" keeps it
+    window.ask_before_discarding = True
+    questions = []
+    window.confirm = lambda q, title="": questions.append(q) or False
+    assert window.preview_visible_area() is None and window.preview_region is None
+    assert "Preview" in questions[-1] and window.can_save()
+    # the whole photo in view: Preview area is the whole-photo run
+    window.viewer.fit()
+    window.ask_before_discarding = False
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.preview_visible_area()
+    assert starts[-1] == noisy.shape and window.preview_region is None and window.can_save()
+
+
 def test_best_quality_runs_the_eight_view_ensemble(qtbot, window, tmp_path):
     """The Quality choice reaches the worker: "Best" averages 8 views and comes out cleaner than "Fast",
     "Maximum" 32 views, cleaner again."""
@@ -725,6 +792,29 @@ def test_viewer_zoom_pan_split_in_sync(qtbot):
     assert b2.x() - a2.x() == pytest.approx(right.left() - left.left())
     view.fit()
     assert view.zoom() == pytest.approx(view.fit_zoom())
+
+
+def test_viewer_reports_the_area_in_view_and_outlines_a_preview(qtbot):
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    grey = np.full((100, 200, 3), 0.5, np.float32)
+    view.set_images(array_to_qimage(grey), array_to_qimage(grey))
+    assert view.visible_rect() == (0.0, 0.0, 200.0, 100.0)  # fitted: all of it, clipped to the photo
+    dpr = view.devicePixelRatioF()
+    view.set_zoom(4.0 * dpr)  # 4 screen pixels per photo pixel: 100 x 75 photo pixels around the centre
+    x0, y0, x1, y1 = view.visible_rect()
+    assert (x0, y0, x1, y1) == pytest.approx((50, 12.5, 150, 87.5), abs=0.01)
+    view.set_split(0.0)  # all of the pane shows the after image
+    view.set_after_region((75, 25, 125, 75))
+    img = qimage_to_array(view.grab().toImage())
+    left_edge = int(round(view.map_from_image(QPointF(75, 50)).x()))
+    band = img[140:160, left_edge - 2:left_edge + 3]
+    assert (band[..., 2] < 0.5 * band[..., 0]).any()  # the yellow dashes (blue well below red)
+    assert np.allclose(img[150, left_edge + 20], img[150, left_edge - 20], atol=2)  # only an outline
+    view.set_images(array_to_qimage(grey))  # another photo: no outline
+    assert view.after_region() is None
 
 
 def test_convert_owns_data():

@@ -17,6 +17,7 @@ from ..paths import resource, resources_dir
 from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, write_image
 from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_strength
 from ..pipeline.progress import format_seconds
+from ..pipeline.region import Region, plan_region
 from .batch import BatchDialog
 from .convert import array_to_qimage
 from .errors import describe_error
@@ -29,6 +30,7 @@ from .workers import DenoiseWorker, ImageLoadWorker, start_worker, stop_all
 APP_TITLE = "Desktop Denoiser"
 SAMPLE_NAME = "sample_noisy.png"
 PREVIEW_SIZE = 132
+BIG_PHOTO_PIXELS = 4_000_000  # from this size on, the ready message points to Preview area
 STEP_FORMAT = "step %v / %m"  # the progress bar counts reverse steps ...
 TILE_FORMAT = "tile %v / %m"  # ... or, in a single-step run, the tiles of that step
 SAVE_FORMATS = [  # (filter, format name, extension)
@@ -77,8 +79,12 @@ class MainWindow(QMainWindow):
         self.image_path: Path | None = None
         self.result: DenoiseResult | None = None  # what is shown and saved: the run mixed at the panel's strength
         self._full_result: DenoiseResult | None = None  # the run itself (strength 1)
+        # the part a preview run denoised (the result is the original elsewhere, and is not saved); None for a
+        # whole-photo result
+        self.preview_region: Region | None = None
         self.worker: DenoiseWorker | None = None
         self._load_worker: ImageLoadWorker | None = None
+        self._run_region: Region | None = None  # what the running worker denoises (None: the whole photo)
         self._schedule = None
         self._loading_path: Path | None = None
         self.batch_dialog: BatchDialog | None = None
@@ -219,6 +225,10 @@ class MainWindow(QMainWindow):
                                          "Denoise a folder, or several photos, into an output folder")
         self.quit_action = self._action("&Quit", self.close, K.Quit, None, "Quit Desktop Denoiser")
         self.run_action = self._action("&Denoise", self.run_denoise, ["Ctrl+R", "F5"], "run", "Denoise the photo")
+        self.preview_action = self._action("&Preview the area in view", self.preview_visible_area,
+                                           ["Ctrl+Shift+R", "Shift+F5"], "preview",
+                                           "Denoise only the part of the photo in view: a quick check of the "
+                                           "settings before the whole photo")
         self.cancel_action = self._action("&Cancel", self.cancel_run, "Esc", "cancel", "Stop the running denoise")
         self.fit_action = self._action("&Fit to window", self.viewer.fit, "Ctrl+0", "fit", "Fit the photo")
         self.zoom100_action = self._action("&Actual size (100%)", self.viewer.zoom_100, "Ctrl+1", "zoom-100",
@@ -261,6 +271,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.dock.toggleViewAction())
         run_menu = mb.addMenu("&Denoise")
         run_menu.addAction(self.run_action)
+        run_menu.addAction(self.preview_action)
         run_menu.addAction(self.cancel_action)
         run_menu.addSeparator()
         run_menu.addAction(self.batch_action)
@@ -277,7 +288,7 @@ class MainWindow(QMainWindow):
         for a in (self.open_action, self.save_action):
             tb.addAction(a)
         tb.addSeparator()
-        for a in (self.run_action, self.cancel_action):
+        for a in (self.run_action, self.preview_action, self.cancel_action):
             tb.addAction(a)
         tb.addSeparator()
         tb.addAction(self.batch_action)
@@ -287,6 +298,7 @@ class MainWindow(QMainWindow):
         # shorter labels on the toolbar
         for a, text in ((self.fit_action, "Fit"), (self.zoom100_action, "100%"), (self.split_action, "Split"),
                         (self.side_action, "Side by side"), (self.run_action, "Denoise"),
+                        (self.preview_action, "Preview area"),
                         (self.batch_action, "Batch"), (self.open_action, "Open"), (self.save_action, "Save"),
                         (self.cancel_action, "Cancel")):
             a.setIconText(text)
@@ -348,11 +360,12 @@ class MainWindow(QMainWindow):
         running = self.is_running()
         has_image = self.image is not None
         self.run_action.setEnabled(has_image and not running)
+        self.preview_action.setEnabled(has_image and not running)
         self.run_button.setEnabled(has_image and not running)
         self.cancel_action.setEnabled(running)
         self.cancel_button.setEnabled(running)
-        self.save_action.setEnabled(self.result is not None and not running)
-        self.save_as_action.setEnabled(self.result is not None and not running)
+        self.save_action.setEnabled(self.can_save() and not running)
+        self.save_as_action.setEnabled(self.can_save() and not running)
         self.noise_panel.set_controls_enabled(not running)
         for a in (self.fit_action, self.zoom100_action, self.zoom_in_action, self.zoom_out_action):
             a.setEnabled(has_image)
@@ -460,6 +473,7 @@ class MainWindow(QMainWindow):
         self.image = image
         self.image_path = self._loading_path
         self.result = self._full_result = None
+        self.preview_region = None
         self._set_unsaved(False)
         self.viewer.set_images(array_to_qimage(image.pixels, image.alpha))
         self.viewer.set_labels("Original", "Denoised")
@@ -490,6 +504,9 @@ class MainWindow(QMainWindow):
         self.noise_panel.set_estimate(est)
         if est.timestep < 0:
             self.progress_label.setText("This photo looks clean: there is almost no noise to remove.")
+        elif self.image.size[0] * self.image.size[1] >= BIG_PHOTO_PIXELS:
+            self.progress_label.setText("Ready. Press Denoise (Ctrl+R), or zoom in and check a part first with "
+                                        "Preview area (Ctrl+Shift+R).")
         else:
             self.progress_label.setText("Ready. Press Denoise (Ctrl+R).")
         self._update_plan()
@@ -587,16 +604,35 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------------------
     def run_denoise(self) -> DenoiseWorker | None:
         """Start denoising the open image on a worker; returns the worker (None if nothing to do)."""
+        return self._start_run(None)
+
+    def preview_visible_area(self) -> DenoiseWorker | None:
+        """Denoise only the part of the photo in view (a second or two where the whole photo takes a
+        minute), with the whole photo's noise level and path; the result shows that part denoised and the
+        rest as it is, outlined, and is not saved. With the whole photo in view this is Denoise."""
+        if self.image is None:
+            return self._start_run(None)
+        box = self.viewer.visible_rect()
+        region = plan_region(self.image.size, box) if box is not None else None
+        return self._start_run(region)
+
+    def _start_run(self, region: Region | None) -> DenoiseWorker | None:
+        """A run of the whole photo (``region`` None) or of ``region`` (preview_visible_area)."""
         if self.image is None:
             self.show_error("Open a photo first (File ▸ Open).")
             return None
         if self.is_running():
             return None
+        if region is not None and not self._may_discard_result("Preview the area in view"):
+            return None
         # the run removes all the noise it finds; the panel's strength is mixed in afterwards (_show_result),
         # so changing it later needs no new run
         opts = replace(self.noise_panel.options(), strength=1.0)
         est = self.noise_panel.estimate()
-        worker = DenoiseWorker(self.denoiser, self.image.pixels, opts, analysis=est.analysis if est else None)
+        pixels = region.cut(self.image.pixels) if region is not None else self.image.pixels
+        # planned from the whole photo's analysis: the part is denoised at the whole photo's level and path
+        worker = DenoiseWorker(self.denoiser, pixels, opts, analysis=est.analysis if est else None)
+        self._run_region = region
         worker.planned.connect(self._on_planned)
         worker.progress.connect(self._on_progress)
         worker.tile_progress.connect(self._on_tile_progress)
@@ -632,7 +668,8 @@ class MainWindow(QMainWindow):
             return
         self._set_progress(0, steps)
         self.noise_panel.set_planned(steps, timestep, sigma)
-        self.progress_label.setText(f"Denoising at σ {sigma:.1f} (t* = {timestep}), {steps} step(s)…")
+        what = "the area in view" if self._run_region is not None else "the photo"
+        self.progress_label.setText(f"Denoising {what} at σ {sigma:.1f} (t* = {timestep}), {steps} step(s)…")
 
     @Slot(int, int, float)
     def _on_progress(self, index: int, total: int, seconds_left: float) -> None:
@@ -678,13 +715,21 @@ class MainWindow(QMainWindow):
         if not self._is_current():
             return
         self.worker = None
+        region, self.preview_region = self._run_region, self._run_region
+        if region is not None:  # a preview: the part denoised, the rest of the photo as it is
+            result = replace(result, pixels=region.paste(self.image.pixels, result.pixels))
         self._full_result = result
         self._show_result()
-        self._set_unsaved(result.timestep >= 0)  # nothing removed: nothing to lose
+        self._set_unsaved(region is None and result.timestep >= 0)  # nothing removed: nothing to lose
         self.progress_bar.setValue(self.progress_bar.maximum())
-        msg = (f"Done in {format_seconds(result.seconds)} on {result.device} ({result.network} network): "
-               f"σ {result.sigma:.1f}, "
-               f"t* {result.timestep}, {result.steps} step(s). Save with Ctrl+S.")
+        done = (f"in {format_seconds(result.seconds)} on {result.device} ({result.network} network): "
+                f"σ {result.sigma:.1f}, t* {result.timestep}, {result.steps} step(s).")
+        if region is None:
+            msg = f"Done {done} Save with Ctrl+S."
+        else:
+            w, h = region.size
+            msg = (f"Preview of the area in view ({w}×{h}, outlined) done {done} Denoise (Ctrl+R) runs the "
+                   f"whole photo, to save it.")
         self.progress_label.setText(msg)
         self.statusBar().showMessage(msg, 10000)
         if result.warnings:
@@ -703,7 +748,9 @@ class MainWindow(QMainWindow):
     def _display_result(self) -> None:
         if self.result is not None and self.image is not None:
             self.viewer.set_after(array_to_qimage(self.result.pixels, self.image.alpha))
-            self.viewer.set_labels("Original", "Denoised")
+            region = self.preview_region
+            self.viewer.set_after_region(region.box if region is not None else None)
+            self.viewer.set_labels("Original", "Preview (area in view)" if region is not None else "Denoised")
 
     def _show_result(self) -> None:
         self._display_timer.stop()
@@ -714,11 +761,16 @@ class MainWindow(QMainWindow):
         self._mix_result()
         if self._full_result is not None:
             self._display_timer.start()
-            self._set_unsaved(self._full_result.timestep >= 0)  # what Save writes has changed
+            # what Save writes has changed (a preview is never saved)
+            self._set_unsaved(self.preview_region is None and self._full_result.timestep >= 0)
 
     def _set_unsaved(self, unsaved: bool) -> None:
         self._unsaved = bool(unsaved)
         self.setWindowModified(self._unsaved)
+
+    def can_save(self) -> bool:
+        """Whether there is a result of the whole photo to save (not a preview of part of it)."""
+        return self.result is not None and self.preview_region is None
 
     def has_unsaved_result(self) -> bool:
         """A denoised result that removed noise and has not been saved (at its current Strength)."""
@@ -765,10 +817,20 @@ class MainWindow(QMainWindow):
             out = Path(folder) / out.name
         return out
 
-    def save(self) -> Path | None:
-        """Save next to the original as <stem>_denoised.<ext>, same format and bit depth."""
+    def _check_savable(self) -> bool:
+        """can_save(), or say why not."""
         if self.result is None or self.image is None:
             self.show_error("Nothing to save yet: denoise the photo first.")
+            return False
+        if self.preview_region is not None:
+            self.show_error("Only the area in view is denoised (a preview). Denoise the whole photo (Ctrl+R) "
+                            "to save it.")
+            return False
+        return True
+
+    def save(self) -> Path | None:
+        """Save next to the original as <stem>_denoised.<ext>, same format and bit depth."""
+        if not self._check_savable():
             return None
         path = self.default_save_path()
         overwrite = False
@@ -779,8 +841,7 @@ class MainWindow(QMainWindow):
         return self.save_to(path, overwrite=overwrite)
 
     def save_as(self) -> Path | None:
-        if self.result is None or self.image is None:
-            self.show_error("Nothing to save yet: denoise the photo first.")
+        if not self._check_savable():
             return None
         default = self.default_save_path()
         if self.settings.last_save_dir and default is not None:
@@ -810,8 +871,7 @@ class MainWindow(QMainWindow):
                 overwrite: bool = False) -> Path | None:
         """Write the result (no dialogs). Keeps bit depth, alpha, EXIF and ICC of the original; refuses to
         write onto the original, and onto an existing file unless ``overwrite``."""
-        if self.result is None or self.image is None:
-            self.show_error("Nothing to save yet: denoise the photo first.")
+        if not self._check_savable():
             return None
         protect = [self.image_path] if self.image_path is not None else []
         try:

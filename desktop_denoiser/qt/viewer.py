@@ -43,6 +43,7 @@ class CompareView(QWidget):
         self._drag: str | None = None
         self._drag_last = QPointF()
         self._cache: dict[tuple[int, int], QImage] = {}
+        self._after_region: tuple[int, int, int, int] | None = None  # outlined on the after side
         self.placeholder = "Open a photo (Ctrl+O) or drop it here\n(several photos or a folder: a batch)"
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -57,6 +58,7 @@ class CompareView(QWidget):
     def set_images(self, before: QImage | None, after: QImage | None = None, *, keep_view: bool = False) -> None:
         old = self._before
         self._before, self._after = before, after
+        self._after_region = None
         self._cache.clear()
         same_size = old is not None and before is not None and old.size() == before.size()
         if not (keep_view and same_size):
@@ -68,6 +70,15 @@ class CompareView(QWidget):
         self._after = after
         self._cache = {k: v for k, v in self._cache.items() if k[0] == 0}
         self.update()
+
+    def set_after_region(self, box: tuple[int, int, int, int] | None) -> None:
+        """Outline ``box`` = (x0, y0, x1, y1) (image pixels) on the after side: the part a preview denoised.
+        None: no outline."""
+        self._after_region = tuple(box) if box is not None else None
+        self.update()
+
+    def after_region(self) -> tuple[int, int, int, int] | None:
+        return self._after_region
 
     def set_labels(self, before: str, after: str) -> None:
         self._before_label, self._after_label = before, after
@@ -195,6 +206,16 @@ class CompareView(QWidget):
         w, h = self._before.width(), self._before.height()
         self._center = QPointF(min(max(self._center.x(), 0.0), w), min(max(self._center.y(), 0.0), h))
 
+    def visible_rect(self) -> tuple[float, float, float, float] | None:
+        """The part of the image in view, (x0, y0, x1, y1) in image pixels, clipped to the image (both panes
+        show the same part); None without an image."""
+        if self._before is None:
+            return None
+        pane = self.panes()[0]
+        tl, br = self.map_to_image(pane.topLeft(), pane), self.map_to_image(pane.bottomRight(), pane)
+        w, h = self._before.width(), self._before.height()
+        return (max(0.0, tl.x()), max(0.0, tl.y()), min(float(w), br.x()), min(float(h), br.y()))
+
     def map_to_image(self, p: QPointF, pane: QRectF | None = None) -> QPointF:
         pane = pane or self._pane_at(p)
         return self._center + (p - pane.center()) / self._scale()
@@ -316,6 +337,22 @@ class CompareView(QWidget):
         painter.drawImage(target, src, source)
         painter.restore()
 
+    def _draw_region(self, painter: QPainter, pane: QRectF, clip: QRectF) -> None:
+        """The after side's outline of the previewed part (set_after_region), clipped to ``clip``."""
+        if self._after_region is None or clip.width() <= 0:
+            return
+        x0, y0, x1, y1 = self._after_region
+        r = QRectF(self.map_from_image(QPointF(x0, y0), pane), self.map_from_image(QPointF(x1, y1), pane))
+        painter.save()
+        painter.setClipRect(clip)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for color, style in ((QColor(0, 0, 0, 160), Qt.PenStyle.SolidLine), (QColor(255, 210, 60), Qt.PenStyle.DashLine)):
+            pen = QPen(color, 1.5)
+            pen.setStyle(style)
+            painter.setPen(pen)
+            painter.drawRect(r)
+        painter.restore()
+
     def _draw_label(self, painter: QPainter, text: str, anchor: QPointF, align_right: bool) -> None:
         font = QFont(self.font())
         font.setBold(True)
@@ -346,6 +383,7 @@ class CompareView(QWidget):
             self._draw_image(painter, 0, self._before, left, left)
             if self._after is not None:
                 self._draw_image(painter, 1, self._after, right, right)
+                self._draw_region(painter, right, right)
             else:
                 painter.setPen(TEXT)
                 painter.drawText(right, Qt.AlignmentFlag.AlignCenter, "Run the denoiser to see the result here")
@@ -363,6 +401,7 @@ class CompareView(QWidget):
         right = QRectF(dx, pane.top(), pane.right() - dx, pane.height())
         self._draw_image(painter, 0, self._before, pane, left)
         self._draw_image(painter, 1, self._after, pane, right)
+        self._draw_region(painter, pane, right)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setPen(QPen(QColor(255, 255, 255, 230), 2))
         painter.drawLine(QPointF(dx, pane.top()), QPointF(dx, pane.bottom()))
