@@ -157,7 +157,8 @@ def _cmd_denoise(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive)
+        jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive,
+                              out_format=args.format)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -353,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the noise removed, 0-1: 1 = all (default); 0.8 mixes a fifth of the original "
                         "back in, keeping some grain")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders, keeping their structure")
+    d.add_argument("--format", choices=("same", "tif", "png", "jpg"), default="same",
+                   help="how results are saved: same = each original's format and bit depth (default); tif / png "
+                        "= 16-bit lossless (the denoised photo's smooth gradients kept for editing, also from a "
+                        "JPEG); jpg = JPEG, quality 95")
     existing = d.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     existing.add_argument("--skip-existing", action="store_true",

@@ -308,6 +308,37 @@ def test_two_photos_with_one_output_name_are_refused_and_a_photo_given_twice_run
     assert len(rows) == 1 and "error" not in rows[0]
 
 
+def test_format_saves_16_bit_tiffs_of_jpegs_with_their_metadata(tmp_path, capsys):
+    """--format tif: a JPEG's result is a 16-bit TIFF holding the denoised photo to 1/65535 (an 8-bit copy
+    rounds it to 1/255), with the JPEG's EXIF; names follow the new extension, and two photos that would
+    share one name are refused with a way out."""
+    from desktop_denoiser.pipeline.imageio import read_image
+
+    clean = smooth_test_image(96, 128, seed=3)
+    noisy = add_gaussian_noise_8bit(clean, 25, seed=7)
+    src = tmp_path / "in"
+    src.mkdir()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"  # Make
+    Image.fromarray((noisy * 255).round().astype(np.uint8)).save(src / "photo.jpg", quality=97, exif=exif)
+    out = tmp_path / "out"
+    assert main(["denoise", str(src), "-o", str(out), "--format", "tif", "--json", "--sigma", "25"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["output"] == str(out / "photo.tif") and sorted(p.name for p in out.iterdir()) == ["photo.tif"]
+    saved = read_image(out / "photo.tif")
+    assert saved.bit_depth == 16 and saved.format == "TIFF"
+    assert Image.open(out / "photo.tif").getexif().get(0x010F) == "TestCam"
+    levels = np.unique(np.round(saved.pixels[..., 1] * 65535) % 257)
+    assert len(levels) > 100  # values between the 8-bit levels: not an 8-bit result widened
+    assert psnr(saved.pixels, clean) > psnr(noisy, clean) + 3
+    assert main(["denoise", str(src), "-o", str(tmp_path / "j"), "--format", "jpg", "--sigma", "25"]) == 0
+    assert read_image(tmp_path / "j" / "photo.jpg").bit_depth == 8
+    (src / "photo.png").write_bytes((src / "photo.jpg").read_bytes())  # photo.jpg and photo.png -> photo.tif
+    assert main(["denoise", str(src), "-o", str(tmp_path / "t"), "--format", "tif"]) == 2
+    err = capsys.readouterr().err
+    assert "would both be saved as" in err and "keep each photo's format" in err and not (tmp_path / "t").exists()
+
+
 def test_a_batch_progress_bar_says_which_photo_of_how_many(noisy_png, tmp_path, monkeypatch, capsys):
     import desktop_denoiser.cli as cli
 
@@ -415,6 +446,7 @@ def test_cli_choices_and_defaults_match_the_library():
     from desktop_denoiser.core.diffusion import OBJECTIVES
     from desktop_denoiser.core.training import TRAIN_PRECISIONS, TrainConfig
     from desktop_denoiser.pipeline.devices import NETWORKS, PRECISIONS
+    from desktop_denoiser.pipeline.imageio import OUTPUT_FORMATS
     from desktop_denoiser.pipeline.jobs import NOISE_MODELS, DenoiseOptions
 
     sub = build_parser()._subparsers._group_actions[0].choices
@@ -423,6 +455,7 @@ def test_cli_choices_and_defaults_match_the_library():
     assert tuple(denoise["network"].choices) == NETWORKS and denoise["network"].default == DenoiseOptions().network
     assert tuple(denoise["noise"].choices) == NOISE_MODELS
     assert tuple(denoise["ensemble"].choices) == ENSEMBLE_SIZES
+    assert tuple(denoise["format"].choices) == tuple(OUTPUT_FORMATS) and denoise["format"].default == "same"
     train = {a.dest: a.default for a in sub["train"]._actions}
     cfg = TrainConfig()
     assert tuple(sub["train"]._option_string_actions["--precision"].choices) == TRAIN_PRECISIONS

@@ -278,6 +278,35 @@ def test_batch_applies_the_strength_and_says_so(qtbot, tmp_path, denoiser):
 
 
 @needs_model
+def test_batch_saves_in_the_chosen_format_and_remembers_it(qtbot, dialog, tmp_path):
+    """Save as 16-bit TIFF: the queue names the .tif results (and sees an existing one as done), the results
+    are 16-bit TIFFs, the choice is remembered, and the control is locked while the batch runs."""
+    src = make_folder(tmp_path)
+    (src / "broken.png").unlink()
+    out = tmp_path / "out"
+    dialog.set_folders(src, out, recursive=False)
+    dialog.set_output_format("tif")
+    assert dialog.output_format() == "tif"
+    assert [j.output.name for j in dialog.jobs] == ["a.tif", "b.tif"] and all(j.bit_depth == 16 for j in dialog.jobs)
+    assert "a.tif" in dialog.table.item(0, 0).toolTip()
+    out.mkdir()
+    cv2.imwrite(str(out / "b.tif"), np.zeros((8, 8, 3), np.uint16))  # a result from an earlier run
+    dialog.refresh_queue()
+    assert "skipped" in dialog.table.item(1, 2).text()
+    with qtbot.waitSignal(dialog.batch_finished, timeout=TIMEOUT) as blocker:
+        assert dialog.start()
+        assert not dialog.format_combo.isEnabled()
+    assert blocker.args == [1, 0] and dialog.format_combo.isEnabled()
+    img = cv2.imread(str(out / "a.tif"), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint16
+    assert not (out / "a.png").exists() and cv2.imread(str(out / "b.tif"), cv2.IMREAD_UNCHANGED).max() == 0
+    assert dialog.settings.batch_format == "tif"
+    again = BatchDialog(dialog.denoiser, dialog.options_provider, dialog.settings, quiet=True)
+    qtbot.addWidget(again)
+    assert again.output_format() == "tif"
+
+
+@needs_model
 def test_batch_pause_resume_and_cancel(qtbot, dialog, tmp_path):
     src = make_folder(tmp_path)
     out = tmp_path / "out"

@@ -607,3 +607,22 @@ def test_a_full_disk_stops_the_batch_instead_of_failing_every_photo(denoiser, tm
     assert [e["kind"] for e in events] == ["start", "failed", "stopped"]
     assert "is full" in events[1]["error"] and events[2]["not_started"] == [str(src / "b.png"), str(src / "c.png")]
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_output_formats_set_extension_and_bit_depth(tmp_path):
+    from desktop_denoiser.pipeline.jobs import collect_inputs
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    for rel in ("a.jpg", "sub/b.PNG"):
+        (src / rel).write_bytes(b"x")
+    same = collect_inputs([src], tmp_path / "out", recursive=True)
+    assert [(j.output.relative_to(tmp_path / "out").as_posix(), j.bit_depth) for j in same] == [
+        ("a.jpg", None), ("sub/b.PNG", None)]
+    tif = collect_inputs([src], tmp_path / "out", recursive=True, out_format="tif")
+    assert [(j.output.relative_to(tmp_path / "out").as_posix(), j.bit_depth) for j in tif] == [
+        ("a.tif", 16), ("sub/b.tif", 16)]
+    jpg = collect_inputs([src / "sub" / "b.PNG"], tmp_path / "out", out_format="jpg")
+    assert [(j.output.name, j.bit_depth) for j in jpg] == [("b.jpg", 8)]
+    with pytest.raises(ValueError, match="same, tif, png, jpg"):
+        collect_inputs([src], tmp_path / "out", out_format="bmp")

@@ -23,7 +23,7 @@ from ..core.tiling import MIN_TILE_SIZE, TileCallback
 from ..paths import network_model_paths
 from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
 from .imageio import (DiskFullError, LoadedImage, OutputExistsError, check_destination, list_images,
-                      read_image, write_image)
+                      output_format, read_image, write_image)
 
 MIN_TILE = 128
 
@@ -271,12 +271,16 @@ class Denoiser:
 class FileJob:
     input: Path
     output: Path
+    bit_depth: int | None = None  # None: the original's (as far as the output's format holds it)
 
 
-def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = False) -> list[FileJob]:
+def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = False,
+                   out_format: str = "same") -> list[FileJob]:
     """Files keep their name inside ``out_dir``; folders keep their sub-folder structure below it. An output
     folder inside an input folder is not read as input (a second run would otherwise take the first
-    run's results for photos)."""
+    run's results for photos). ``out_format`` (a key of ``imageio.OUTPUT_FORMATS``) sets the outputs'
+    extension and bit depth ("same": each original's)."""
+    fmt = output_format(out_format)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"output {out_dir} is a file; the output must be a folder (it is created if missing)")
@@ -295,6 +299,8 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
             jobs.append(FileJob(inp, out_dir / inp.name))
         else:
             raise FileNotFoundError(f"no such file or folder: {inp}")
+    if fmt.suffix is not None:
+        jobs = [FileJob(j.input, j.output.with_suffix(fmt.suffix), fmt.bit_depth) for j in jobs]
     inputs_resolved = {j.input.resolve() for j in jobs}
     writers: dict[Path, Path] = {}
     unique: list[FileJob] = []
@@ -305,8 +311,9 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
         if out in writers:
             if writers[out] == src:
                 continue  # the same photo given twice (a file and its folder, say) is denoised once
+            keep = "" if fmt.suffix is None else "keep each photo's format, or "
             raise ValueError(f"{writers[out]} and {j.input} would both be saved as {j.output}; "
-                             "denoise them into separate output folders")
+                             f"{keep}denoise them into separate output folders")
         writers[out] = src
         unique.append(j)
     return unique
@@ -342,7 +349,8 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     yield {"kind": "start", "path": str(job.input), "steps": plan.steps, "sigma": plan.sigma, "timestep": plan.timestep}
     result = yield from denoiser.run(img.pixels, opts, plan, on_tile=on_tile)
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    out = write_image(job.output, result.pixels, like=img, overwrite=overwrite, protect=protect)
+    out = write_image(job.output, result.pixels, like=img, bit_depth=job.bit_depth, overwrite=overwrite,
+                      protect=protect)
     hidden = plan.hidden_noise_sigma
     return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),
             "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),

@@ -12,10 +12,11 @@ from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QBrush, QCloseEvent, QColor, QDesktopServices, QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..pipeline.imageio import OUTPUT_FORMATS
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, will_skip
 from ..pipeline.progress import TimeLeft, format_seconds
 from .errors import describe_error
@@ -75,6 +76,12 @@ class BatchDialog(QDialog):
         self.input_label = QLabel("Input folder:")  # "Photos:" while chosen photos are queued (set_inputs)
         form.addRow(self.input_label, self._row(self.input_edit, in_browse))
         form.addRow("Output folder:", self._row(self.output_edit, out_browse))
+        self.format_combo = QComboBox()
+        for key, fmt in OUTPUT_FORMATS.items():
+            self.format_combo.addItem(fmt.label, key)
+        self.format_combo.setToolTip("16-bit TIFF or PNG keeps the denoised photo's smooth gradients for further "
+                                     "editing, also from a JPEG; the original's EXIF and colour profile are kept")
+        form.addRow("Save as:", self.format_combo)
         self.recursive_check = QCheckBox("Include sub-folders (keeps the folder structure)")
         self.overwrite_check = QCheckBox("Replace results already in the output folder (otherwise their photos "
                                          "are skipped)")
@@ -149,10 +156,12 @@ class BatchDialog(QDialog):
             self.input_edit.setText(settings.batch_input_dir)
             self.output_edit.setText(settings.batch_output_dir)
             self.recursive_check.setChecked(settings.batch_recursive)
+            self.set_output_format(settings.batch_format)
         self.input_edit.editingFinished.connect(self.refresh_queue)
         self.output_edit.editingFinished.connect(self.refresh_queue)
         self.output_edit.textChanged.connect(self._update_open_output)
         self.recursive_check.toggled.connect(self.refresh_queue)
+        self.format_combo.currentIndexChanged.connect(self.refresh_queue)
         self.overwrite_check.toggled.connect(self.refresh_queue)
         self._set_running(False)
         self.refresh_queue()
@@ -249,14 +258,24 @@ class BatchDialog(QDialog):
         if chosen is not None:
             if not out:
                 raise ValueError("Choose an output folder first.")
-            return collect_inputs(chosen, Path(out), recursive=self.recursive_check.isChecked())
+            return collect_inputs(chosen, Path(out), recursive=self.recursive_check.isChecked(),
+                                  out_format=self.output_format())
         if not inp:
             raise ValueError("Choose an input folder first.")
         if not Path(inp).is_dir():
             raise ValueError(f"The input folder '{inp}' does not exist.")
         if not out:
             raise ValueError("Choose an output folder first.")
-        return collect_inputs([Path(inp)], Path(out), recursive=self.recursive_check.isChecked())
+        return collect_inputs([Path(inp)], Path(out), recursive=self.recursive_check.isChecked(),
+                              out_format=self.output_format())
+
+    def output_format(self) -> str:
+        """The chosen key of ``imageio.OUTPUT_FORMATS``."""
+        return self.format_combo.currentData()
+
+    def set_output_format(self, key: str) -> None:
+        i = self.format_combo.findData(key)
+        self.format_combo.setCurrentIndex(max(0, i))
 
     @Slot()
     def refresh_queue(self) -> None:
@@ -351,7 +370,7 @@ class BatchDialog(QDialog):
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
-        for w in (self.input_edit, self.output_edit, self.recursive_check, self.overwrite_check):
+        for w in (self.input_edit, self.output_edit, self.format_combo, self.recursive_check, self.overwrite_check):
             w.setEnabled(not running)
         if not running:
             self.pause_button.blockSignals(True)
@@ -384,6 +403,7 @@ class BatchDialog(QDialog):
                 self.settings.batch_input_dir = self.input_edit.text().strip()
             self.settings.batch_output_dir = str(out_dir)
             self.settings.batch_recursive = self.recursive_check.isChecked()
+            self.settings.batch_format = self.output_format()
         opts = self.options_provider()
         self.options_label.setText(f"Mode: {opts.mode} · σ: {'auto' if opts.sigma is None else f'{opts.sigma:.1f}'}"
                                    f" · strength: {round(opts.strength * 100)} % · device: {opts.device}"

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from ..core.denoise import ENSEMBLE_SIZES
+from ..pipeline.imageio import OUTPUT_FORMATS
 from ..pipeline.jobs import NOISE_MODELS
 
 ORGANISATION = "DesktopDenoiser"
@@ -88,6 +89,16 @@ class Settings:
     @batch_recursive.setter
     def batch_recursive(self, v: bool) -> None:
         self.q.setValue("batch/recursive", bool(v))
+
+    @property
+    def batch_format(self) -> str:
+        """How the batch saves its results (a key of ``imageio.OUTPUT_FORMATS``)."""
+        v = self._str("batch/format", "same")
+        return v if v in OUTPUT_FORMATS else "same"
+
+    @batch_format.setter
+    def batch_format(self, v: str) -> None:
+        self.q.setValue("batch/format", str(v))
 
     # -- denoising options -------------------------------------------------------------------------
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from .common import ImageReadError, SUPPORTED_SUFFIXES, _same_file
@@ -26,6 +27,34 @@ def output_path_for(
         if not _same_file(out, src.parent):
             return out / src.name
     return src.with_name(f"{src.stem}{suffix}{src.suffix}")
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How a batch saves its results: ``suffix`` (None: each original's own) and ``bit_depth`` (None: the
+    original's, as far as the format holds it)."""
+
+    suffix: str | None
+    bit_depth: int | None
+    label: str  # in words, for the batch dialog
+
+
+# a denoised photo is smooth where the noise was: 16 bits keep its gradients free of banding when it is
+# edited further (curves, exposure), which an 8-bit copy of a JPEG would not
+OUTPUT_FORMATS = {
+    "same": OutputFormat(None, None, "Same as each original"),
+    "tif": OutputFormat(".tif", 16, "16-bit TIFF (lossless, for editing)"),
+    "png": OutputFormat(".png", 16, "16-bit PNG (lossless)"),
+    "jpg": OutputFormat(".jpg", 8, "JPEG (quality 95)"),
+}
+
+
+def output_format(name: str) -> OutputFormat:
+    """The OUTPUT_FORMATS entry ``name``, or a ValueError that lists them."""
+    try:
+        return OUTPUT_FORMATS[name]
+    except KeyError:
+        raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {name!r}") from None
 
 
 def _is_hidden(p: Path) -> bool:
