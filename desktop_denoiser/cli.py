@@ -59,6 +59,19 @@ def _mosaic_noise_note(action: str) -> str:
             f"texture (grass, foliage) comes out smeared, {action} --noise gaussian")
 
 
+def _left_out_photos(inputs, recursive: bool) -> str:
+    """'' or a sentence on the camera raw / HEIC files in the folders among ``inputs`` that are not read."""
+    from .pipeline.imageio import list_unreadable_photos
+
+    left = [p for given in map(Path, inputs) if given.is_dir()
+            for p in list_unreadable_photos(given, recursive=recursive)]
+    if not left:
+        return ""
+    names = ", ".join(p.name for p in left[:3]) + (", ..." if len(left) > 3 else "")
+    return (f"{len(left)} camera raw or HEIC file(s) left out ({names}): they are not read; export them as "
+            "16-bit TIFFs (raw converter's noise reduction off) or JPEGs first")
+
+
 def _cmd_estimate(args) -> int:
     from .pipeline.imageio import list_images
     from .pipeline.jobs import estimate_file
@@ -70,7 +83,8 @@ def _cmd_estimate(args) -> int:
             found = list_images(given, recursive=args.recursive)
             if not found:
                 failed += 1
-                print(f"error: no images in {given}", file=sys.stderr)
+                left = _left_out_photos([given], args.recursive)
+                print(f"error: no images in {given}" + (f"; {left}" if left else ""), file=sys.stderr)
             paths += found
         else:
             paths.append(given)
@@ -166,9 +180,13 @@ def _cmd_denoise(args) -> int:
         from .pipeline.imageio import SUPPORTED_SUFFIXES
 
         hint = "" if args.recursive else "; add --recursive to look in sub-folders"
+        left = _left_out_photos(args.inputs, args.recursive)
         print(f"error: no images in {', '.join(args.inputs)} (looked for {', '.join(sorted(SUPPORTED_SUFFIXES))}"
-              f"{hint})", file=sys.stderr)
+              f"{hint})" + (f"; {left}" if left else ""), file=sys.stderr)
         return 2
+    left = _left_out_photos(args.inputs, args.recursive)
+    if left:
+        print(f"note: {left}", file=sys.stderr)
     failed = 0
     bar = None
     steps_done = 0

@@ -339,6 +339,25 @@ def test_format_saves_16_bit_tiffs_of_jpegs_with_their_metadata(tmp_path, capsys
     assert "would both be saved as" in err and "keep each photo's format" in err and not (tmp_path / "t").exists()
 
 
+def test_camera_raw_files_are_named_and_not_read(noisy_png, tmp_path, capsys):
+    """A folder of raw files has "no images" and says they are raw; raw files beside photos are noted as
+    left out; a raw file named on its own fails with the way round (before: its TIFF preview was read)."""
+    path, _, _ = noisy_png
+    raws = tmp_path / "raws"
+    raws.mkdir()
+    Image.new("RGB", (160, 120)).save(raws / "DSC_0001.NEF", format="TIFF")
+    assert main(["denoise", str(raws), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no images in" in err and "1 camera raw or HEIC file(s) left out (DSC_0001.NEF)" in err
+    assert main(["estimate", str(raws)]) == 1 and "camera raw" in capsys.readouterr().err
+    (path.parent / "DSC_0002.NEF").write_bytes((raws / "DSC_0001.NEF").read_bytes())
+    assert main(["denoise", str(path.parent), "-o", str(tmp_path / "p"), "--sigma", "25"]) == 0
+    out = capsys.readouterr()
+    assert "note: 1 camera raw or HEIC file(s) left out (DSC_0002.NEF)" in out.err and "photo.png" in out.out
+    assert main(["denoise", str(raws / "DSC_0001.NEF"), "-o", str(tmp_path / "q")]) == 1
+    assert "is a camera raw file" in capsys.readouterr().err and not (tmp_path / "q" / "DSC_0001.NEF").exists()
+
+
 def test_a_batch_progress_bar_says_which_photo_of_how_many(noisy_png, tmp_path, monkeypatch, capsys):
     import desktop_denoiser.cli as cli
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -344,6 +345,11 @@ def test_bad_folders_are_explained(qtbot, tmp_path):
     src = make_folder(tmp_path)
     d.set_folders(src, src)  # output == input would overwrite originals
     assert d.start() is False and "overwrite" in errors[-1]
+    raws = tmp_path / "raws"
+    raws.mkdir()
+    Image.new("RGB", (160, 120)).save(raws / "DSC_1.NEF", format="TIFF")  # a raw file: TIFF inside
+    d.set_folders(raws, tmp_path / "out")
+    assert d.table.rowCount() == 0 and "1 camera raw or HEIC file(s) left out" in d.summary_label.text()
 
 
 def test_close_the_title_bar_x_and_esc_close_the_dialog(qtbot, tmp_path):
@@ -394,7 +400,15 @@ def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path, monke
     assert d.output_edit.text() == str(tmp_path / "in_denoised")  # beside the first photo's folder
     assert [d.table.item(r, 0).text() for r in range(d.table.rowCount())] == ["a.png", "sub/c.png"]
     assert [j.output for j in d.jobs] == [tmp_path / "in_denoised" / "a.png", tmp_path / "in_denoised" / "c.png"]
-    assert "Left out 1 file(s) that are not photos: notes.txt" in w.statusBar().currentMessage()
+    assert "Left out 1 file(s) that cannot be opened as photos: notes.txt" in w.statusBar().currentMessage()
+    # camera raw files: a raw dropped alone is explained, raws among photos are named as such
+    Image.new("RGB", (160, 120)).save(tmp_path / "DSC_1.NEF", format="TIFF")
+    errors = []
+    w.error_shown.connect(errors.append)
+    w.handle_dropped_paths([tmp_path / "DSC_1.NEF"])
+    assert "camera raw file" in errors[-1] and "16-bit TIFF" in errors[-1] and w.image is None
+    w.handle_dropped_paths([src / "a.png", src / "b.png", tmp_path / "DSC_1.NEF"])
+    assert "(1 camera raw or HEIC" in w.statusBar().currentMessage()
     # a folder and a photo: the folder's photos keep their folder's name below the common parent
     w.handle_dropped_paths([src / "sub", tmp_path / "in" / "b.png"])
     assert sorted(d.table.item(r, 0).text() for r in range(d.table.rowCount())) == ["b.png", "sub/c.png"]

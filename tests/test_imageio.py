@@ -552,6 +552,27 @@ def test_list_images(tmp_path):
         list_images(tmp_path / "missing")
 
 
+def test_camera_raw_and_heic_files_are_refused_with_the_way_round(tmp_path):
+    """A NEF, CR2, DNG or ARW is a TIFF inside whose first image is a small preview: before, it was read as
+    that 160x120 preview and "denoised". Now raw and HEIC files are refused by name with what to do, left
+    out of folder listings and listed on their own (for the messages that say so)."""
+    Image.fromarray(np.zeros((120, 160, 3), np.uint8)).save(tmp_path / "preview.tif")
+    data = (tmp_path / "preview.tif").read_bytes()
+    for name in ("DSC_0001.NEF", "IMG_2.cr2", "x.dng", "y.ARW"):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ImageReadError, match="camera raw file.*export it .* 16-bit TIFF") as info:
+            read_image(tmp_path / name)
+        assert name in str(info.value)
+    (tmp_path / "IMG_3.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    with pytest.raises(ImageReadError, match="HEIC photo.*JPEG, PNG or TIFF"):
+        read_image(tmp_path / "IMG_3.HEIC")
+    assert read_image(tmp_path / "preview.tif").size == (160, 120)  # the same bytes as a TIFF are read
+    assert iio.unsupported_photo_message(tmp_path / "a.jpg") is None
+    assert [p.name for p in list_images(tmp_path)] == ["preview.tif"]
+    assert [p.name for p in iio.list_unreadable_photos(tmp_path)] == sorted(
+        ["DSC_0001.NEF", "IMG_2.cr2", "x.dng", "y.ARW", "IMG_3.HEIC"])
+
+
 def test_loaded_image_properties():
     img = LoadedImage(
         pixels=np.zeros((3, 5, 1), np.float32), alpha=None, bit_depth=8, format="PNG",

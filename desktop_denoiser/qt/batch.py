@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..pipeline.imageio import OUTPUT_FORMATS
+from ..pipeline.imageio import OUTPUT_FORMATS, list_unreadable_photos
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, will_skip
 from ..pipeline.progress import TimeLeft, format_seconds
 from .errors import describe_error
@@ -298,8 +298,22 @@ class BatchDialog(QDialog):
                    f"be replaced." if replace else
                    f"{n} image(s) to denoise; {len(existing)} already have a result in the output folder and "
                    f"will be skipped.")
+        left = self._left_out_photos()
+        if left:
+            msg += (f" {left} camera raw or HEIC file(s) left out: they are not read (export them as TIFF or "
+                    "JPEG first).")
         self.summary_label.setText(msg)
         self.progress.setValue(0)
+
+    def _left_out_photos(self) -> int:
+        """How many camera raw / HEIC files the chosen folders hold (list_images leaves them out)."""
+        chosen = self._chosen_inputs()
+        folders = [p for p in chosen if p.is_dir()] if chosen is not None else [Path(self.input_edit.text().strip())]
+        try:
+            return sum(len(list_unreadable_photos(f, recursive=self.recursive_check.isChecked()))
+                       for f in folders if str(f) not in ("", ".") and f.is_dir())
+        except Exception:  # an unreadable folder is already reported by the queue
+            return 0
 
     def _fill(self, jobs: list[FileJob]) -> None:
         self.jobs = jobs

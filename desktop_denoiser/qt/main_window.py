@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
                                QVBoxLayout, QWidget)
 
 from ..paths import resource, resources_dir
-from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, output_path_for, write_image
+from ..pipeline.imageio import (SUPPORTED_SUFFIXES, LoadedImage, output_path_for, unsupported_photo_message,
+                                write_image)
 from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_strength
 from ..pipeline.progress import format_seconds
 from ..pipeline.region import Region, plan_region
@@ -588,8 +589,8 @@ class MainWindow(QMainWindow):
         others = [p for p in paths if p not in inputs]
         if not inputs:
             if paths:
-                self.show_error(f"'{paths[0].name}' is not a supported image file "
-                                f"({', '.join(SUPPORTED_SUFFIXES)}).")
+                self.show_error(unsupported_photo_message(paths[0]) or f"'{paths[0].name}' is not a supported "
+                                f"image file ({', '.join(SUPPORTED_SUFFIXES)}).")
             return
         if len(inputs) == 1 and not inputs[0].is_dir():
             self.open_image(inputs[0])
@@ -597,7 +598,10 @@ class MainWindow(QMainWindow):
             self.open_batch(inputs=inputs)
         if others:
             names = ", ".join(p.name for p in others[:3]) + (", …" if len(others) > 3 else "")
-            self.statusBar().showMessage(f"Left out {len(others)} file(s) that are not photos: {names}", 8000)
+            raw = sum(unsupported_photo_message(p) is not None for p in others)
+            why = (f" ({raw} camera raw or HEIC: export them as TIFF or JPEG first)" if raw else "")
+            self.statusBar().showMessage(f"Left out {len(others)} file(s) that cannot be opened as photos{why}: "
+                                         f"{names}", 12000)
 
     # ------------------------------------------------------------------------------------------------
     # running

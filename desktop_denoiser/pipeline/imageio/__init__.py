@@ -34,14 +34,15 @@ Modules (the public API is this package's; the modules are its parts)
 * ``read``: :func:`read_image`.
 * ``encode``: pixels -> a format's bytes at a bit depth.
 * ``write``: :func:`write_image` (checks, protected inputs, atomic replace).
-* ``folders``: :func:`output_path_for`, :func:`list_images`, the batch's ``OUTPUT_FORMATS``.
+* ``folders``: :func:`output_path_for`, :func:`list_images` (and the raw/HEIC files it leaves out), the
+  batch's ``OUTPUT_FORMATS``.
 """
 
 from __future__ import annotations
 
 from .common import (MAX_PIXELS, SUPPORTED_SUFFIXES, DiskFullError, ImageReadError, ImageWriteError, LoadedImage,
-                     OutputExistsError)
-from .folders import OUTPUT_FORMATS, OutputFormat, list_images, output_format, output_path_for
+                     OutputExistsError, unsupported_photo_message)
+from .folders import OUTPUT_FORMATS, OutputFormat, list_images, list_unreadable_photos, output_format, output_path_for
 from .read import read_image
 from .write import check_destination, write_image
 
@@ -61,4 +62,6 @@ __all__ = [
     "OutputFormat",
     "output_format",
     "list_images",
+    "list_unreadable_photos",
+    "unsupported_photo_message",
 ]

@@ -14,6 +14,29 @@ from PIL import Image
 MAX_PIXELS = 400_000_000
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
+# camera raw files are refused by name, not read: several are TIFF inside (NEF, CR2, DNG, ARW, ...) and
+# would open as their first image, a small preview, instead of the photo
+RAW_SUFFIXES = frozenset((".3fr", ".ari", ".arw", ".bay", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".fff",
+                          ".iiq", ".k25", ".kdc", ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf",
+                          ".raw", ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f"))
+# phone photo formats without a decoder here
+HEIF_SUFFIXES = frozenset((".heic", ".heif", ".hif", ".avif"))
+
+
+def unsupported_photo_message(path: str | os.PathLike[str]) -> str | None:
+    """Why a photo file named ``path`` is not read, in plain words with the way round it (a camera raw
+    file, a HEIC), or None when its name says nothing against it."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        return (f"'{p.name}' is a camera raw file, which Desktop Denoiser does not read: export it from your raw "
+                "converter as a 16-bit TIFF (with the converter's own noise reduction off) and denoise that.")
+    if suffix in HEIF_SUFFIXES:
+        return (f"'{p.name}' is a {suffix[1:].upper()} photo, which Desktop Denoiser does not read: export or "
+                "convert it to JPEG, PNG or TIFF first.")
+    return None
+
+
 if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 

@@ -7,7 +7,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import ImageReadError, SUPPORTED_SUFFIXES, _same_file
+from .common import ImageReadError, SUPPORTED_SUFFIXES, _same_file, unsupported_photo_message
 
 
 def output_path_for(
@@ -66,27 +66,36 @@ def _is_hidden(p: Path) -> bool:
 
 def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
     """Image files in ``folder`` (sorted; hidden files and folders skipped)."""
+    return sorted(p for p in _files(folder, recursive) if p.suffix.lower() in SUPPORTED_SUFFIXES)
+
+
+def list_unreadable_photos(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
+    """Photo files in ``folder`` that are left out because they are not read (camera raw, HEIC:
+    ``unsupported_photo_message``), sorted; for the message that a folder of raw files has no images."""
+    return sorted(p for p in _files(folder, recursive) if unsupported_photo_message(p) is not None)
+
+
+def _files(folder: str | os.PathLike[str], recursive: bool):
+    """The files in ``folder`` (and below it if ``recursive``), hidden files and folders skipped."""
     root = Path(folder)
     if not root.is_dir():
         raise ImageReadError(f"Cannot list images in '{root}': it is not an existing folder.")
-    found: list[Path] = []
     if recursive:
         for dirpath, dirnames, filenames in os.walk(root):
             base = Path(dirpath)
             dirnames[:] = [d for d in dirnames if not _safe_hidden(base / d)]
             for fn in filenames:
                 p = base / fn
-                if p.suffix.lower() in SUPPORTED_SUFFIXES and not _safe_hidden(p) and p.is_file():
-                    found.append(p)
-    else:
-        try:
-            entries = list(root.iterdir())
-        except OSError as exc:
-            raise ImageReadError(f"Cannot list images in '{root}': {exc.strerror or exc}.") from None
-        for p in entries:
-            if p.suffix.lower() in SUPPORTED_SUFFIXES and not _safe_hidden(p) and p.is_file():
-                found.append(p)
-    return sorted(found)
+                if not _safe_hidden(p) and p.is_file():
+                    yield p
+        return
+    try:
+        entries = list(root.iterdir())
+    except OSError as exc:
+        raise ImageReadError(f"Cannot list images in '{root}': {exc.strerror or exc}.") from None
+    for p in entries:
+        if not _safe_hidden(p) and p.is_file():
+            yield p
 
 
 def _safe_hidden(p: Path) -> bool:

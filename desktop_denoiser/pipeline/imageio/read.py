@@ -26,6 +26,7 @@ from .common import (
     _depth_info,
     _name,
     _to_unit_float,
+    unsupported_photo_message,
 )
 from .metadata import (
     _apply_orientation,
@@ -306,6 +307,9 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
     empty, unreadable, truncated, unsupported or oversized files.
     """
     path = Path(path)
+    unsupported = unsupported_photo_message(path)
+    if unsupported is not None:
+        raise ImageReadError(unsupported)
     data = _read_bytes(path)
     name = _name(path)
     try:
