@@ -604,6 +604,30 @@ def test_save_keeps_16_bit_and_never_overwrites(qtbot, window, tmp_path):
 
 
 @needs_model
+def test_save_as_16_bit_tiff_from_an_8_bit_photo(qtbot, window, tmp_path, monkeypatch):
+    """Save As with the 16-bit TIFF filter writes the denoised photo at 16 bits (values between the 8-bit
+    levels kept); the plain TIFF filter keeps the original's 8 bits."""
+    from PySide6.QtWidgets import QFileDialog
+
+    path = write_png(tmp_path / "photo.png", add_noise(smooth_image(64, 80), seed=5))
+    open_and_estimate(qtbot, window, path)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+    offered = []
+    for name, chosen, dtype in (("a16", "TIFF image, 16-bit, for editing (*.tif *.tiff)", np.uint16),
+                                ("a8", "TIFF image (*.tif *.tiff)", np.uint8)):
+        monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                            lambda *a, n=name, c=chosen: offered.append(a[3]) or (str(tmp_path / n), c))
+        out = window.save_as()
+        assert out == tmp_path / f"{name}.tif"
+        data = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+        assert data.dtype == dtype and data.shape == (64, 80, 3)
+    assert "TIFF image, 16-bit, for editing (*.tif *.tiff)" in offered[0].split(";;")
+    data = cv2.imread(str(tmp_path / "a16.tif"), cv2.IMREAD_UNCHANGED)
+    assert len(np.unique(data % 257)) > 50  # not an 8-bit result widened
+
+
+@needs_model
 def test_screenshot_after_run_is_not_blank(qtbot, window, tmp_path):
     clean = smooth_image(96, 128)
     path = write_png(tmp_path / "noisy.png", add_noise(clean, seed=5))
@@ -852,9 +876,13 @@ def test_excepthook_logs_and_explains(qtbot, caplog):
 
 
 def test_save_as_format_and_plain_error_messages(tmp_path):
-    assert resolve_save_as(tmp_path / "x.TIF", "PNG image (*.png)") == (tmp_path / "x.TIF", "TIFF")
-    assert resolve_save_as(tmp_path / "x", "JPEG image (*.jpg *.jpeg)") == (tmp_path / "x.jpg", "JPEG")
-    assert resolve_save_as(tmp_path / "x.v2", "") == (tmp_path / "x.v2.png", "PNG")
+    tiff16 = "TIFF image, 16-bit, for editing (*.tif *.tiff)"
+    assert resolve_save_as(tmp_path / "x.TIF", "PNG image (*.png)") == (tmp_path / "x.TIF", "TIFF", None)
+    assert resolve_save_as(tmp_path / "x", "JPEG image (*.jpg *.jpeg)") == (tmp_path / "x.jpg", "JPEG", None)
+    assert resolve_save_as(tmp_path / "x.v2", "") == (tmp_path / "x.v2.png", "PNG", None)
+    assert resolve_save_as(tmp_path / "x", tiff16) == (tmp_path / "x.tif", "TIFF", 16)
+    assert resolve_save_as(tmp_path / "x.tiff", tiff16) == (tmp_path / "x.tiff", "TIFF", 16)
+    assert resolve_save_as(tmp_path / "x.jpg", tiff16) == (tmp_path / "x.jpg", "JPEG", None)  # the name decides
     from desktop_denoiser.pipeline.devices import DeviceError
 
     assert "memory" in describe_error(MemoryError())

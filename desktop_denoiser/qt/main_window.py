@@ -34,23 +34,27 @@ PREVIEW_SIZE = 132
 BIG_PHOTO_PIXELS = 4_000_000  # from this size on, the ready message points to Preview area
 STEP_FORMAT = "step %v / %m"  # the progress bar counts reverse steps ...
 TILE_FORMAT = "tile %v / %m"  # ... or, in a single-step run, the tiles of that step
-SAVE_FORMATS = [  # (filter, format name, extension)
-    ("PNG image (*.png)", "PNG", ".png"),
-    ("TIFF image (*.tif *.tiff)", "TIFF", ".tif"),
-    ("JPEG image (*.jpg *.jpeg)", "JPEG", ".jpg"),
+SAVE_FORMATS = [  # (filter, format name, extension, bit depth: None = the original's, as far as the format holds it)
+    ("PNG image (*.png)", "PNG", ".png", None),
+    ("PNG image, 16-bit (*.png)", "PNG", ".png", 16),
+    ("TIFF image (*.tif *.tiff)", "TIFF", ".tif", None),
+    ("TIFF image, 16-bit, for editing (*.tif *.tiff)", "TIFF", ".tif", 16),
+    ("JPEG image (*.jpg *.jpeg)", "JPEG", ".jpg", None),
 ]
 _EXT_FORMAT = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
-def resolve_save_as(path: str | os.PathLike[str], chosen_filter: str = "") -> tuple[Path, str]:
-    """Save As: the path and format from the typed name and the chosen filter. A known extension decides the
-    format; without one, the filter's format is used and its extension appended."""
+def resolve_save_as(path: str | os.PathLike[str], chosen_filter: str = "") -> tuple[Path, str, int | None]:
+    """Save As: the path, format and bit depth (None: the original's) from the typed name and the chosen
+    filter. A known extension decides the format; without one, the filter's format is used and its
+    extension appended. The filter's bit depth applies when its format is the one written."""
     path = Path(path)
+    fmt, suffix, depth = next(((f2, e, d) for f, f2, e, d in SAVE_FORMATS if f == chosen_filter),
+                              ("PNG", ".png", None))
     ext = path.suffix.lower()
     if ext in _EXT_FORMAT:
-        return path, _EXT_FORMAT[ext]
-    fmt, suffix = next(((f2, e) for f, f2, e in SAVE_FORMATS if f == chosen_filter), ("PNG", ".png"))
-    return path.with_name(path.name + suffix), fmt
+        return path, _EXT_FORMAT[ext], depth if _EXT_FORMAT[ext] == fmt else None
+    return path.with_name(path.name + suffix), fmt, depth
 
 
 class MainWindow(QMainWindow):
@@ -851,8 +855,8 @@ class MainWindow(QMainWindow):
         if self.settings.last_save_dir and default is not None:
             default = Path(self.settings.last_save_dir) / default.name
         src_fmt = _EXT_FORMAT.get(default.suffix.lower(), "PNG") if default else "PNG"
-        filters = [f for f, _, _ in SAVE_FORMATS]
-        selected = next((f for f, fmt, _ in SAVE_FORMATS if fmt == src_fmt), filters[0])
+        filters = [f for f, _, _, _ in SAVE_FORMATS]
+        selected = next((f for f, fmt, _, _ in SAVE_FORMATS if fmt == src_fmt), filters[0])
         if default is not None and default.suffix.lower() not in _EXT_FORMAT:
             default = default.with_suffix(".png")
         path_str, chosen = QFileDialog.getSaveFileName(
@@ -860,7 +864,7 @@ class MainWindow(QMainWindow):
             QFileDialog.Option.DontConfirmOverwrite)
         if not path_str:
             return None
-        path, fmt = resolve_save_as(path_str, chosen)
+        path, fmt, depth = resolve_save_as(path_str, chosen)
         overwrite = False
         if path.exists():
             if self.image_path is not None and path.resolve() == self.image_path.resolve():
@@ -869,7 +873,7 @@ class MainWindow(QMainWindow):
             if not self.confirm(f"'{path.name}' already exists.\nReplace it?"):
                 return None
             overwrite = True
-        return self.save_to(path, format=fmt, overwrite=overwrite)
+        return self.save_to(path, format=fmt, bit_depth=depth, overwrite=overwrite)
 
     def save_to(self, path: str | os.PathLike[str], *, format: str | None = None, bit_depth: int | None = None,
                 overwrite: bool = False) -> Path | None:
