@@ -31,7 +31,8 @@ from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser  # noqa: E40
 from desktop_denoiser.qt import app as qt_app  # noqa: E402
 from desktop_denoiser.qt.convert import array_to_qimage, qimage_to_array  # noqa: E402
 from desktop_denoiser.qt.errors import describe_error  # noqa: E402
-from desktop_denoiser.qt.main_window import MainWindow, resolve_save_as  # noqa: E402
+from desktop_denoiser.qt.main_window import MainWindow  # noqa: E402
+from desktop_denoiser.qt.saving import resolve_save_as  # noqa: E402
 from desktop_denoiser.qt.settings import Settings  # noqa: E402
 from desktop_denoiser.qt.viewer import CompareView  # noqa: E402
 from desktop_denoiser.qt.workers import DenoiseWorker, start_worker  # noqa: E402
