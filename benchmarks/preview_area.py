@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             whole = run_to_end(denoiser.run(noisy, opts, denoiser.plan(noisy, opts, analysis=est.analysis)))
             t_whole = time.perf_counter() - t0
         for vw, vh in args.views:
-            x0, y0 = (w - vw) / 2, (h - vh) / 2
+            x0, y0 = (w - vw) // 2, (h - vh) // 2
             region = plan_region((w, h), (x0, y0, x0 + vw, y0 + vh))
             crop = region.cut(noisy)
             t0 = time.perf_counter()

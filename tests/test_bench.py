@@ -607,3 +607,14 @@ def test_self_distill_pilot_trains_the_student_towards_its_ensemble(tmp_path, ca
     assert student.model.config == start.config and student.info["self_distill"]["steps"] == 2
     moved = [(a - b).abs().max().item() for a, b in zip(student.model.parameters(), start.parameters())]
     assert max(moved) > 1e-5
+
+
+def test_preview_area_table_times_the_part_against_the_whole_photo(capsys):
+    """benchmarks/preview_area.py on a small photo: the part in view runs faster than the whole photo and
+    matches the same part of the whole run (the app's region cut)."""
+    assert _script("preview_area").main(["--mp", "0.3", "--views", "160x120", "--threads", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 6")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[1] == "160×120" and float(cells[4]) < float(cells[5])  # preview s < whole photo s
+    assert cells[7] == "inf" or float(cells[7]) > 55
