@@ -819,6 +819,18 @@ def test_viewer_zoom_pan_split_in_sync(qtbot):
     assert view.zoom() == pytest.approx(view.fit_zoom())
 
 
+def test_help_lists_the_keyboard_shortcuts_and_the_mouse(qtbot, tmp_path):
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"), quiet=True)
+    qtbot.addWidget(w)
+    text = w.shortcuts_text()
+    for what, keys in (("Denoise", "Ctrl+R"), ("Preview the area in view", "Ctrl+Shift+R"), ("Batch", "Ctrl+B"),
+                       ("Actual size (100%)", "Ctrl+1"), ("Keyboard and mouse", "F1")):
+        assert re.search(f"<td>{re.escape(what)}</td><td>&nbsp;&nbsp;<b>[^<]*{re.escape(keys)}", text), what
+    assert "mouse wheel" in text and "double-click" in text
+    help_menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&Help")
+    assert w.shortcuts_action in help_menu.actions()
+
+
 def test_viewer_reports_the_area_in_view_and_outlines_a_preview(qtbot):
     view = CompareView()
     qtbot.addWidget(view)

@@ -226,6 +226,8 @@ class MainWindow(SaveMixin, QMainWindow):
         group.addAction(self.side_action)
         self.split_action.setChecked(True)
         self.about_action = self._action("&About Desktop Denoiser", self.show_about, None, None, "About")
+        self.shortcuts_action = self._action("&Keyboard and mouse", self.show_shortcuts, K.HelpContents, None,
+                                             "The keyboard shortcuts and what the mouse does in the viewer")
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -258,6 +260,7 @@ class MainWindow(SaveMixin, QMainWindow):
         run_menu.addAction(self.batch_action)
         help_menu = mb.addMenu("&Help")
         help_menu.addAction(self.sample_action)
+        help_menu.addAction(self.shortcuts_action)
         help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
@@ -820,6 +823,35 @@ class MainWindow(SaveMixin, QMainWindow):
         if self.quiet:
             return
         QMessageBox.about(self, "About Desktop Denoiser", text)
+
+    def shortcuts_text(self) -> str:
+        """The Help ▸ Keyboard and mouse page (HTML): every menu action's shortcuts, then the viewer's keys
+        and mouse."""
+        fmt = QKeySequence.SequenceFormat.NativeText
+        rows = []
+        for act in (self.open_action, self.save_action, self.save_as_action, self.run_action, self.preview_action,
+                    self.cancel_action, self.batch_action, self.fit_action, self.zoom100_action, self.zoom_in_action,
+                    self.zoom_out_action, self.split_action, self.side_action, self.shortcuts_action,
+                    self.quit_action):
+            keys = " or ".join(k.toString(fmt) for k in act.shortcuts() if not k.isEmpty())
+            if keys:
+                rows.append((act.text().replace("&", "").rstrip("…"), keys))
+        rows += [("Move around the photo", "arrow keys, or drag with the mouse"),
+                 ("Zoom at the pointer", "mouse wheel"),
+                 ("100 % at the pointer / fit", "double-click"),
+                 ("Move the before/after divider", "drag the round handle")]
+        body = "".join(f"<tr><td>{what}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for what, keys in rows)
+        return f"<table>{body}</table>"
+
+    def show_shortcuts(self) -> None:
+        if self.quiet:
+            return
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard and mouse", self.shortcuts_text(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self._may_discard_result("Quit"):
