@@ -350,6 +350,45 @@ def test_preview_denoises_the_area_in_view_and_is_not_saved(qtbot, window, tmp_p
     assert starts[-1] == noisy.shape and window.preview_region is None and window.can_save()
 
 
+@needs_model
+def test_compare_with_the_previous_run(qtbot, window, tmp_path):
+    """Fidelity, then Detail: View ▸ Compare with the previous run puts the fidelity result on the before
+    side, both labelled with their settings, both mixed at the panel's Strength; unticked, the original is
+    back; another photo forgets the previous run."""
+    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(96, 128), seed=9))
+    open_and_estimate(qtbot, window, path)
+    original = qimage_to_array(window.viewer.before())
+    action = window.compare_previous_action
+    window.noise_panel.set_mode("fidelity")
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as first:
+        window.run_denoise()
+    assert not action.isEnabled() and window.previous is None
+    window.noise_panel.set_mode("detail")
+    window.noise_panel.set_steps(3)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+    fidelity = first.args[0].pixels
+    assert action.isEnabled() and window.previous[0] is first.args[0]
+    action.trigger()
+    assert action.isChecked()
+    np.testing.assert_array_equal(qimage_to_array(window.viewer.before()), qimage_to_array(array_to_qimage(fidelity)))
+    before_label, after_label = window.viewer._before_label, window.viewer._after_label
+    assert before_label.startswith("Previous: Fidelity · Normal · σ ") and after_label.startswith(
+        "Denoised: Detail · Normal · 3 steps · σ ")
+    window.noise_panel.set_strength(50)  # both sides follow the Strength
+    qtbot.waitUntil(lambda: not np.array_equal(qimage_to_array(window.viewer.before()),
+                                               qimage_to_array(array_to_qimage(fidelity))), timeout=5000)
+    mixed = 0.5 * fidelity + 0.5 * window.image.pixels
+    np.testing.assert_array_equal(qimage_to_array(window.viewer.before()), qimage_to_array(array_to_qimage(mixed)))
+    action.trigger()  # off: the original again
+    np.testing.assert_array_equal(qimage_to_array(window.viewer.before()), original)
+    assert window.viewer._before_label == "Original" and window.viewer._after_label == "Denoised"
+    action.trigger()
+    open_and_estimate(qtbot, window, path)
+    assert window.previous is None and not action.isChecked() and not action.isEnabled()
+    np.testing.assert_array_equal(qimage_to_array(window.viewer.before()), original)
+
+
 def test_best_quality_runs_the_eight_view_ensemble(qtbot, window, tmp_path):
     """The Quality choice reaches the worker: "Best" averages 8 views and comes out cleaner than "Fast",
     "Maximum" 32 views, cleaner again."""

@@ -63,9 +63,15 @@ class MainWindow(SaveMixin, QMainWindow):
         # the part a preview run denoised (the result is the original elsewhere, and is not saved); None for a
         # whole-photo result
         self.preview_region: Region | None = None
+        self._result_label = ""  # how the shown result was made ("Fidelity · Normal · σ 25.2")
+        # the run before it on this photo, (its result at strength 1, its label): View ▸ Compare with the
+        # previous run shows it on the "before" side, to compare settings (fidelity against detail, say)
+        self.previous: tuple[DenoiseResult, str] | None = None
         self.worker: DenoiseWorker | None = None
         self._load_worker: ImageLoadWorker | None = None
         self._run_region: Region | None = None  # what the running worker denoises (None: the whole photo)
+        self._run_label = ""  # the running worker's settings in words (_run_label_for)
+        self._original_qimage: QImage | None = None  # the open photo as shown on the before side
         self._schedule = None
         self._loading_path: Path | None = None
         self.batch_dialog: BatchDialog | None = None
@@ -225,6 +231,10 @@ class MainWindow(SaveMixin, QMainWindow):
         group.addAction(self.split_action)
         group.addAction(self.side_action)
         self.split_action.setChecked(True)
+        self.compare_previous_action = self._action(
+            "Compare with the &previous run", self._show_before, "Ctrl+4", None,
+            "Show the previous run's result instead of the original on the before side (to compare settings)",
+            checkable=True)
         self.about_action = self._action("&About Desktop Denoiser", self.show_about, None, None, "About")
         self.shortcuts_action = self._action("&Keyboard and mouse", self.show_shortcuts, K.HelpContents, None,
                                              "The keyboard shortcuts and what the mouse does in the viewer")
@@ -250,6 +260,7 @@ class MainWindow(SaveMixin, QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.split_action)
         view_menu.addAction(self.side_action)
+        view_menu.addAction(self.compare_previous_action)
         view_menu.addSeparator()
         view_menu.addAction(self.dock.toggleViewAction())
         run_menu = mb.addMenu("&Denoise")
@@ -348,6 +359,7 @@ class MainWindow(SaveMixin, QMainWindow):
         self.run_button.setEnabled(has_image and not running)
         self.cancel_action.setEnabled(running)
         self.cancel_button.setEnabled(running)
+        self.compare_previous_action.setEnabled(self.previous is not None)
         self.save_action.setEnabled(self.can_save() and not running)
         self.save_as_action.setEnabled(self.can_save() and not running)
         self.noise_panel.set_controls_enabled(not running)
@@ -458,8 +470,11 @@ class MainWindow(SaveMixin, QMainWindow):
         self.image_path = self._loading_path
         self.result = self._full_result = None
         self.preview_region = None
+        self.previous = None
+        self.compare_previous_action.setChecked(False)
         self._set_unsaved(False)
-        self.viewer.set_images(array_to_qimage(image.pixels, image.alpha))
+        self._original_qimage = array_to_qimage(image.pixels, image.alpha)
+        self.viewer.set_images(self._original_qimage)
         self.viewer.set_labels("Original", "Denoised")
         self._clear_previews()
         self._set_progress(0, 1)
@@ -620,6 +635,7 @@ class MainWindow(SaveMixin, QMainWindow):
         # planned from the whole photo's analysis: the part is denoised at the whole photo's level and path
         worker = DenoiseWorker(self.denoiser, pixels, opts, analysis=est.analysis if est else None)
         self._run_region = region
+        self._run_label = self._run_label_for(opts, region)
         worker.planned.connect(self._on_planned)
         worker.progress.connect(self._on_progress)
         worker.tile_progress.connect(self._on_tile_progress)
@@ -705,7 +721,10 @@ class MainWindow(SaveMixin, QMainWindow):
         region, self.preview_region = self._run_region, self._run_region
         if region is not None:  # a preview: the part denoised, the rest of the photo as it is
             result = replace(result, pixels=region.paste(self.image.pixels, result.pixels))
+        if self._full_result is not None:
+            self.previous = (self._full_result, self._result_label)
         self._full_result = result
+        self._result_label = f"{self._run_label} · σ {result.sigma:.1f}"
         self._show_result()
         self._set_unsaved(region is None and result.timestep >= 0)  # nothing removed: nothing to lose
         self.progress_bar.setValue(self.progress_bar.maximum())
@@ -713,6 +732,8 @@ class MainWindow(SaveMixin, QMainWindow):
                 f"σ {result.sigma:.1f}, t* {result.timestep}, {result.steps} step(s).")
         if region is None:
             msg = f"Done {done} Save with Ctrl+S."
+            if self.previous is not None and not self.compare_previous_action.isChecked():
+                msg += " Ctrl+4 compares it with the previous run."
         else:
             w, h = region.size
             msg = (f"Preview of the area in view ({w}×{h}, outlined) done {done} Denoise (Ctrl+R) runs the "
@@ -737,7 +758,32 @@ class MainWindow(SaveMixin, QMainWindow):
             self.viewer.set_after(array_to_qimage(self.result.pixels, self.image.alpha))
             region = self.preview_region
             self.viewer.set_after_region(region.box if region is not None else None)
-            self.viewer.set_labels("Original", "Preview (area in view)" if region is not None else "Denoised")
+            self._show_before()
+
+    @staticmethod
+    def _run_label_for(opts, region: Region | None) -> str:
+        """A run's settings in words, for the viewer's labels when two runs are compared."""
+        quality = {1: "Normal", 2: "Better", 8: "Best", 32: "Maximum"}.get(opts.ensemble, f"{opts.ensemble} views")
+        steps = f" · {opts.steps} steps" if opts.steps else ""
+        area = " · area in view" if region is not None else ""
+        return f"{opts.mode.capitalize()} · {quality}{steps}{area}"
+
+    def _show_before(self) -> None:
+        """The before side: the original, or the previous run (View ▸ Compare with the previous run), each
+        mixed at the panel's Strength like the result; and the labels that say which is which."""
+        if self.image is None:
+            return
+        after = "Preview (area in view)" if self.preview_region is not None else "Denoised"
+        if self.compare_previous_action.isChecked() and self.previous is not None and self.result is not None:
+            prev, label = self.previous
+            pixels = apply_strength(self.image.pixels, prev.pixels, self.noise_panel.strength())
+            self.viewer.set_before(array_to_qimage(pixels, self.image.alpha))
+            self.viewer.set_labels(f"Previous: {label}", f"{after}: {self._result_label}")
+            return
+        self.compare_previous_action.setChecked(False)
+        if self.viewer.before() is not self._original_qimage:
+            self.viewer.set_before(self._original_qimage)
+        self.viewer.set_labels("Original", after)
 
     def _show_result(self) -> None:
         self._display_timer.stop()
@@ -831,7 +877,8 @@ class MainWindow(SaveMixin, QMainWindow):
         rows = []
         for act in (self.open_action, self.save_action, self.save_as_action, self.run_action, self.preview_action,
                     self.cancel_action, self.batch_action, self.fit_action, self.zoom100_action, self.zoom_in_action,
-                    self.zoom_out_action, self.split_action, self.side_action, self.shortcuts_action,
+                    self.zoom_out_action, self.split_action, self.side_action, self.compare_previous_action,
+                    self.shortcuts_action,
                     self.quit_action):
             keys = " or ".join(k.toString(fmt) for k in act.shortcuts() if not k.isEmpty())
             if keys:

@@ -66,6 +66,14 @@ class CompareView(QWidget):
             self._fit_now()
         self.update()
 
+    def set_before(self, before: QImage) -> None:
+        """Another "before" image of the same size (the view stays where it is)."""
+        if self._before is not None and before.size() != self._before.size():
+            raise ValueError("set_before needs an image of the shown image's size; use set_images")
+        self._before = before
+        self._cache = {k: v for k, v in self._cache.items() if k[0] != 0}
+        self.update()
+
     def set_after(self, after: QImage | None) -> None:
         self._after = after
         self._cache = {k: v for k, v in self._cache.items() if k[0] == 0}
