@@ -346,7 +346,7 @@ def test_preview_denoises_the_area_in_view_and_is_not_saved(qtbot, window, tmp_p
     window.viewer.fit()
     window.ask_before_discarding = False
     with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
-        window.preview_visible_area()
+        qtbot.mouseClick(window.preview_button, Qt.MouseButton.LeftButton)  # the panel's Preview button
     assert starts[-1] == noisy.shape and window.preview_region is None and window.can_save()
 
 

@@ -117,9 +117,15 @@ class MainWindow(SaveMixin, QMainWindow):
         self.cancel_button.setIconSize(QSize(18, 18))
         self.cancel_button.setMinimumHeight(34)
         self.cancel_button.setToolTip("Stop within a moment: after the current step or tile (Esc)")
+        self.preview_button = QPushButton(icon("preview"), "Preview")
+        self.preview_button.setIconSize(QSize(18, 18))
+        self.preview_button.setMinimumHeight(34)
+        self.preview_button.setToolTip("Denoise only the part of the photo in view, in a second or two: zoom in "
+                                       "on what matters and check the settings (Ctrl+Shift+R)")
         run_row = QHBoxLayout()
-        run_row.addWidget(self.run_button, 2)
-        run_row.addWidget(self.cancel_button, 1)
+        run_row.addWidget(self.run_button, 3)
+        run_row.addWidget(self.preview_button, 2)
+        run_row.addWidget(self.cancel_button, 2)
 
         self.progress_bar = QProgressBar()
         self._set_progress(0, 1)
@@ -169,6 +175,7 @@ class MainWindow(SaveMixin, QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
 
         self.run_button.clicked.connect(self.run_denoise)
+        self.preview_button.clicked.connect(self.preview_visible_area)
         self.cancel_button.clicked.connect(self.cancel_run)
 
     @staticmethod
@@ -357,6 +364,7 @@ class MainWindow(SaveMixin, QMainWindow):
         self.run_action.setEnabled(has_image and not running)
         self.preview_action.setEnabled(has_image and not running)
         self.run_button.setEnabled(has_image and not running)
+        self.preview_button.setEnabled(has_image and not running)
         self.cancel_action.setEnabled(running)
         self.cancel_button.setEnabled(running)
         self.compare_previous_action.setEnabled(self.previous is not None)
