@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QBrush, QCloseEvent, QColor, QDesktopServices, QImage, QPixmap
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..pipeline.imageio import OUTPUT_FORMATS, list_unreadable_photos
+from ..pipeline.imageio import OUTPUT_FORMATS, left_out_note, list_unreadable_photos, not_a_photo_message, split_inputs
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, will_skip
 from ..pipeline.progress import TimeLeft, format_seconds
 from .errors import describe_error
@@ -47,6 +47,7 @@ class BatchDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Batch denoise")
         self.setModal(False)
+        self.setAcceptDrops(True)  # a folder, or photos, dropped here become the input
         self.denoiser = denoiser
         self.options_provider = options
         self.settings = settings
@@ -67,7 +68,7 @@ class BatchDialog(QDialog):
         folders = QGroupBox("Folders")
         form = QFormLayout(folders)
         self.input_edit = QLineEdit()
-        self.input_edit.setPlaceholderText("Folder with the noisy photos")
+        self.input_edit.setPlaceholderText("Folder with the noisy photos (or drop a folder or photos on this window)")
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText("Folder for the denoised copies")
         in_browse, out_browse = QPushButton("Browse…"), QPushButton("Browse…")
@@ -228,6 +229,50 @@ class BatchDialog(QDialog):
         if output_dir is None:
             output_dir = _denoised_beside(paths[0] if paths[0].is_dir() else paths[0].parent)
         self.set_folders(output_dir=output_dir, recursive=recursive)
+
+    def add_dropped(self, paths) -> bool:
+        """Photos and folders dropped on the dialog become its input (set_inputs; a folder alone is the input
+        folder). An output folder the user chose stays; the default one (beside the input) follows the new
+        input. Files that are not photos are left out and the summary says so. Refused while a batch runs."""
+        paths = [Path(p) for p in paths]
+        if self.is_running():
+            self.show_error("A batch is running: drop these photos when it has finished.")
+            return False
+        inputs, others = split_inputs(paths)
+        if not inputs:
+            if paths:
+                self.show_error(not_a_photo_message(paths[0]))
+            return False
+        out = self.output_edit.text().strip()
+        default = self._default_output()
+        chosen = out and (default is None or Path(out).absolute() != default)
+        self.set_inputs(inputs, out if chosen else None)
+        if others:
+            self.summary_label.setText(f"{self.summary_label.text()} {left_out_note(others)}.")
+        return True
+
+    def _default_output(self) -> Path | None:
+        """The output folder the current input gets by default (beside it), None without an input."""
+        chosen = self._chosen_inputs()
+        if chosen:
+            folder = chosen[0] if chosen[0].is_dir() else chosen[0].parent
+        else:
+            text = self.input_edit.text().strip()
+            folder = Path(text) if text else None
+        return _denoised_beside(folder) if folder is not None else None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        md = event.mimeData()
+        if md.hasUrls() and any(u.isLocalFile() for u in md.urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_dropped(paths)
 
     def _chosen_inputs(self) -> list[Path] | None:
         """The photos and folders of :meth:`set_inputs`, unless the input field has been changed since."""

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
                                QVBoxLayout, QWidget)
 
 from ..paths import resource, resources_dir
-from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, unsupported_photo_message
+from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, left_out_note, not_a_photo_message, split_inputs
 from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_strength
 from ..pipeline.progress import format_seconds
 from ..pipeline.region import Region, plan_region
@@ -591,23 +591,17 @@ class MainWindow(SaveMixin, QMainWindow):
         """One photo is opened; a folder, or several photos and folders, open the batch dialog with them queued
         (files that are not photos are left out, and the status bar says so)."""
         paths = [Path(p) for p in paths]
-        inputs = [p for p in paths if p.is_dir() or p.suffix.lower() in SUPPORTED_SUFFIXES]
-        others = [p for p in paths if p not in inputs]
+        inputs, others = split_inputs(paths)
         if not inputs:
             if paths:
-                self.show_error(unsupported_photo_message(paths[0]) or f"'{paths[0].name}' is not a supported "
-                                f"image file ({', '.join(SUPPORTED_SUFFIXES)}).")
+                self.show_error(not_a_photo_message(paths[0]))
             return
         if len(inputs) == 1 and not inputs[0].is_dir():
             self.open_image(inputs[0])
         else:
             self.open_batch(inputs=inputs)
         if others:
-            names = ", ".join(p.name for p in others[:3]) + (", …" if len(others) > 3 else "")
-            raw = sum(unsupported_photo_message(p) is not None for p in others)
-            why = (f" ({raw} camera raw or HEIC: export them as TIFF or JPEG first)" if raw else "")
-            self.statusBar().showMessage(f"Left out {len(others)} file(s) that cannot be opened as photos{why}: "
-                                         f"{names}", 12000)
+            self.statusBar().showMessage(left_out_note(others), 12000)
 
     # ------------------------------------------------------------------------------------------------
     # running

@@ -64,6 +64,28 @@ def _is_hidden(p: Path) -> bool:
     return bool(attrs & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
 
 
+def split_inputs(paths) -> tuple[list[Path], list[Path]]:
+    """(the folders and photo files among ``paths``, the other files): what a drop or a pick of several
+    files can queue, and what it leaves out."""
+    paths = [Path(p) for p in paths]
+    inputs = [p for p in paths if p.is_dir() or p.suffix.lower() in SUPPORTED_SUFFIXES]
+    return inputs, [p for p in paths if p not in inputs]
+
+
+def not_a_photo_message(path: Path) -> str:
+    """Why ``path`` (dropped or picked alone) cannot be opened: camera raw / HEIC, or not a photo at all."""
+    return unsupported_photo_message(path) or (f"'{Path(path).name}' is not a supported image file "
+                                               f"({', '.join(SUPPORTED_SUFFIXES)}).")
+
+
+def left_out_note(others: list[Path]) -> str:
+    """The message for files left out of a drop (split_inputs), naming camera raw / HEIC ones as such."""
+    names = ", ".join(p.name for p in others[:3]) + (", …" if len(others) > 3 else "")
+    raw = sum(unsupported_photo_message(p) is not None for p in others)
+    why = f" ({raw} camera raw or HEIC: export them as TIFF or JPEG first)" if raw else ""
+    return f"Left out {len(others)} file(s) that cannot be opened as photos{why}: {names}"
+
+
 def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
     """Image files in ``folder`` (sorted; hidden files and folders skipped)."""
     return sorted(p for p in _files(folder, recursive) if p.suffix.lower() in SUPPORTED_SUFFIXES)
