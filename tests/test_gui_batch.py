@@ -427,14 +427,23 @@ def test_dropping_several_photos_queues_them_in_the_batch(qtbot, tmp_path, monke
     w.close()
 
 
-def _drop(widget, paths) -> None:
+def _drop(qtbot, widget, paths) -> None:
+    """Drop ``paths`` on ``widget`` and wait until it has taken them (FileDropTarget hands them on after the
+    drop event has returned)."""
     from PySide6.QtCore import QMimeData, QPointF, QUrl
     from PySide6.QtGui import QDropEvent
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    widget.dropEvent(QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier))
+    taken = []
+    original = widget.add_dropped
+    widget.add_dropped = lambda ps: taken.append(original(ps))
+    try:
+        widget.dropEvent(QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                    Qt.KeyboardModifier.NoModifier))
+        qtbot.waitUntil(lambda: bool(taken), timeout=5000)
+    finally:
+        del widget.add_dropped
 
 
 def test_dropping_on_the_batch_dialog_sets_its_input(qtbot, dialog, tmp_path):
@@ -446,20 +455,20 @@ def test_dropping_on_the_batch_dialog_sets_its_input(qtbot, dialog, tmp_path):
     other.mkdir()
     assert cv2.imwrite(str(other / "x.png"), np.zeros((32, 32, 3), np.uint8))
     assert dialog.acceptDrops()
-    _drop(dialog, [src])
+    _drop(qtbot, dialog, [src])
     assert dialog.input_edit.text() == str(src) and dialog.output_edit.text() == str(tmp_path / "in_denoised")
     assert dialog.table.rowCount() == 3  # a.png, b.png, broken.png
-    _drop(dialog, [other])  # the default output follows the input
+    _drop(qtbot, dialog, [other])  # the default output follows the input
     assert dialog.input_edit.text() == str(other) and dialog.output_edit.text() == str(tmp_path / "other_denoised")
     dialog.set_folders(output_dir=tmp_path / "mine")
     (tmp_path / "notes.txt").write_text("x")
-    _drop(dialog, [src / "a.png", src / "b.png", tmp_path / "notes.txt"])
+    _drop(qtbot, dialog, [src / "a.png", src / "b.png", tmp_path / "notes.txt"])
     assert dialog.input_label.text() == "Photos:" and dialog.output_edit.text() == str(tmp_path / "mine")
     assert [j.input.name for j in dialog.jobs] == ["a.png", "b.png"]
     assert "Left out 1 file(s) that cannot be opened as photos: notes.txt" in dialog.summary_label.text()
     errors = []
     dialog.error_shown.connect(errors.append)
-    _drop(dialog, [tmp_path / "notes.txt"])
+    _drop(qtbot, dialog, [tmp_path / "notes.txt"])
     assert "not a supported image file" in errors[-1] and [j.input.name for j in dialog.jobs] == ["a.png", "b.png"]
     dialog.worker = object()  # as if a batch were running
     try:

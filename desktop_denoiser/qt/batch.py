@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QBrush, QCloseEvent, QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
 from ..pipeline.imageio import OUTPUT_FORMATS, left_out_note, list_unreadable_photos, not_a_photo_message, split_inputs
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, will_skip
 from ..pipeline.progress import TimeLeft, format_seconds
+from .drops import FileDropTarget
 from .errors import describe_error
 from .settings import Settings
 from .workers import BatchWorker, start_worker
@@ -34,7 +35,7 @@ def _denoised_beside(folder: Path) -> Path:
     return folder.with_name(folder.name + "_denoised")
 
 
-class BatchDialog(QDialog):
+class BatchDialog(FileDropTarget, QDialog):
     """Non-modal. ``start()`` can be called directly (tests); ``batch_finished(ok, failed)`` ends every batch,
     cancelled or not."""
 
@@ -261,18 +262,8 @@ class BatchDialog(QDialog):
             folder = Path(text) if text else None
         return _denoised_beside(folder) if folder is not None else None
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        md = event.mimeData()
-        if md.hasUrls() and any(u.isLocalFile() for u in md.urls()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.add_dropped(paths)
+    def files_dropped(self, paths: list[str]) -> None:  # FileDropTarget
+        self.add_dropped(paths)
 
     def _chosen_inputs(self) -> list[Path] | None:
         """The photos and folders of :meth:`set_inputs`, unless the input field has been changed since."""

@@ -7,8 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence,
-                           QPixmap)
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QScrollArea, QToolBar,
                                QVBoxLayout, QWidget)
@@ -20,6 +19,7 @@ from ..pipeline.progress import format_seconds
 from ..pipeline.region import Region, plan_region
 from .batch import BatchDialog
 from .convert import array_to_qimage
+from .drops import FileDropTarget
 from .icons import app_icon, icon
 from .noise_panel import NoisePanel
 from .saving import SaveMixin
@@ -33,7 +33,7 @@ PREVIEW_SIZE = 132
 BIG_PHOTO_PIXELS = 4_000_000  # from this size on, the ready message points to Preview area
 STEP_FORMAT = "step %v / %m"  # the progress bar counts reverse steps ...
 TILE_FORMAT = "tile %v / %m"  # ... or, in a single-step run, the tiles of that step
-class MainWindow(SaveMixin, QMainWindow):
+class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
     """``quiet=True`` (tests, screenshots) shows no message boxes: errors still go to ``error_shown`` and the
     status bar, and ``confirm()`` answers ``auto_confirm``. A denoised result not yet saved is marked in
     the title, and opening another photo or quitting asks first (``ask_before_discarding``; off when quiet)."""
@@ -573,19 +573,9 @@ class MainWindow(SaveMixin, QMainWindow):
         clear.setEnabled(bool(files))
         clear.triggered.connect(lambda _=False: self.settings.clear_recent_files())
 
-    # -- drag and drop ---------------------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        md = event.mimeData()
-        if md.hasUrls() and any(u.isLocalFile() for u in md.urls()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            QTimer.singleShot(0, lambda: self.handle_dropped_paths(paths))
+    # -- drag and drop (FileDropTarget) -----------------------------------------------------------------
+    def files_dropped(self, paths: list[str]) -> None:
+        self.handle_dropped_paths(paths)
 
     def handle_dropped_paths(self, paths) -> None:
         """One photo is opened; a folder, or several photos and folders, open the batch dialog with them queued
