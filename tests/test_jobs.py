@@ -626,3 +626,16 @@ def test_output_formats_set_extension_and_bit_depth(tmp_path):
     assert [(j.output.name, j.bit_depth) for j in jpg] == [("b.jpg", 8)]
     with pytest.raises(ValueError, match="same, tif, png, jpg"):
         collect_inputs([src], tmp_path / "out", out_format="bmp")
+
+
+def test_results_in_another_format_are_not_written_among_the_originals(tmp_path):
+    """a.jpg denoised as a.tif into its own folder could replace an original a.tif (with --overwrite):
+    the photos' own folder is refused as output folder in every format."""
+    from desktop_denoiser.pipeline.jobs import collect_inputs
+
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "a.tif").write_bytes(b"original")
+    for fmt in ("tif", "png", "same"):
+        with pytest.raises(ValueError, match="output folder|overwrite an input"):
+            collect_inputs([tmp_path / "a.jpg"], tmp_path, out_format=fmt)
+    assert collect_inputs([tmp_path / "a.jpg"], tmp_path / "out", out_format="tif")[0].output == tmp_path / "out" / "a.tif"

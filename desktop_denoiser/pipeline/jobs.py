@@ -308,6 +308,9 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
         out, src = j.output.resolve(), j.input.resolve()
         if out in inputs_resolved:
             raise ValueError(f"output {j.output} would overwrite an input; choose another output folder")
+        if out.parent == src.parent:  # under another extension (out_format): beside the originals, among others
+            raise ValueError(f"the output folder {j.output.parent} holds the photos themselves, where results "
+                             "could replace other originals; choose another output folder")
         if out in writers:
             if writers[out] == src:
                 continue  # the same photo given twice (a file and its folder, say) is denoised once
