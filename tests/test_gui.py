@@ -389,6 +389,28 @@ def test_compare_with_the_previous_run(qtbot, window, tmp_path):
     np.testing.assert_array_equal(qimage_to_array(window.viewer.before()), original)
 
 
+@needs_model
+def test_a_preview_without_the_estimate_takes_the_whole_photos_level(qtbot, window, tmp_path):
+    """Preview pressed before the estimate has arrived (or after it failed): the run is still planned from
+    the whole photo, not from the part in view, whose noise here is three times stronger."""
+    clean = smooth_image(320, 480)
+    noisy = add_noise(clean, sigma=8.0, seed=10)
+    noisy[:, 240:] = add_noise(clean, sigma=30.0, seed=11)[:, 240:]
+    path = write_png(tmp_path / "halves.png", noisy)
+    open_and_estimate(qtbot, window, path)
+    whole = window.denoiser.estimate(window.image.pixels).sigma
+    window.noise_panel.clear_estimate("unknown")
+    window.viewer.set_zoom(4.0)
+    window.viewer.pan_by(-10_000, 0)  # the right edge, all strong noise
+    x0 = window.viewer.visible_rect()[0]
+    assert x0 > 240
+    part = window.denoiser.estimate(window.image.pixels[:, int(x0):]).sigma
+    assert part > whole + 5
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        window.preview_visible_area()
+    assert window.preview_region is not None and blocker.args[0].sigma == pytest.approx(whole)
+
+
 def test_best_quality_runs_the_eight_view_ensemble(qtbot, window, tmp_path):
     """The Quality choice reaches the worker: "Best" averages 8 views and comes out cleaner than "Fast",
     "Maximum" 32 views, cleaner again."""

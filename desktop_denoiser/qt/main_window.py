@@ -625,7 +625,8 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         est = self.noise_panel.estimate()
         pixels = region.cut(self.image.pixels) if region is not None else self.image.pixels
         # planned from the whole photo's analysis: the part is denoised at the whole photo's level and path
-        worker = DenoiseWorker(self.denoiser, pixels, opts, analysis=est.analysis if est else None)
+        worker = DenoiseWorker(self.denoiser, pixels, opts, analysis=est.analysis if est else None,
+                               plan_from=self.image.pixels if region is not None else None)
         self._run_region = region
         self._run_label = self._run_label_for(opts, region)
         worker.planned.connect(self._on_planned)

@@ -178,18 +178,22 @@ class DenoiseWorker(Worker):
 
     def __init__(self, denoiser: Denoiser, pixels: np.ndarray, opts: DenoiseOptions, *,
                  previews: bool = True, preview_interval: float = PREVIEW_INTERVAL,
-                 analysis: NoiseAnalysis | None = None):
+                 analysis: NoiseAnalysis | None = None, plan_from: np.ndarray | None = None):
         super().__init__()
         self.denoiser = denoiser
         self.pixels = pixels
         self.opts = replace(opts, preview=previews)
         self.preview_interval = preview_interval
         self.analysis = analysis  # the estimate's noise analysis of these pixels (not recomputed)
+        # the photo the run is planned from when ``pixels`` is a part of it (a preview): its noise level and
+        # path, analysed here if ``analysis`` is missing (the estimate not arrived yet, or failed)
+        self.plan_from = plan_from
 
     def run(self) -> None:
         gen = None
         try:
-            plan = self.denoiser.plan(self.pixels, self.opts, analysis=self.analysis)
+            plan = self.denoiser.plan(self.pixels if self.plan_from is None else self.plan_from, self.opts,
+                                      analysis=self.analysis)
             self.planned.emit(plan.steps, float(plan.sigma), int(plan.timestep))
             gen = self.denoiser.run(self.pixels, self.opts, plan, on_tile=self._on_tile)
             t0 = time.perf_counter()
