@@ -390,6 +390,34 @@ def test_compare_with_the_previous_run(qtbot, window, tmp_path):
 
 
 @needs_model
+def test_a_preview_follows_a_changed_setting(qtbot, window, tmp_path):
+    """With a preview on show, changing the mode previews the same part again by itself (and Ctrl+4 then
+    compares the two); Strength needs no run; after a whole-photo run a changed setting starts nothing."""
+    path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(400, 560), seed=12))
+    open_and_estimate(qtbot, window, path)
+    window.noise_panel.set_mode("fidelity")
+    window.viewer.set_zoom(4.0)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.preview_visible_area()
+    region = window.preview_region
+    assert region is not None and "Change a setting" in window.progress_label.text()
+    window.viewer.pan_by(300, 0)  # the view moves on; the preview stays on its part
+    window.noise_panel.set_steps(3)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        window.noise_panel.set_mode("detail")  # steps and mode changed together: one new preview
+    assert window.preview_region == region and blocker.args[0].steps == 3
+    assert window.previous is not None and window.previous[1].startswith("Fidelity · Normal · area in view")
+    assert window._result_label.startswith("Detail · Normal · 3 steps · area in view")
+    window.noise_panel.set_strength(60)
+    assert not window._repreview_timer.isActive() and window.worker is None
+    window.noise_panel.set_strength(100)
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+    window.noise_panel.set_mode("fidelity")
+    assert window.preview_region is None and not window._repreview_timer.isActive() and window.worker is None
+
+
+@needs_model
 def test_a_preview_without_the_estimate_takes_the_whole_photos_level(qtbot, window, tmp_path):
     """Preview pressed before the estimate has arrived (or after it failed): the run is still planned from
     the whole photo, not from the part in view, whose noise here is three times stronger."""

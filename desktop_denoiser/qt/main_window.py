@@ -31,6 +31,7 @@ APP_TITLE = "Desktop Denoiser"
 SAMPLE_NAME = "sample_noisy.png"
 PREVIEW_SIZE = 132
 BIG_PHOTO_PIXELS = 4_000_000  # from this size on, the ready message points to Preview area
+REPREVIEW_DELAY_MS = 400  # a preview follows a changed setting once the controls have rested this long
 STEP_FORMAT = "step %v / %m"  # the progress bar counts reverse steps ...
 TILE_FORMAT = "tile %v / %m"  # ... or, in a single-step run, the tiles of that step
 class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
@@ -71,6 +72,8 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self._load_worker: ImageLoadWorker | None = None
         self._run_region: Region | None = None  # what the running worker denoises (None: the whole photo)
         self._run_label = ""  # the running worker's settings in words (_run_label_for)
+        self._run_opts = None  # the running worker's DenoiseOptions
+        self._preview_opts = None  # the shown preview's DenoiseOptions (what a changed setting is checked against)
         self._original_qimage: QImage | None = None  # the open photo as shown on the before side
         self._schedule = None
         self._loading_path: Path | None = None
@@ -94,6 +97,14 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
 
         self.viewer.zoom_changed.connect(self._on_zoom_changed)
         self.noise_panel.options_changed.connect(self._update_plan)
+        # a preview on show is run again, on the same part, when a setting changes (once the controls rest;
+        # after the run in progress, if any): fidelity against detail, or another σ, a second apart
+        self._repreview_timer = QTimer(self)
+        self._repreview_timer.setSingleShot(True)
+        self._repreview_timer.setInterval(REPREVIEW_DELAY_MS)
+        self._repreview_timer.timeout.connect(self._repreview)
+        self._repreview_pending = False  # a setting changed while a run was going: preview again after it
+        self.noise_panel.options_changed.connect(self._on_options_changed)
         # a new Strength re-mixes the result at once (what Save writes); the picture follows once the
         # control rests (converting a 24 MP result for display takes a few tenths of a second)
         self._display_timer = QTimer(self)
@@ -478,6 +489,8 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self.image_path = self._loading_path
         self.result = self._full_result = None
         self.preview_region = None
+        self._repreview_timer.stop()
+        self._repreview_pending = False
         self.previous = None
         self.compare_previous_action.setChecked(False)
         self._set_unsaved(False)
@@ -629,6 +642,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
                                plan_from=self.image.pixels if region is not None else None)
         self._run_region = region
         self._run_label = self._run_label_for(opts, region)
+        self._run_opts = opts
         worker.planned.connect(self._on_planned)
         worker.progress.connect(self._on_progress)
         worker.tile_progress.connect(self._on_tile_progress)
@@ -718,6 +732,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
             self.previous = (self._full_result, self._result_label)
         self._full_result = result
         self._result_label = f"{self._run_label} · σ {result.sigma:.1f}"
+        self._preview_opts = self._run_opts if region is not None else None
         self._show_result()
         self._set_unsaved(region is None and result.timestep >= 0)  # nothing removed: nothing to lose
         self.progress_bar.setValue(self.progress_bar.maximum())
@@ -729,14 +744,15 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
                 msg += " Ctrl+4 compares it with the previous run."
         else:
             w, h = region.size
-            msg = (f"Preview of the area in view ({w}×{h}, outlined) done {done} Denoise (Ctrl+R) runs the "
-                   f"whole photo, to save it.")
+            msg = (f"Preview of the area in view ({w}×{h}, outlined) done {done} Change a setting to preview "
+                   f"it again; Denoise (Ctrl+R) runs the whole photo, to save it.")
         self.progress_label.setText(msg)
         self.statusBar().showMessage(msg, 10000)
         if result.warnings:
             self.statusBar().showMessage("; ".join(result.warnings), 15000)
         self._update_actions()
         self.run_finished.emit(result)
+        self._repreview_if_pending()
 
     def _mix_result(self) -> None:
         """``self.result`` = the finished run mixed with the original at the panel's strength."""
@@ -790,6 +806,28 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
             # what Save writes has changed (a preview is never saved)
             self._set_unsaved(self.preview_region is None and self._full_result.timestep >= 0)
 
+    @Slot()
+    def _on_options_changed(self) -> None:
+        if self.preview_region is not None or (self.is_running() and self._run_region is not None):
+            self._repreview_timer.start()
+
+    def _repreview(self) -> None:
+        """Preview the shown preview's part again with the panel's settings, unless they are its own."""
+        if self.is_running():
+            self._repreview_pending = self._run_region is not None
+            return
+        region = self.preview_region
+        if region is None or self.image is None:
+            return
+        if replace(self.noise_panel.options(), strength=1.0) == self._preview_opts:
+            return
+        self._start_run(region)
+
+    def _repreview_if_pending(self) -> None:
+        if self._repreview_pending:
+            self._repreview_pending = False
+            self._repreview_timer.start()
+
     def _set_unsaved(self, unsaved: bool) -> None:
         self._unsaved = bool(unsaved)
         self.setWindowModified(self._unsaved)
@@ -810,6 +848,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
             return
         self.worker = None
         self.progress_bar.setValue(0)
+        self._repreview_pending = False  # stopped by hand: not started again
         self.progress_label.setText("Cancelled. The original photo is untouched.")
         self.statusBar().showMessage("Denoising cancelled.", 5000)
         self._update_actions()
@@ -821,6 +860,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
             return
         self.worker = None
         self.progress_bar.setValue(0)
+        self._repreview_pending = False
         self.progress_label.setText("Denoising failed.")
         self._update_actions()
         self.show_error(message)
