@@ -374,7 +374,7 @@ def test_compare_with_the_previous_run(qtbot, window, tmp_path):
     np.testing.assert_array_equal(qimage_to_array(window.viewer.before()), qimage_to_array(array_to_qimage(fidelity)))
     before_label, after_label = window.viewer._before_label, window.viewer._after_label
     assert before_label.startswith("Previous: Fidelity · Normal · σ ") and after_label.startswith(
-        "Denoised: Detail · Normal · 3 steps · σ ")
+        "Now: Detail · Normal · 3 steps · σ ")
     window.noise_panel.set_strength(50)  # both sides follow the Strength
     qtbot.waitUntil(lambda: not np.array_equal(qimage_to_array(window.viewer.before()),
                                                qimage_to_array(array_to_qimage(fidelity))), timeout=5000)

@@ -787,7 +787,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
             prev, label = self.previous
             pixels = apply_strength(self.image.pixels, prev.pixels, self.noise_panel.strength())
             self.viewer.set_before(array_to_qimage(pixels, self.image.alpha))
-            self.viewer.set_labels(f"Previous: {label}", f"{after}: {self._result_label}")
+            self.viewer.set_labels(f"Previous: {label}", f"Now: {self._result_label}")
             return
         self.compare_previous_action.setChecked(False)
         if self.viewer.before() is not self._original_qimage:
