@@ -187,6 +187,8 @@ def _cmd_denoise(args) -> int:
     left = _left_out_photos(args.inputs, args.recursive)
     if left:
         print(f"note: {left}", file=sys.stderr)
+    if args.dry_run:
+        return _dry_run(jobs, args)
     failed = 0
     bar = None
     steps_done = 0
@@ -256,6 +258,27 @@ def _cmd_denoise(args) -> int:
         print(f"{existed} result(s) already existed: add --skip-existing to leave them and denoise the rest "
               "(resuming a batch), or --overwrite to replace them", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _dry_run(jobs, args) -> int:
+    """denoise --dry-run: each photo and where its result would go, and what happens to a result already
+    there (nothing is read, denoised or written)."""
+    existing = 0
+    for job in jobs:
+        state = "new"
+        if job.output.exists():
+            existing += 1
+            state = "replaced" if args.overwrite else ("skipped" if args.skip_existing else "exists: fails")
+        if args.json:
+            print(json.dumps({"path": str(job.input), "output": str(job.output), "result": state}))
+        else:
+            print(f"{job.input} -> {job.output}" + ("" if state == "new" else f"  ({state})"))
+    print(f"dry run: {len(jobs)} photo(s), {existing} result(s) already there; nothing was denoised",
+          file=sys.stderr)
+    if existing and not (args.overwrite or args.skip_existing):
+        print("add --skip-existing to leave those photos, or --overwrite to replace their results",
+              file=sys.stderr)
+    return 0
 
 
 def _cmd_train(args) -> int:
@@ -382,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="leave photos whose output already exists (resumes a batch that was stopped); "
                                "without this or --overwrite they are reported as failed")
     d.add_argument("--json", action="store_true")
+    d.add_argument("--dry-run", action="store_true",
+                   help="list each photo and where its result would go (and which results exist already); "
+                        "denoise nothing")
     d.set_defaults(func=_cmd_denoise)
 
     t = sub.add_parser("train", help="train the epsilon-network (Algorithm 1); resumes from OUT if present")

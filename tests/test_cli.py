@@ -358,6 +358,27 @@ def test_camera_raw_files_are_named_and_not_read(noisy_png, tmp_path, capsys):
     assert "is a camera raw file" in capsys.readouterr().err and not (tmp_path / "q" / "DSC_0001.NEF").exists()
 
 
+def test_dry_run_lists_where_results_go_and_denoises_nothing(noisy_png, tmp_path, capsys):
+    path, _, _ = noisy_png
+    (path.parent / "second.png").write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    assert main(["denoise", str(path.parent), "-o", str(out), "--format", "tif", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [f"{path} -> {out / 'photo.tif'}",
+                                         f"{path.parent / 'second.png'} -> {out / 'second.tif'}"]
+    assert "dry run: 2 photo(s), 0 result(s) already there" in captured.err and not out.exists()
+    out.mkdir()
+    (out / "photo.tif").write_bytes(b"earlier result")
+    assert main(["denoise", str(path.parent), "-o", str(out), "--format", "tif", "--dry-run", "--json",
+                 "--skip-existing"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["result"] for r in rows] == ["skipped", "new"]
+    assert main(["denoise", str(path.parent), "-o", str(out), "--format", "tif", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "(exists: fails)" in captured.out and "--skip-existing" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["photo.tif"] and (out / "photo.tif").read_bytes() == b"earlier result"
+
+
 def test_a_batch_progress_bar_says_which_photo_of_how_many(noisy_png, tmp_path, monkeypatch, capsys):
     import desktop_denoiser.cli as cli
 
