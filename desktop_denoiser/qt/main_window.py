@@ -941,6 +941,8 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
             if not self.confirm("A batch is still running. Cancel it and quit?"):
                 event.ignore()
                 return
+        self._repreview_timer.stop()  # no preview may start once quitting has begun
+        self._repreview_pending = False
         if self.worker is not None:
             self.worker.cancel()
         if self.batch_dialog is not None:
