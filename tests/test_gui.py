@@ -319,6 +319,8 @@ def test_preview_denoises_the_area_in_view_and_is_not_saved(qtbot, window, tmp_p
                                                                analysis=est.analysis))).pixels
     np.testing.assert_allclose(shown[y0:y1, x0:x1], part[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0], atol=1e-6)
     assert psnr(shown[inside], clean[inside]) > psnr(noisy[inside], clean[inside]) + 3
+    # what the viewer shows is the result (only the part converted for it)
+    assert window.viewer.after() == array_to_qimage(shown)
     assert blocker.args[0].sigma == pytest.approx(est.sigma)  # the whole photo's level
     assert "Preview" in window.progress_label.text() and "Ctrl+R" in window.progress_label.text()
     # a preview is not saved, and leaves nothing to lose
@@ -941,6 +943,26 @@ def test_viewer_reports_the_area_in_view_and_outlines_a_preview(qtbot):
     assert np.allclose(img[150, left_edge + 20], img[150, left_edge - 20], atol=2)  # only an outline
     view.set_images(array_to_qimage(grey))  # another photo: no outline
     assert view.after_region() is None
+
+
+def test_a_part_written_into_a_qimage_equals_converting_the_whole():
+    """convert.with_region: for grey, RGB (odd widths: padded lines) and with alpha, the same QImage as
+    converting the whole composite, and the image it started from is left as it was."""
+    from desktop_denoiser.qt.convert import with_region
+
+    rng = np.random.default_rng(0)
+    for channels, with_alpha in ((3, False), (1, False), (3, True), (1, True)):
+        base = rng.random((41, 53, channels), dtype=np.float32)
+        part = rng.random((15, 23, channels), dtype=np.float32)
+        alpha = rng.random((41, 53), dtype=np.float32) if with_alpha else None
+        whole = base.copy()
+        whole[5:20, 7:30] = part
+        start = array_to_qimage(base, alpha)
+        kept = start.copy()
+        got = with_region(start, part, 7, 5, alpha[5:20, 7:30] if with_alpha else None)
+        assert got == array_to_qimage(whole, alpha) and start == kept
+    with pytest.raises(ValueError, match="outside"):
+        with_region(array_to_qimage(base), part[..., :1], 40, 0)
 
 
 def test_convert_owns_data():

