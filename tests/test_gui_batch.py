@@ -271,6 +271,7 @@ def test_batch_applies_the_strength_and_says_so(qtbot, tmp_path, denoiser):
         with qtbot.waitSignal(d.batch_finished, timeout=TIMEOUT) as blocker:
             assert d.start()
         assert blocker.args == [1, 0] and f"strength: {round(strength * 100)} %" in d.options_label.text()
+        assert "quality: Normal" in d.options_label.text()
         outs[strength] = cv2.imread(str(tmp_path / f"out{strength}" / "a.png"))[:, :, ::-1].astype(np.float32)
         d.close()
     expected = 0.4 * outs[1.0] + 0.6 * noisy.astype(np.float32)

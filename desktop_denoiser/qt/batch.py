@@ -21,6 +21,7 @@ from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, w
 from ..pipeline.progress import TimeLeft, format_seconds
 from .drops import FileDropTarget
 from .errors import describe_error
+from .noise_panel import quality_name
 from .settings import Settings
 from .workers import BatchWorker, start_worker
 
@@ -455,7 +456,8 @@ class BatchDialog(FileDropTarget, QDialog):
             self.settings.batch_recursive = self.recursive_check.isChecked()
             self.settings.batch_format = self.output_format()
         opts = self.options_provider()
-        self.options_label.setText(f"Mode: {opts.mode} · σ: {'auto' if opts.sigma is None else f'{opts.sigma:.1f}'}"
+        self.options_label.setText(f"Mode: {opts.mode} · quality: {quality_name(opts.ensemble)}"
+                                   f" · σ: {'auto' if opts.sigma is None else f'{opts.sigma:.1f}'}"
                                    f" · strength: {round(opts.strength * 100)} % · device: {opts.device}"
                                    f" · network: {opts.network}")
         replace = self.overwrite_check.isChecked()

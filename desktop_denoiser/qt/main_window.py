@@ -21,7 +21,7 @@ from .batch import BatchDialog
 from .convert import array_to_qimage, with_region
 from .drops import FileDropTarget
 from .icons import app_icon, icon
-from .noise_panel import NoisePanel
+from .noise_panel import NoisePanel, quality_name
 from .saving import SaveMixin
 from .settings import Settings
 from .viewer import CompareView
@@ -779,7 +779,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
     @staticmethod
     def _run_label_for(opts, region: Region | None) -> str:
         """A run's settings in words, for the viewer's labels when two runs are compared."""
-        quality = {1: "Normal", 2: "Better", 8: "Best", 32: "Maximum"}.get(opts.ensemble, f"{opts.ensemble} views")
+        quality = quality_name(opts.ensemble)
         steps = f" · {opts.steps} steps" if opts.steps else ""
         area = " · area in view" if region is not None else ""
         return f"{opts.mode.capitalize()} · {quality}{steps}{area}"

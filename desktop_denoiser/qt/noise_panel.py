@@ -37,6 +37,13 @@ QUALITIES = [
      "matters, or on a GPU."),
 ]
 
+
+
+def quality_name(ensemble: int) -> str:
+    """The Quality control's word for an ensemble size ("Best" for 8), or "N views" for other sizes."""
+    return next((label.split(" (")[0] for n, label, _ in QUALITIES if n == ensemble), f"{ensemble} views")
+
+
 NETWORKS = [
     ("auto", "Auto",
      "The camera network for camera noise; for white noise the fast network on processors without native "
