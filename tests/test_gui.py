@@ -715,6 +715,10 @@ def test_save_as_16_bit_tiff_from_an_8_bit_photo(qtbot, window, tmp_path, monkey
         data = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
         assert data.dtype == dtype and data.shape == (64, 80, 3)
     assert "TIFF image, 16-bit, for editing (*.tif *.tiff)" in offered[0].split(";;")
+    assert window.settings.save_as_filter == "TIFF image (*.tif *.tiff)"  # the last choice ...
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: offered.append(a) or ("", ""))
+    assert window.save_as() is None  # ... is offered first, with its extension (the dialog cancelled)
+    assert offered[-1][4] == "TIFF image (*.tif *.tiff)" and offered[-1][2].endswith("photo_denoised.tif")
     data = cv2.imread(str(tmp_path / "a16.tif"), cv2.IMREAD_UNCHANGED)
     assert len(np.unique(data % 257)) > 50  # not an 8-bit result widened
 

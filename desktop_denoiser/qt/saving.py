@@ -86,6 +86,11 @@ class SaveMixin:
         src_fmt = _EXT_FORMAT.get(default.suffix.lower(), "PNG") if default else "PNG"
         filters = [f for f, _, _, _ in SAVE_FORMATS]
         selected = next((f for f, fmt, _, _ in SAVE_FORMATS if fmt == src_fmt), filters[0])
+        last = self.settings.save_as_filter  # the choice of the last Save As (e.g. always 16-bit TIFF)
+        if last in filters:
+            selected = last
+            if default is not None:
+                default = default.with_suffix(next(e for f, _, e, _ in SAVE_FORMATS if f == last))
         if default is not None and default.suffix.lower() not in _EXT_FORMAT:
             default = default.with_suffix(".png")
         path_str, chosen = QFileDialog.getSaveFileName(
@@ -94,6 +99,8 @@ class SaveMixin:
         if not path_str:
             return None
         path, fmt, depth = resolve_save_as(path_str, chosen)
+        if chosen in filters:
+            self.settings.save_as_filter = chosen
         overwrite = False
         if path.exists():
             if self.image_path is not None and path.resolve() == self.image_path.resolve():

@@ -91,6 +91,15 @@ class Settings:
         self.q.setValue("batch/recursive", bool(v))
 
     @property
+    def save_as_filter(self) -> str:
+        """The file type chosen in the last Save As (its filter text), offered first the next time."""
+        return self._str("save/filter", "")
+
+    @save_as_filter.setter
+    def save_as_filter(self, v: str) -> None:
+        self.q.setValue("save/filter", str(v))
+
+    @property
     def batch_format(self) -> str:
         """How the batch saves its results (a key of ``imageio.OUTPUT_FORMATS``)."""
         v = self._str("batch/format", "same")
