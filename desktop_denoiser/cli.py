@@ -61,15 +61,13 @@ def _mosaic_noise_note(action: str) -> str:
 
 def _left_out_photos(inputs, recursive: bool) -> str:
     """'' or a sentence on the camera raw / HEIC files in the folders among ``inputs`` that are not read."""
-    from .pipeline.imageio import list_unreadable_photos
+    from .pipeline.imageio import name_list, unreadable_photos_in
 
-    left = [p for given in map(Path, inputs) if given.is_dir()
-            for p in list_unreadable_photos(given, recursive=recursive)]
+    left = unreadable_photos_in(inputs, recursive=recursive)
     if not left:
         return ""
-    names = ", ".join(p.name for p in left[:3]) + (", ..." if len(left) > 3 else "")
-    return (f"{len(left)} camera raw or HEIC file(s) left out ({names}): they are not read; export them as "
-            "16-bit TIFFs (raw converter's noise reduction off) or JPEGs first")
+    return (f"{len(left)} camera raw or HEIC file(s) left out ({name_list(left, more='...')}): they are not read; "
+            "export them as 16-bit TIFFs (raw converter's noise reduction off) or JPEGs first")
 
 
 def _cmd_estimate(args) -> int:

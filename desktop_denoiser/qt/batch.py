@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..pipeline.imageio import OUTPUT_FORMATS, left_out_note, list_unreadable_photos, not_a_photo_message, split_inputs
+from ..pipeline.imageio import (OUTPUT_FORMATS, left_out_note, name_list, not_a_photo_message, split_inputs,
+                                unreadable_photos_in)
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, will_skip
 from ..pipeline.progress import TimeLeft, format_seconds
 from .drops import FileDropTarget
@@ -222,15 +223,12 @@ class BatchDialog(FileDropTarget, QDialog):
         if len(paths) == 1 and paths[0].is_dir():
             self.set_folders(paths[0], output_dir, recursive=recursive)
             return
-        names = [p.name for p in paths]
         self._chosen = paths
-        self._chosen_text = ", ".join(names[:3]) + (", …" if len(names) > 3 else "") + f" ({len(paths)} chosen)"
+        self._chosen_text = f"{name_list(paths)} ({len(paths)} chosen)"
         self.input_edit.setText(self._chosen_text)
         self.input_edit.setToolTip("\n".join(str(p) for p in paths))
         self.input_label.setText("Photos:")
-        if output_dir is None:
-            output_dir = _denoised_beside(paths[0] if paths[0].is_dir() else paths[0].parent)
-        self.set_folders(output_dir=output_dir, recursive=recursive)
+        self.set_folders(output_dir=output_dir or self._default_output(), recursive=recursive)
 
     def add_dropped(self, paths) -> bool:
         """Photos and folders dropped on the dialog become its input (set_inputs; a folder alone is the input
@@ -345,10 +343,10 @@ class BatchDialog(FileDropTarget, QDialog):
     def _left_out_photos(self) -> int:
         """How many camera raw / HEIC files the chosen folders hold (list_images leaves them out)."""
         chosen = self._chosen_inputs()
-        folders = [p for p in chosen if p.is_dir()] if chosen is not None else [Path(self.input_edit.text().strip())]
+        text = self.input_edit.text().strip()
+        inputs = chosen if chosen is not None else ([Path(text)] if text else [])
         try:
-            return sum(len(list_unreadable_photos(f, recursive=self.recursive_check.isChecked()))
-                       for f in folders if str(f) not in ("", ".") and f.is_dir())
+            return len(unreadable_photos_in(inputs, recursive=self.recursive_check.isChecked()))
         except Exception:  # an unreadable folder is already reported by the queue
             return 0
 

@@ -71,7 +71,6 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self.worker: DenoiseWorker | None = None
         self._load_worker: ImageLoadWorker | None = None
         self._run_region: Region | None = None  # what the running worker denoises (None: the whole photo)
-        self._run_label = ""  # the running worker's settings in words (_run_label_for)
         self._run_opts = None  # the running worker's DenoiseOptions
         self._preview_opts = None  # the shown preview's DenoiseOptions (what a changed setting is checked against)
         self._original_qimage: QImage | None = None  # the open photo as shown on the before side
@@ -641,7 +640,6 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         worker = DenoiseWorker(self.denoiser, pixels, opts, analysis=est.analysis if est else None,
                                plan_from=self.image.pixels if region is not None else None)
         self._run_region = region
-        self._run_label = self._run_label_for(opts, region)
         self._run_opts = opts
         worker.planned.connect(self._on_planned)
         worker.progress.connect(self._on_progress)
@@ -731,7 +729,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         if self._full_result is not None:
             self.previous = (self._full_result, self._result_label)
         self._full_result = result
-        self._result_label = f"{self._run_label} · σ {result.sigma:.1f}"
+        self._result_label = f"{self._run_label_for(self._run_opts, region)} · σ {result.sigma:.1f}"
         self._preview_opts = self._run_opts if region is not None else None
         self._show_result()
         self._set_unsaved(region is None and result.timestep >= 0)  # nothing removed: nothing to lose

@@ -78,12 +78,18 @@ def not_a_photo_message(path: Path) -> str:
                                                f"({', '.join(SUPPORTED_SUFFIXES)}).")
 
 
+def name_list(paths, more: str = "…") -> str:
+    """The names of the first three of ``paths``, and ``more`` after them when there are others: for the
+    messages that name files."""
+    paths = list(paths)
+    return ", ".join(Path(p).name for p in paths[:3]) + (f", {more}" if len(paths) > 3 else "")
+
+
 def left_out_note(others: list[Path]) -> str:
     """The message for files left out of a drop (split_inputs), naming camera raw / HEIC ones as such."""
-    names = ", ".join(p.name for p in others[:3]) + (", …" if len(others) > 3 else "")
     raw = sum(unsupported_photo_message(p) is not None for p in others)
     why = f" ({raw} camera raw or HEIC: export them as TIFF or JPEG first)" if raw else ""
-    return f"Left out {len(others)} file(s) that cannot be opened as photos{why}: {names}"
+    return f"Left out {len(others)} file(s) that cannot be opened as photos{why}: {name_list(others)}"
 
 
 def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
@@ -95,6 +101,12 @@ def list_unreadable_photos(folder: str | os.PathLike[str], *, recursive: bool = 
     """Photo files in ``folder`` that are left out because they are not read (camera raw, HEIC:
     ``unsupported_photo_message``), sorted; for the message that a folder of raw files has no images."""
     return sorted(p for p in _files(folder, recursive) if unsupported_photo_message(p) is not None)
+
+
+def unreadable_photos_in(inputs, *, recursive: bool = False) -> list[Path]:
+    """list_unreadable_photos of each folder among ``inputs`` (files and folders, as a batch is given them)."""
+    return [p for given in map(Path, inputs) if given.is_dir()
+            for p in list_unreadable_photos(given, recursive=recursive)]
 
 
 def _files(folder: str | os.PathLike[str], recursive: bool):
