@@ -164,7 +164,8 @@ def _cmd_denoise(args) -> int:
     try:
         opts = DenoiseOptions(sigma=args.sigma, mode=args.mode, steps=args.steps, seed=args.seed,
                               device=args.device, tile=args.tile, ensemble=args.ensemble, noise_model=args.noise,
-                              precision=args.precision, network=args.network, strength=args.strength)
+                              precision=args.precision, network=args.network, strength=args.strength,
+                              color_strength=args.color_strength)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -390,8 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "is taken as white noise); real: the camera-noise path (at --sigma if given); "
                         "gaussian: the white-noise path")
     d.add_argument("--strength", type=_strength, default=1.0,
-                   help="share of the noise removed, 0-1: 1 = all (default); 0.8 mixes a fifth of the original "
-                        "back in, keeping some grain")
+                   help="share of the brightness noise (grain) removed, 0-1: 1 = all (default); 0.8 keeps a fifth "
+                        "of the original's grain")
+    d.add_argument("--color-strength", type=_strength, default=1.0,
+                   help="share of the colour noise (coloured speckles, blotches) removed, 0-1: 1 = all (default, "
+                        "whatever --strength keeps); equal to --strength, the original is mixed back in whole")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders, keeping their structure")
     d.add_argument("--format", choices=("same", "tif", "png", "jpg"), default="same",
                    help="how results are saved: same = each original's format and bit depth (default); tif / png "

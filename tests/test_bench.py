@@ -618,3 +618,25 @@ def test_preview_area_table_times_the_part_against_the_whole_photo(capsys):
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[1] == "160×120" and float(cells[4]) < float(cells[5])  # preview s < whole photo s
     assert cells[7] == "inf" or float(cells[7]) > 55
+
+
+def test_strength_split_keeps_the_grain_and_not_the_colour_noise(capsys, tmp_path):
+    """benchmarks/strength_split.py on two small photos with white noise: at each Strength below 100 % the
+    colour noise removed whole keeps the same grain as the plain mix, less colour noise, and a higher PSNR."""
+    for i in range(2):
+        img = np.round(smooth_test_image(64, 80, seed=i) * 255).astype(np.uint8)
+        assert cv2.imwrite(str(tmp_path / f"c{i}.png"), img[:, :, ::-1])
+    argv = ["--awgn", "25", "--clean", str(tmp_path), "--strengths", "1", "0.5", "--threads", "1"]
+    assert _script("strength_split").main(argv) == 0
+    rows = {}
+    for line in capsys.readouterr().out.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[2][:1].isdigit():
+            rows[cells[0].split(" (")[0], cells[1]] = [float(c) for c in cells[2:]]
+    assert set(rows) == {("noisy input", "–"), ("colour noise removed", "100 %"), ("colour noise removed", "50 %"),
+                         ("plain mix", "50 %")}
+    plain, removed = rows["plain mix", "50 %"], rows["colour noise removed", "50 %"]
+    full = rows["colour noise removed", "100 %"]
+    assert removed[1] == pytest.approx(plain[1], abs=0.02)  # the same grain
+    assert removed[2] == pytest.approx(full[2], abs=0.05) and removed[2] * 2 < plain[2]
+    assert plain[0] < removed[0] < full[0]

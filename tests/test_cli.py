@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import smooth_test_image
 from desktop_denoiser.cli import main
-from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
+from desktop_denoiser.core.metrics import LUMA_WEIGHTS, add_gaussian_noise_8bit, psnr
 
 
 @pytest.fixture
@@ -80,21 +80,28 @@ def test_denoise_end_to_end(noisy_png, tmp_path, capsys):
 
 
 def test_denoise_strength(noisy_png, tmp_path, capsys):
-    """--strength 0 writes the input's pixels back; 0.6 lies between input and full strength; bad values
-    are refused with a clear message before anything runs."""
+    """--strength 0 --color-strength 0 writes the input's pixels back; 0.6 lies between input and full
+    strength; --strength 0 alone keeps the grain (the input's luma) with the colour noise removed; bad
+    values are refused with a clear message before anything runs."""
     path, clean, noisy = noisy_png
     outs = {}
-    for strength in ("0", "0.6", "1"):
-        out_dir = tmp_path / f"s{strength}"
-        assert main(["denoise", str(path), "-o", str(out_dir), "--sigma", "25", "--strength", strength]) == 0
+    for strength, colour in (("0", "0"), ("0.6", "0.6"), ("1", "1"), ("0", None)):
+        out_dir = tmp_path / f"s{strength}{colour}"
+        extra = [] if colour is None else ["--color-strength", colour]
+        assert main(["denoise", str(path), "-o", str(out_dir), "--sigma", "25", "--strength", strength] + extra) == 0
         with Image.open(out_dir / "photo.png") as im:
-            outs[strength] = np.asarray(im, dtype=np.float32) / 255
-    assert np.array_equal(outs["0"], noisy)
-    assert psnr(noisy, clean) + 2 < psnr(outs["0.6"], clean) < psnr(outs["1"], clean)
+            outs[strength, colour] = np.asarray(im, dtype=np.float32) / 255
+    assert np.array_equal(outs["0", "0"], noisy)
+    assert psnr(noisy, clean) + 2 < psnr(outs["0.6", "0.6"], clean) < psnr(outs["1", "1"], clean)
+    weights = np.asarray(LUMA_WEIGHTS, np.float32)
+    grain = outs["0", None]
+    assert np.abs(grain @ weights - noisy @ weights).max() < 1.5 / 255  # the brightness is the input's
+    assert psnr(noisy, clean) + 2 < psnr(grain, clean) < psnr(outs["1", "1"], clean)
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main(["denoise", str(path), "-o", str(tmp_path / "bad"), "--strength", "1.5"])
-    assert exc.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
+    for option in ("--strength", "--color-strength"):
+        with pytest.raises(SystemExit) as exc:
+            main(["denoise", str(path), "-o", str(tmp_path / "bad"), option, "1.5"])
+        assert exc.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
 

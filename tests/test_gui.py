@@ -26,6 +26,7 @@ from conftest import blurred_noise  # noqa: E402
 from desktop_denoiser.bench.camera import raw_pipeline  # noqa: E402
 from desktop_denoiser.paths import default_model_path, resource  # noqa: E402
 from desktop_denoiser.pipeline.imageio import output_path_for, read_image  # noqa: E402
+from desktop_denoiser.core.metrics import LUMA_WEIGHTS  # noqa: E402
 from desktop_denoiser.core.sampler import run_to_end  # noqa: E402
 from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser  # noqa: E402
 from desktop_denoiser.qt import app as qt_app  # noqa: E402
@@ -223,26 +224,40 @@ def test_strength_updates_the_result_without_a_new_run(qtbot, window, tmp_path):
     open_and_estimate(qtbot, window, path)
     panel = window.noise_panel
     panel.set_strength(40)  # set before the run: the run itself still removes everything
+    panel.set_color_strength(40)
     with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
         window.run_denoise()
     full, noisy = blocker.args[0].pixels, window.image.pixels
-    run_alone = window.denoiser.run(noisy, replace(panel.options(), strength=1.0))
+    run_alone = window.denoiser.run(noisy, replace(panel.options(), strength=1.0, color_strength=1.0))
     np.testing.assert_allclose(full, run_to_end(run_alone).pixels, atol=1e-6)  # the run was at full strength
     np.testing.assert_allclose(window.result.pixels, 0.4 * full + 0.6 * noisy, atol=1e-6)
     shown_40 = qimage_to_array(window.viewer.after())
     starts = []
     window.worker_started.connect(starts.append)
+    panel.set_color_strength(100)
     panel.set_strength(100)
     assert window.result.pixels is full and not starts and window.worker is None
     qtbot.waitUntil(lambda: not np.array_equal(qimage_to_array(window.viewer.after()), shown_40), timeout=5000)
     np.testing.assert_array_equal(qimage_to_array(window.viewer.after()), qimage_to_array(array_to_qimage(full)))
     panel.set_strength(70)
+    panel.set_color_strength(70)
     np.testing.assert_allclose(window.result.pixels, 0.7 * full + 0.3 * noisy, atol=1e-6)
     out = window.save_to(tmp_path / "out.png")
     saved = cv2.imread(str(out))[:, :, ::-1].astype(np.float32) / 255
     assert np.abs(saved - (0.7 * full + 0.3 * noisy)).max() <= 0.5 / 255 + 1e-6
     assert psnr(noisy, clean) < psnr(saved, clean) < psnr(full, clean)
     assert panel.batch_options().strength == pytest.approx(0.7)
+    # Colour noise back to 100 %: the grain kept at 30 %, the colour noise all removed; still no run
+    assert not window.has_unsaved_result()
+    panel.set_color_strength(100)
+    weights = np.asarray(LUMA_WEIGHTS, np.float32)
+    result = window.result.pixels
+    np.testing.assert_allclose(result @ weights, (0.7 * full + 0.3 * noisy) @ weights, atol=1e-5)
+    np.testing.assert_allclose(result - (result @ weights)[..., None], full - (full @ weights)[..., None],
+                               atol=1e-5)
+    assert window.has_unsaved_result() and not starts
+    assert psnr(saved, clean) < psnr(result, clean)
+    assert panel.batch_options().color_strength == 1.0 and panel.batch_options().strength == pytest.approx(0.7)
 
 
 def test_an_unsaved_result_is_marked_and_not_dropped_without_asking(qtbot, window, tmp_path):
@@ -824,6 +839,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
     w.noise_panel.set_seed(42)
     w.noise_panel.set_ensemble(8)
     w.noise_panel.set_strength(85)
+    w.noise_panel.set_color_strength(90)
     w.noise_panel.set_noise_model("real")
     w.noise_panel.set_network("fast")
     w.set_side_by_side(True)
@@ -847,6 +863,7 @@ def test_settings_are_remembered(qtbot, tmp_path):
     assert opts.ensemble == 8 and w2.noise_panel.batch_options().ensemble == 8
     assert opts.network == "fast" and w2.noise_panel.batch_options().network == "fast"
     assert opts.strength == pytest.approx(0.85) and w2.noise_panel.batch_options().strength == pytest.approx(0.85)
+    assert opts.color_strength == pytest.approx(0.9) and w2.noise_panel.batch_options().color_strength == 0.9
 
 
 def test_the_network_choice_reaches_the_run(qtbot, tmp_path):

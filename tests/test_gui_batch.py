@@ -257,20 +257,22 @@ def test_batch_shows_the_time_left_counting_only_photos_it_denoises(qtbot, dialo
 
 @needs_model
 def test_batch_applies_the_strength_and_says_so(qtbot, tmp_path, denoiser):
-    """A batch at 40 % writes 0.4 x the full-strength result + 0.6 x the input, and shows the strength."""
+    """A batch at 40 % (grain and colour noise) writes 0.4 x the full-strength result + 0.6 x the input, and
+    shows both shares."""
     src = tmp_path / "in"
     src.mkdir()
     noisy = np.round(noisy_image(7) * 255).astype(np.uint8)
     assert cv2.imwrite(str(src / "a.png"), noisy[:, :, ::-1])
     outs = {}
     for strength in (1.0, 0.4):
-        d = BatchDialog(denoiser, lambda s=strength: DenoiseOptions(sigma=25, device="cpu", strength=s), None,
-                        quiet=True)
+        d = BatchDialog(denoiser, lambda s=strength: DenoiseOptions(sigma=25, device="cpu", strength=s,
+                                                                    color_strength=s), None, quiet=True)
         qtbot.addWidget(d)
         d.set_folders(src, tmp_path / f"out{strength}", recursive=False)
         with qtbot.waitSignal(d.batch_finished, timeout=TIMEOUT) as blocker:
             assert d.start()
         assert blocker.args == [1, 0] and f"strength: {round(strength * 100)} %" in d.options_label.text()
+        assert f"colour noise: {round(strength * 100)} %" in d.options_label.text()
         assert "quality: Normal" in d.options_label.text()
         outs[strength] = cv2.imread(str(tmp_path / f"out{strength}" / "a.png"))[:, :, ::-1].astype(np.float32)
         d.close()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import blurred_noise, smooth_test_image
-from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
+from desktop_denoiser.core.metrics import LUMA_WEIGHTS, add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import StepEvent, run_to_end
 from desktop_denoiser.pipeline.devices import DeviceError, available_devices, resolve_device
 from desktop_denoiser.pipeline.jobs import DenoiseOptions, Denoiser
@@ -43,16 +43,35 @@ def test_cpu_tile_size_is_capped_where_the_cpu_runs_fastest(monkeypatch):
 
 
 def test_strength_mixes_the_original_back_in(denoiser):
-    """strength 1 = the denoised photo, 0 = the input unchanged, in between a mix of the two (more grain
-    kept, PSNR between the noisy and the fully denoised photo); outside [0, 1] is refused."""
+    """strength and color_strength 1 = the denoised photo, both 0 = the input unchanged, in between a mix
+    of the two (more grain kept, PSNR between the noisy and the fully denoised photo); strength alone keeps
+    grain but no colour noise; outside [0, 1] is refused."""
     clean = smooth_test_image(64, 80, seed=6)
     noisy = add_gaussian_noise_8bit(clean, 25, seed=2)
-    full = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu"))).pixels
-    none = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu", strength=0.0))).pixels
-    half = run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu", strength=0.5))).pixels
+
+    def run(**kw):
+        return run_to_end(denoiser.run(noisy, DenoiseOptions(sigma=25, device="cpu", **kw))).pixels
+
+    full = run()
+    none = run(strength=0.0, color_strength=0.0)
+    half = run(strength=0.5, color_strength=0.5)
     assert np.array_equal(none, noisy.astype(np.float32))
     np.testing.assert_allclose(half, 0.5 * (full + noisy), atol=1e-6)
     assert psnr(noisy, clean) + 2 < psnr(half, clean) < psnr(full, clean) - 1
+    grain = run(strength=0.5)  # the colour noise removed whole (the default), half of the grain kept
+    weights = np.asarray(LUMA_WEIGHTS, np.float32)
+
+    def colour_noise(x):  # std of the colour part of what differs from the clean photo
+        d = x - clean
+        return float((d - (d @ weights)[..., None]).std())
+
+    def grey_noise(x):
+        return float(((x - clean) @ weights).std())
+
+    assert colour_noise(grain) == pytest.approx(colour_noise(full), rel=0.02)
+    assert colour_noise(half) > 2 * colour_noise(grain)
+    assert grey_noise(grain) == pytest.approx(grey_noise(half), rel=0.02)
+    assert psnr(half, clean) + 1 < psnr(grain, clean) < psnr(full, clean)
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="strength"):
             DenoiseOptions(strength=bad)
@@ -525,14 +544,15 @@ def test_missing_network_files_fall_back_to_the_more_general_network(tmp_path, m
     ("sigma", float("inf"), "sigma must be"), ("mode", "sharp", "mode must be one of"),
     ("steps", 0, "steps must be at least 1"), ("tile", 8, "tile must be at least 16 pixels"),
     ("ensemble", 3, "ensemble must be one of"), ("noise_model", "film", "noise_model must be one of"),
-    ("strength", 1.5, "strength must be between 0 and 1")])
+    ("strength", 1.5, "strength must be between 0 and 1"),
+    ("color_strength", -0.5, "color_strength must be between 0 and 1")])
 def test_denoise_options_refuse_values_no_run_could_use(field, value, message):
     """The GUI, the CLI and the batch all build DenoiseOptions: a bad value fails there, with its name, not
     later inside a run (or, for a tile below 16 pixels, not at all: it left gaps in the output)."""
     with pytest.raises(ValueError, match=message):
         DenoiseOptions(**{field: value})
     ok = {"sigma": 0.0, "mode": "detail", "steps": 1, "tile": 16, "ensemble": 32, "noise_model": "real",
-          "strength": 0.0}
+          "strength": 0.0, "color_strength": 0.0}
     assert getattr(DenoiseOptions(**{field: ok[field]}), field) == ok[field]
 
 

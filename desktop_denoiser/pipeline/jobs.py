@@ -24,25 +24,9 @@ from ..paths import network_model_paths
 from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
 from .imageio import (DiskFullError, LoadedImage, OutputExistsError, check_destination, list_images,
                       output_format, read_image, write_image)
+from .strength import apply_strength, check_strength
 
 MIN_TILE = 128
-
-
-def check_strength(strength: float) -> float:
-    strength = float(strength)
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be between 0 and 1, got {strength}")
-    return strength
-
-
-def apply_strength(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarray:
-    """``strength`` × denoised + (1 − ``strength``) × original (float32); 1 returns ``denoised`` itself."""
-    strength = check_strength(strength)
-    if strength == 1.0:
-        return denoised
-    out = np.asarray(original, dtype=np.float32) * np.float32(1.0 - strength)
-    out += np.float32(strength) * np.asarray(denoised, dtype=np.float32)
-    return out
 
 
 NOISE_MODELS = ("auto", "gaussian", "real")
@@ -99,13 +83,17 @@ class DenoiseOptions:
     network: str = "auto"  # auto | standard | fast | camera (which shipped network; devices.resolve_network)
     preview: bool = False
     preview_max_size: int = 256
-    # share of the noise removed: 1 = the denoised photo, 0.8 keeps a fifth of the original's noise and
-    # grain (the result mixed with the input; photographers often prefer a little grain left)
+    # share of the brightness noise (grain) removed: 1 = the denoised photo, 0.8 keeps a fifth of the
+    # original's grain (photographers often prefer a little left); pipeline/strength.py
     strength: float = 1.0
+    # share of the colour noise (coloured speckles, blotches) removed: by default all of it, whatever
+    # ``strength`` keeps; equal to ``strength``, the result is the plain mix with the original
+    color_strength: float = 1.0
 
     def __post_init__(self):
         """Refuse values no run could use, with a message that names the option (the CLI prints it)."""
         check_strength(self.strength)
+        check_strength(self.color_strength, "color_strength")
         if self.sigma is not None and not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ValueError(f"sigma must be a finite number >= 0 (8-bit units), got {self.sigma}")
         if self.mode not in MODES:
@@ -118,6 +106,11 @@ class DenoiseOptions:
             raise ValueError(f"ensemble must be one of {ENSEMBLE_SIZES}, got {self.ensemble}")
         if self.noise_model not in NOISE_MODELS:
             raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {self.noise_model!r}")
+
+    def at_full_strength(self) -> "DenoiseOptions":
+        """These options removing all the noise: what the GUI runs, mixing its Strength controls in afterwards
+        (apply_strength), so that changing them needs no new run."""
+        return replace(self, strength=1.0, color_strength=1.0)
 
 
 @dataclass
@@ -260,7 +253,7 @@ class Denoiser:
                     device, tile = torch.device("cpu"), default_tile_size(torch.device("cpu"))
                 else:
                     raise MemoryError("not enough memory to denoise this image, even in small tiles") from None
-        out = apply_strength(pixels, out, opts.strength)
+        out = apply_strength(pixels, out, opts.strength, opts.color_strength)
         return DenoiseResult(out, plan.sigma, plan.timestep, plan.steps, str(device), time.perf_counter() - t0, warnings,
                              network)
 

@@ -456,7 +456,8 @@ class BatchDialog(FileDropTarget, QDialog):
         opts = self.options_provider()
         self.options_label.setText(f"Mode: {opts.mode} · quality: {quality_name(opts.ensemble)}"
                                    f" · σ: {'auto' if opts.sigma is None else f'{opts.sigma:.1f}'}"
-                                   f" · strength: {round(opts.strength * 100)} % · device: {opts.device}"
+                                   f" · strength: {round(opts.strength * 100)} %"
+                                   f" · colour noise: {round(opts.color_strength * 100)} % · device: {opts.device}"
                                    f" · network: {opts.network}")
         replace = self.overwrite_check.isChecked()
         worker = BatchWorker(jobs, opts, self.denoiser, overwrite=replace, skip_existing=not replace)

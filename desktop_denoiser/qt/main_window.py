@@ -341,6 +341,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self.noise_panel.set_noise_model(s.noise_model)
         self.noise_panel.set_ensemble(s.ensemble)
         self.noise_panel.set_strength(s.strength)
+        self.noise_panel.set_color_strength(s.color_strength)
         self.noise_panel.set_steps(s.steps)
         self.noise_panel.set_seed(s.seed)
         self.noise_panel.set_device(s.device)
@@ -355,6 +356,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         s.noise_model = self.noise_panel.noise_model()
         s.ensemble = self.noise_panel.ensemble()
         s.strength = round(self.noise_panel.strength() * 100)
+        s.color_strength = round(self.noise_panel.color_strength() * 100)
         s.steps = self.noise_panel.steps()
         s.seed = self.noise_panel.seed()
         s.device = self.noise_panel.device()
@@ -633,7 +635,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
             return None
         # the run removes all the noise it finds; the panel's strength is mixed in afterwards (_show_result),
         # so changing it later needs no new run
-        opts = replace(self.noise_panel.options(), strength=1.0)
+        opts = self.noise_panel.options().at_full_strength()
         est = self.noise_panel.estimate()
         pixels = region.cut(self.image.pixels) if region is not None else self.image.pixels
         # planned from the whole photo's analysis: the part is denoised at the whole photo's level and path
@@ -752,12 +754,17 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self.run_finished.emit(result)
         self._repreview_if_pending()
 
+    def _mixed(self, denoised):
+        """A run's pixels at the panel's Strength and Colour noise (the original mixed back in)."""
+        panel = self.noise_panel
+        return apply_strength(self.image.pixels, denoised, panel.strength(), panel.color_strength())
+
     def _mix_result(self) -> None:
         """``self.result`` = the finished run mixed with the original at the panel's strength."""
         full = self._full_result
         if full is None or self.image is None:
             return
-        pixels = apply_strength(self.image.pixels, full.pixels, self.noise_panel.strength())
+        pixels = self._mixed(full.pixels)
         self.result = full if pixels is full.pixels else replace(full, pixels=pixels)
 
     def _display_result(self) -> None:
@@ -790,7 +797,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         after = "Preview (area in view)" if self.preview_region is not None else "Denoised"
         if self.compare_previous_action.isChecked() and self.previous is not None and self.result is not None:
             prev, label = self.previous
-            pixels = apply_strength(self.image.pixels, prev.pixels, self.noise_panel.strength())
+            pixels = self._mixed(prev.pixels)
             self.viewer.set_before(array_to_qimage(pixels, self.image.alpha))
             self.viewer.set_labels(f"Previous: {label}", f"Now: {self._result_label}")
             return
@@ -824,7 +831,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         region = self.preview_region
         if region is None or self.image is None:
             return
-        if replace(self.noise_panel.options(), strength=1.0) == self._preview_opts:
+        if self.noise_panel.options().at_full_strength() == self._preview_opts:
             return
         self._start_run(region)
 

@@ -151,9 +151,18 @@ class NoisePanel(QWidget):
         self.strength_spin.setSingleStep(5)
         self.strength_spin.setSuffix(" %")
         self.strength_spin.setValue(100)
-        self.strength_spin.setToolTip("How much of the noise is removed. Below 100 % some of the original is "
-                                      "mixed back in, keeping a little grain. Changing it after a run updates "
-                                      "the result at once.")
+        self.strength_spin.setToolTip("How much of the brightness noise (grain) is removed. Below 100 % some "
+                                      "of the original's grain is kept, for a natural look. Changing it after a "
+                                      "run updates the result at once.")
+        self.color_spin = QSpinBox()
+        self.color_spin.setObjectName("colorStrengthSpin")
+        self.color_spin.setRange(0, 100)
+        self.color_spin.setSingleStep(5)
+        self.color_spin.setSuffix(" %")
+        self.color_spin.setValue(100)
+        self.color_spin.setToolTip("How much of the colour noise (coloured speckles and blotches) is removed, "
+                                   "whatever Strength keeps of the grain. Changing it after a run updates the "
+                                   "result at once.")
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, 1000)
         self.steps_spin.setSpecialValueText("Default")
@@ -173,6 +182,7 @@ class NoisePanel(QWidget):
         oform.addRow("Mode:", self.mode_combo)
         oform.addRow("Quality:", self.quality_combo)
         oform.addRow("Strength:", self.strength_spin)
+        oform.addRow("Colour noise:", self.color_spin)
         oform.addRow("Steps:", self.steps_spin)
         oform.addRow("Seed:", self.seed_spin)
         oform.addRow("Device:", self.device_combo)
@@ -188,7 +198,8 @@ class NoisePanel(QWidget):
         self.noise_combo.currentIndexChanged.connect(self._show_hints)
         self.sigma_slider.valueChanged.connect(self._slider_moved)
         self.sigma_spin.valueChanged.connect(self._spin_changed)
-        self.strength_spin.valueChanged.connect(lambda v: self.strength_changed.emit(v / 100.0))
+        for spin in (self.strength_spin, self.color_spin):
+            spin.valueChanged.connect(lambda _v: self.strength_changed.emit(self.strength()))
         for sig in (self.noise_combo.currentIndexChanged, self.mode_combo.currentIndexChanged,
                     self.quality_combo.currentIndexChanged, self.steps_spin.valueChanged,
                     self.seed_spin.valueChanged, self.device_combo.currentIndexChanged,
@@ -338,6 +349,13 @@ class NoisePanel(QWidget):
     def set_strength(self, percent: int) -> None:
         self.strength_spin.setValue(int(percent))
 
+    def color_strength(self) -> float:
+        """Share of the colour noise removed, 0-1 (``DenoiseOptions.color_strength``)."""
+        return self.color_spin.value() / 100.0
+
+    def set_color_strength(self, percent: int) -> None:
+        self.color_spin.setValue(int(percent))
+
     def steps(self) -> int:
         return int(self.steps_spin.value())
 
@@ -377,7 +395,8 @@ class NoisePanel(QWidget):
         """Options for a batch: noise type and sigma are estimated per file unless set by hand."""
         return DenoiseOptions(sigma=self.sigma_override(), mode=self.mode(), steps=self.steps() or None,
                               seed=self.seed(), device=self.device(), noise_model=self.noise_model(),
-                              ensemble=self.ensemble(), strength=self.strength(), network=self.network())
+                              ensemble=self.ensemble(), strength=self.strength(),
+                              color_strength=self.color_strength(), network=self.network())
 
     def set_controls_enabled(self, enabled: bool) -> None:
         for w in (self.noise_combo, self.override_check, self.mode_combo, self.quality_combo, self.steps_spin,

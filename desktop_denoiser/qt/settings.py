@@ -155,12 +155,21 @@ class Settings:
 
     @property
     def strength(self) -> int:
-        """Share of the noise removed, in percent (``DenoiseOptions.strength`` × 100)."""
+        """Share of the brightness noise removed, in percent (``DenoiseOptions.strength`` × 100)."""
         return min(100, max(0, self._int("denoise/strength", 100)))
 
     @strength.setter
     def strength(self, v: int) -> None:
         self.q.setValue("denoise/strength", int(v))
+
+    @property
+    def color_strength(self) -> int:
+        """Share of the colour noise removed, in percent (``DenoiseOptions.color_strength`` × 100)."""
+        return min(100, max(0, self._int("denoise/color_strength", 100)))
+
+    @color_strength.setter
+    def color_strength(self, v: int) -> None:
+        self.q.setValue("denoise/color_strength", int(v))
 
     @property
     def steps(self) -> int:
