@@ -345,9 +345,11 @@ def test_preview_denoises_the_area_in_view_and_is_not_saved(qtbot, window, tmp_p
     assert window.save_to(tmp_path / "out.png") is None and not (tmp_path / "out.png").exists()
     assert "preview" in errors[-1] and "Ctrl+R" in errors[-1]
     window.noise_panel.set_strength(50)
+    window.noise_panel.set_color_strength(50)
     np.testing.assert_allclose(window.result.pixels[inside], 0.5 * (shown[inside] + noisy[inside]), atol=1e-6)
     assert np.array_equal(window.result.pixels[~inside], noisy[~inside])
     window.noise_panel.set_strength(100)
+    window.noise_panel.set_color_strength(100)
     # Denoise runs the whole photo: savable, no outline
     with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
         window.run_denoise()
@@ -392,7 +394,8 @@ def test_compare_with_the_previous_run(qtbot, window, tmp_path):
     before_label, after_label = window.viewer._before_label, window.viewer._after_label
     assert before_label.startswith("Previous: Fidelity · Normal · σ ") and after_label.startswith(
         "Now: Detail · Normal · 3 steps · σ ")
-    window.noise_panel.set_strength(50)  # both sides follow the Strength
+    window.noise_panel.set_strength(50)  # both sides follow the Strength (and Colour noise)
+    window.noise_panel.set_color_strength(50)
     qtbot.waitUntil(lambda: not np.array_equal(qimage_to_array(window.viewer.before()),
                                                qimage_to_array(array_to_qimage(fidelity))), timeout=5000)
     mixed = 0.5 * fidelity + 0.5 * window.image.pixels

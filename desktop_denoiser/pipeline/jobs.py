@@ -359,10 +359,13 @@ def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool 
                   skip_existing: bool = False, denoiser: Denoiser | None = None,
                   on_tile: TileCallback | None = None) -> Iterator[dict]:
     """Process ``jobs`` in order, going on past broken files. Yields dicts of kind
-    ``start`` / ``step`` (index, total, t) / ``done`` / ``skipped`` (path, output: its result existed,
-    ``skip_existing``) / ``failed`` (path, error, ``exists``: True when the failure is an existing output) /
-    ``stopped`` (error, ``not_started``: the paths left; the last event, after a full disk's ``failed``);
-    ``on_tile(done, total)`` reports the tiles inside each step (see :meth:`Denoiser.run`)."""
+    ``start`` / ``step`` (index, total, t, and ``event``: the StepEvent with its previews) / ``done`` /
+    ``skipped`` (path, output: its result existed, ``skip_existing``) / ``failed`` (path, error,
+    ``exception``, ``exists``: True when the failure is an existing output) / ``stopped`` (error,
+    ``not_started``: the paths left; the last event, after a full disk's ``failed``). Each job ends with
+    one ``done``, ``skipped`` or ``failed``. ``on_tile(done, total)`` reports the tiles inside each step
+    (see :meth:`Denoiser.run`); an exception it raises fails the photo. To stop, stop iterating.
+    The CLI and the GUI's batch worker consume it."""
     denoiser = denoiser or Denoiser()
     inputs = [j.input for j in jobs]
     for i, job in enumerate(jobs):
@@ -372,17 +375,20 @@ def denoise_files(jobs: list[FileJob], opts: DenoiseOptions, *, overwrite: bool 
             while True:
                 ev = next(gen)
                 if isinstance(ev, StepEvent):
-                    yield {"kind": "step", "path": str(job.input), "index": ev.index, "total": ev.total, "t": ev.t}
+                    yield {"kind": "step", "path": str(job.input), "index": ev.index, "total": ev.total, "t": ev.t,
+                           "event": ev}
                 else:
                     yield ev
         except StopIteration as stop:
             yield stop.value
         except Exception as exc:  # a broken file must not stop the batch
             yield {"kind": "failed", "path": str(job.input), "error": str(exc) or type(exc).__name__,
-                   "exists": isinstance(exc, OutputExistsError)}
+                   "exception": exc, "exists": isinstance(exc, OutputExistsError)}
             if isinstance(exc, DiskFullError):  # every later photo would be denoised only to fail alike
                 yield {"kind": "stopped", "error": str(exc), "not_started": [str(j.input) for j in jobs[i + 1:]]}
                 return
+        finally:
+            gen.close()  # also when the consumer stops iterating in the middle of a photo
 
 
 def estimate_file(path: Path, denoiser: Denoiser | None = None) -> NoiseEstimate:

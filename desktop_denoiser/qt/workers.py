@@ -35,7 +35,7 @@ from PySide6.QtGui import QImage
 from ..core.noise_analysis import NoiseAnalysis
 from ..core.sampler import StepEvent
 from ..pipeline.imageio import DiskFullError, read_image
-from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, process_file
+from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, denoise_files
 from .convert import array_to_qimage
 from .errors import describe_error
 
@@ -241,7 +241,9 @@ class DenoiseWorker(Worker):
 
 
 class BatchWorker(Worker):
-    """Denoise a list of FileJobs with ``process_file``; a broken file fails alone and the batch goes on."""
+    """Denoise a list of FileJobs by consuming the pipeline's ``denoise_files`` (as the CLI does); a broken
+    file fails alone and the batch goes on, a full disk stops it. Pause and cancel act between steps (and
+    between the tiles of a step) and between photos."""
 
     job_started = Signal(int, int)  # row, steps
     progress = Signal(int, int, int)  # row, step index, total
@@ -298,59 +300,63 @@ class BatchWorker(Worker):
 
     def run(self) -> None:
         ok = bad = 0
-        protect = [j.input for j in self.jobs]
+        row = 0  # the photo in progress: each ends with one done, skipped or failed event
+        last_preview, reason = -1.0, ""
+        events = denoise_files(self.jobs, self.opts, overwrite=self.overwrite, skip_existing=self.skip_existing,
+                               denoiser=self.denoiser, on_tile=self._on_tile)
         try:
-            for row, job in enumerate(self.jobs):
-                self._wait_if_paused()
-                if self.cancel_requested:
-                    self.cancelled.emit(ok, bad)
+            self._wait_if_paused()
+            if self.cancel_requested:
+                self.cancelled.emit(ok, bad)
+                return
+            for item in events:
+                kind = item["kind"]
+                if kind == "start":
+                    self._row, self._steps, self._steps_done = row, max(1, int(item["steps"])), 0
+                    self.job_started.emit(row, int(item["steps"]))
+                    last_preview = -1.0
+                    continue
+                if kind == "step":
+                    ev: StepEvent = item["event"]
+                    self._steps_done = ev.index
+                    self.progress.emit(row, ev.index, ev.total)
+                    self._emit_overall(ev.index / max(1, ev.total))
+                    now = time.perf_counter()
+                    if ev.pred_x0 is not None and (now - last_preview >= self.preview_interval
+                                                   or ev.index == ev.total):
+                        self.preview.emit(array_to_qimage(ev.pred_x0))
+                        last_preview = now
+                elif kind == "stopped":  # a full disk: every later photo would fail alike, the rest left waiting
+                    self.failed.emit(f"{reason} The batch stopped with {len(item['not_started'])} "
+                                     "photo(s) not started: free some space and start it again (unless Replace "
+                                     "is ticked, the photos already done are skipped).")
                     return
-                self._row, self._steps, self._steps_done = row, 1, 0
-                gen = process_file(job, self.opts, self.denoiser, overwrite=self.overwrite,
-                                   skip_existing=self.skip_existing, protect=protect, on_tile=self._on_tile)
-                last_preview = -1.0
-                try:
-                    while True:
-                        ev = next(gen)
-                        if isinstance(ev, dict):
-                            self._steps = max(1, int(ev.get("steps", 0)))
-                            self.job_started.emit(row, int(ev.get("steps", 0)))
-                            continue
-                        self._steps_done = ev.index
-                        self.progress.emit(row, ev.index, ev.total)
-                        self._emit_overall(ev.index / max(1, ev.total))
-                        now = time.perf_counter()
-                        if ev.pred_x0 is not None and (now - last_preview >= self.preview_interval
-                                                       or ev.index == ev.total):
-                            self.preview.emit(array_to_qimage(ev.pred_x0))
-                            last_preview = now
-                        self._wait_if_paused()
-                        self._raise_if_cancelled()
-                except StopIteration as stop:
-                    if stop.value["kind"] == "skipped":
-                        self.job_skipped.emit(row, stop.value["output"])
-                    else:
+                else:  # the photo's end: done, skipped or failed
+                    if kind == "done":
                         ok += 1
-                        self.job_done.emit(row, stop.value)
-                except Cancelled:  # asked for between two steps or two tiles of a step
-                    self.job_failed.emit(row, "cancelled")
+                        self.job_done.emit(row, item)
+                    elif kind == "skipped":
+                        self.job_skipped.emit(row, item["output"])
+                    elif isinstance(item["exception"], Cancelled):  # asked for between two tiles of a step
+                        self.job_failed.emit(row, "cancelled")
+                        self.cancelled.emit(ok, bad)
+                        return
+                    else:
+                        reason = describe_error(item["exception"])
+                        bad += not isinstance(item["exception"], DiskFullError)  # a full disk stops the batch
+                        self.job_failed.emit(row, reason)
+                    self._row = row
+                    self._emit_overall(1.0)
+                    row += 1
+                self._wait_if_paused()
+                if self.cancel_requested:  # between two steps, or two photos
+                    if kind == "step":
+                        self.job_failed.emit(row, "cancelled")
                     self.cancelled.emit(ok, bad)
                     return
-                except DiskFullError as exc:  # every later photo would fail alike: stop, the rest left waiting
-                    self.job_failed.emit(row, describe_error(exc))
-                    left = len(self.jobs) - row - 1
-                    self.failed.emit(f"{describe_error(exc)} The batch stopped with {left} photo(s) not started: "
-                                     "free some space and start it again (unless Replace is ticked, the photos "
-                                     "already done are skipped).")
-                    return
-                except Exception as exc:  # a broken file must not stop the batch
-                    bad += 1
-                    self.job_failed.emit(row, describe_error(exc))
-                finally:
-                    gen.close()
-                self._emit_overall(1.0)
             self.finished.emit(ok, bad)
         except Exception as exc:  # pragma: no cover - defensive
             self.failed.emit(describe_error(exc, "Batch failed"))
         finally:
+            events.close()
             self.done.emit()
