@@ -81,6 +81,18 @@ def _choice_combo(choices, object_name: str = "") -> QComboBox:
     return combo
 
 
+def _percent_spin(object_name: str, tip: str) -> QSpinBox:
+    """A 0-100 % control in steps of 5, at 100 %."""
+    spin = QSpinBox()
+    spin.setObjectName(object_name)
+    spin.setRange(0, 100)
+    spin.setSingleStep(5)
+    spin.setSuffix(" %")
+    spin.setValue(100)
+    spin.setToolTip(tip)
+    return spin
+
+
 class NoisePanel(QWidget):
     """Emits ``options_changed`` whenever a control changes. ``options()`` builds the DenoiseOptions."""
 
@@ -145,24 +157,12 @@ class NoisePanel(QWidget):
         oform.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.mode_combo = _choice_combo(MODES)
         self.quality_combo = _choice_combo(QUALITIES, "qualityCombo")
-        self.strength_spin = QSpinBox()
-        self.strength_spin.setObjectName("strengthSpin")
-        self.strength_spin.setRange(0, 100)
-        self.strength_spin.setSingleStep(5)
-        self.strength_spin.setSuffix(" %")
-        self.strength_spin.setValue(100)
-        self.strength_spin.setToolTip("How much of the brightness noise (grain) is removed. Below 100 % some "
-                                      "of the original's grain is kept, for a natural look. Changing it after a "
-                                      "run updates the result at once.")
-        self.color_spin = QSpinBox()
-        self.color_spin.setObjectName("colorStrengthSpin")
-        self.color_spin.setRange(0, 100)
-        self.color_spin.setSingleStep(5)
-        self.color_spin.setSuffix(" %")
-        self.color_spin.setValue(100)
-        self.color_spin.setToolTip("How much of the colour noise (coloured speckles and blotches) is removed, "
-                                   "whatever Strength keeps of the grain. Changing it after a run updates the "
-                                   "result at once.")
+        self.strength_spin = _percent_spin(
+            "strengthSpin", "How much of the brightness noise (grain) is removed. Below 100 % some of the "
+            "original's grain is kept, for a natural look. Changing it after a run updates the result at once.")
+        self.color_spin = _percent_spin(
+            "colorStrengthSpin", "How much of the colour noise (coloured speckles and blotches) is removed, "
+            "whatever Strength keeps of the grain. Changing it after a run updates the result at once.")
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, 1000)
         self.steps_spin.setSpecialValueText("Default")

@@ -1,8 +1,12 @@
-"""Typed access to the remembered settings (QSettings, organisation "DesktopDenoiser")."""
+"""Typed access to the remembered settings (QSettings, organisation "DesktopDenoiser").
+
+Each setting is one class attribute: its key in the QSettings, its default, and how a stored value is
+read back (a value that is missing, of the wrong type or out of range reads as the default)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -15,6 +19,63 @@ APPLICATION = "Desktop Denoiser"
 MAX_RECENT = 8
 
 
+class _Setting:
+    """A remembered value: ``key`` in the QSettings, read through ``parse`` (None or an error: ``default``)
+    and written through ``store``."""
+
+    def __init__(self, key: str, default: Any, parse: Callable[[Any], Any], store: Callable[[Any], Any] = str,
+                 doc: str = ""):
+        self.key, self.default, self.parse, self.store = key, default, parse, store
+        self.__doc__ = doc
+
+    def __get__(self, obj: "Settings | None", objtype=None):
+        if obj is None:
+            return self
+        try:
+            value = self.parse(obj.q.value(self.key, self.default))
+        except (TypeError, ValueError):
+            return self.default
+        return self.default if value is None else value
+
+    def __set__(self, obj: "Settings", value) -> None:
+        obj.q.setValue(self.key, self.store(value))
+
+
+def _text(key: str, default: str = "", choices: Iterable[str] | None = None, doc: str = "") -> _Setting:
+    """A string; an empty one, or one not among ``choices``, reads as ``default``."""
+    allowed = None if choices is None else set(choices)
+    return _Setting(key, default, lambda v: str(v) if v and (allowed is None or str(v) in allowed) else None,
+                    doc=doc)
+
+
+def _number(key: str, default: int, lo: int = 0, hi: int | None = None, choices: Iterable[int] | None = None,
+            doc: str = "") -> _Setting:
+    """An int, clamped to [lo, hi]; one not among ``choices`` reads as ``default``."""
+    allowed = None if choices is None else set(choices)
+
+    def parse(v) -> int | None:
+        n = max(lo, int(v)) if hi is None else min(hi, max(lo, int(v)))
+        return n if allowed is None or n in allowed else None
+
+    return _Setting(key, default, parse, int, doc)
+
+
+def _flag(key: str, default: bool) -> _Setting:
+    """A bool (an INI file gives it back as "true" / "false")."""
+    return _Setting(key, default, lambda v: v.lower() in ("1", "true", "yes") if isinstance(v, str) else bool(v),
+                    bool)
+
+
+def _folder(key: str) -> _Setting:
+    """A folder's path, read back only while the folder exists ("" otherwise)."""
+    return _Setting(key, "", lambda v: str(v) if v and Path(str(v)).is_dir() else None)
+
+
+def _blob(key: str) -> _Setting:
+    """Window geometry or state (None when not saved yet)."""
+    return _Setting(key, None, lambda v: v if isinstance(v, QByteArray) and not v.isEmpty() else None, lambda v: v)
+
+
 class Settings:
     """Wraps a QSettings; pass one (e.g. an INI file in a temp folder) to isolate tests."""
 
@@ -25,194 +86,38 @@ class Settings:
     def from_file(cls, path: str | Path) -> "Settings":
         return cls(QSettings(str(path), QSettings.Format.IniFormat))
 
-    # -- generic helpers ---------------------------------------------------------------------------
-    def _str(self, key: str, default: str = "") -> str:
-        v = self.q.value(key, default)
-        return str(v) if v is not None else default
-
-    def _int(self, key: str, default: int) -> int:
-        try:
-            return int(self.q.value(key, default))
-        except (TypeError, ValueError):
-            return default
-
-    def _bool(self, key: str, default: bool) -> bool:
-        v = self.q.value(key, default)
-        if isinstance(v, str):
-            return v.lower() in ("1", "true", "yes")
-        return bool(v)
-
     def sync(self) -> None:
         self.q.sync()
 
-    # -- folders -----------------------------------------------------------------------------------
-    def _folder(self, key: str) -> str:
-        v = self._str(key)
-        return v if v and Path(v).is_dir() else ""
-
-    @property
-    def last_open_dir(self) -> str:
-        return self._folder("folders/open")
-
-    @last_open_dir.setter
-    def last_open_dir(self, v: str) -> None:
-        self.q.setValue("folders/open", str(v))
-
-    @property
-    def last_save_dir(self) -> str:
-        return self._folder("folders/save")
-
-    @last_save_dir.setter
-    def last_save_dir(self, v: str) -> None:
-        self.q.setValue("folders/save", str(v))
-
-    @property
-    def batch_input_dir(self) -> str:
-        return self._folder("folders/batch_input")
-
-    @batch_input_dir.setter
-    def batch_input_dir(self, v: str) -> None:
-        self.q.setValue("folders/batch_input", str(v))
-
-    @property
-    def batch_output_dir(self) -> str:
-        return self._str("folders/batch_output")
-
-    @batch_output_dir.setter
-    def batch_output_dir(self, v: str) -> None:
-        self.q.setValue("folders/batch_output", str(v))
-
-    @property
-    def batch_recursive(self) -> bool:
-        return self._bool("batch/recursive", False)
-
-    @batch_recursive.setter
-    def batch_recursive(self, v: bool) -> None:
-        self.q.setValue("batch/recursive", bool(v))
-
-    @property
-    def save_as_filter(self) -> str:
-        """The file type chosen in the last Save As (its filter text), offered first the next time."""
-        return self._str("save/filter", "")
-
-    @save_as_filter.setter
-    def save_as_filter(self, v: str) -> None:
-        self.q.setValue("save/filter", str(v))
-
-    @property
-    def batch_format(self) -> str:
-        """How the batch saves its results (a key of ``imageio.OUTPUT_FORMATS``)."""
-        v = self._str("batch/format", "same")
-        return v if v in OUTPUT_FORMATS else "same"
-
-    @batch_format.setter
-    def batch_format(self, v: str) -> None:
-        self.q.setValue("batch/format", str(v))
+    # -- folders and saving ------------------------------------------------------------------------
+    last_open_dir = _folder("folders/open")
+    last_save_dir = _folder("folders/save")
+    batch_input_dir = _folder("folders/batch_input")
+    batch_output_dir = _text("folders/batch_output")  # made by the batch when missing
+    batch_recursive = _flag("batch/recursive", False)
+    save_as_filter = _text("save/filter", doc="The file type chosen in the last Save As (its filter text), "
+                                              "offered first the next time.")
+    batch_format = _text("batch/format", "same", OUTPUT_FORMATS,
+                         doc="How the batch saves its results (a key of ``imageio.OUTPUT_FORMATS``).")
 
     # -- denoising options -------------------------------------------------------------------------
-    @property
-    def device(self) -> str:
-        return self._str("denoise/device", "auto") or "auto"
-
-    @device.setter
-    def device(self, v: str) -> None:
-        self.q.setValue("denoise/device", str(v))
-
-    @property
-    def network(self) -> str:
-        return self._str("denoise/network", "auto") or "auto"
-
-    @network.setter
-    def network(self, v: str) -> None:
-        self.q.setValue("denoise/network", str(v))
-
-    @property
-    def mode(self) -> str:
-        v = self._str("denoise/mode", "fidelity")
-        return v if v in ("fidelity", "detail") else "fidelity"
-
-    @mode.setter
-    def mode(self, v: str) -> None:
-        self.q.setValue("denoise/mode", str(v))
-
-    @property
-    def noise_model(self) -> str:
-        v = self._str("denoise/noise_model", "auto")
-        return v if v in NOISE_MODELS else "auto"
-
-    @noise_model.setter
-    def noise_model(self, v: str) -> None:
-        self.q.setValue("denoise/noise_model", str(v))
-
-    @property
-    def ensemble(self) -> int:
-        v = self._int("denoise/ensemble", 1)
-        return v if v in ENSEMBLE_SIZES else 1
-
-    @ensemble.setter
-    def ensemble(self, v: int) -> None:
-        self.q.setValue("denoise/ensemble", int(v))
-
-    @property
-    def strength(self) -> int:
-        """Share of the brightness noise removed, in percent (``DenoiseOptions.strength`` × 100)."""
-        return min(100, max(0, self._int("denoise/strength", 100)))
-
-    @strength.setter
-    def strength(self, v: int) -> None:
-        self.q.setValue("denoise/strength", int(v))
-
-    @property
-    def color_strength(self) -> int:
-        """Share of the colour noise removed, in percent (``DenoiseOptions.color_strength`` × 100)."""
-        return min(100, max(0, self._int("denoise/color_strength", 100)))
-
-    @color_strength.setter
-    def color_strength(self, v: int) -> None:
-        self.q.setValue("denoise/color_strength", int(v))
-
-    @property
-    def steps(self) -> int:
-        return max(0, self._int("denoise/steps", 0))
-
-    @steps.setter
-    def steps(self, v: int) -> None:
-        self.q.setValue("denoise/steps", int(v))
-
-    @property
-    def seed(self) -> int:
-        return max(0, self._int("denoise/seed", 0))
-
-    @seed.setter
-    def seed(self, v: int) -> None:
-        self.q.setValue("denoise/seed", int(v))
+    device = _text("denoise/device", "auto")
+    network = _text("denoise/network", "auto")
+    mode = _text("denoise/mode", "fidelity", ("fidelity", "detail"))
+    noise_model = _text("denoise/noise_model", "auto", NOISE_MODELS)
+    ensemble = _number("denoise/ensemble", 1, choices=ENSEMBLE_SIZES)
+    strength = _number("denoise/strength", 100, hi=100,
+                       doc="Share of the brightness noise removed, in percent (``DenoiseOptions.strength`` × 100).")
+    color_strength = _number("denoise/color_strength", 100, hi=100,
+                             doc="Share of the colour noise removed, in percent (``DenoiseOptions.color_strength`` "
+                                 "× 100).")
+    steps = _number("denoise/steps", 0)
+    seed = _number("denoise/seed", 0)
 
     # -- window ------------------------------------------------------------------------------------
-    @property
-    def geometry(self) -> QByteArray | None:
-        v = self.q.value("window/geometry")
-        return v if isinstance(v, QByteArray) and not v.isEmpty() else None
-
-    @geometry.setter
-    def geometry(self, v: QByteArray) -> None:
-        self.q.setValue("window/geometry", v)
-
-    @property
-    def window_state(self) -> QByteArray | None:
-        v = self.q.value("window/state")
-        return v if isinstance(v, QByteArray) and not v.isEmpty() else None
-
-    @window_state.setter
-    def window_state(self, v: QByteArray) -> None:
-        self.q.setValue("window/state", v)
-
-    @property
-    def side_by_side(self) -> bool:
-        return self._bool("view/side_by_side", False)
-
-    @side_by_side.setter
-    def side_by_side(self, v: bool) -> None:
-        self.q.setValue("view/side_by_side", bool(v))
+    geometry = _blob("window/geometry")
+    window_state = _blob("window/state")
+    side_by_side = _flag("view/side_by_side", False)
 
     # -- recent files ------------------------------------------------------------------------------
     @property
