@@ -102,9 +102,12 @@ def _cmd_estimate(args) -> int:
             print(json.dumps({"path": str(path), "sigma": round(est.sigma, 3), "timestep": est.timestep,
                               "correlated": est.correlated,
                               "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
-                              "suggest_camera_noise": camera, "mosaic_noise": mosaic}))
+                              "suggest_camera_noise": camera, "mosaic_noise": mosaic,
+                              "two_level": est.analysis is not None and est.analysis.two_level}))
         else:
             kind = "correlated camera noise" if est.correlated else "white noise"
+            if est.analysis is not None and est.analysis.two_level:
+                kind = "black and white only (1-bit): nothing to denoise"
             print(f"{path}: sigma={est.sigma:.2f} (8-bit units, {kind})  t*={est.timestep}")
             if hidden is not None:
                 print(_hidden_noise_note(hidden, "try"))

@@ -29,7 +29,17 @@ def test_estimate_json(noisy_png, capsys):
     assert rec["path"] == str(path)
     assert abs(rec["sigma"] - 25) < 2.5
     assert abs(rec["timestep"] - 56) <= 4
-    assert rec["hidden_noise_sigma"] is None
+    assert rec["hidden_noise_sigma"] is None and rec["two_level"] is False
+
+
+def test_estimate_says_a_one_bit_image_has_nothing_to_denoise(tmp_path, capsys):
+    gradient = np.tile(np.linspace(0, 255, 96, dtype=np.float32), (64, 1)).astype(np.uint8)
+    Image.fromarray(gradient).convert("1").save(tmp_path / "scan.png")
+    assert main(["estimate", str(tmp_path / "scan.png")]) == 0
+    assert "black and white only (1-bit): nothing to denoise" in capsys.readouterr().out
+    assert main(["estimate", str(tmp_path / "scan.png"), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["two_level"] is True and rec["sigma"] == 0 and rec["timestep"] < 0
 
 
 def test_noise_hidden_by_jpeg_is_measured_and_grey_grain_only_suggested(noisy_png, tmp_path, capsys):

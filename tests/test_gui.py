@@ -189,6 +189,22 @@ def test_open_shows_sigma_and_t_estimated_on_worker(qtbot, window, denoiser, tmp
     assert int(panel.steps_label.text()) == est.timestep + 1
 
 
+def test_a_one_bit_image_is_explained_not_denoised(qtbot, window, tmp_path):
+    """A 1-bit (black-and-white only) image: the panel and the status say so, and Denoise leaves it as is."""
+    from PIL import Image
+
+    gradient = np.tile(np.linspace(0, 255, 96, dtype=np.float32), (64, 1)).astype(np.uint8)
+    path = tmp_path / "scan.png"
+    Image.fromarray(gradient).convert("1").save(path)
+    est = open_and_estimate(qtbot, window, path)
+    assert est.timestep < 0 and "black and white only" in window.noise_panel.sigma_label.text()
+    assert "1-bit" in window.progress_label.text() and "nothing to denoise" in window.progress_label.text()
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        window.run_denoise()
+    np.testing.assert_array_equal(blocker.args[0].pixels, window.image.pixels)
+    assert not window.has_unsaved_result()
+
+
 @needs_model
 def test_run_progress_previews_and_psnr(qtbot, window, tmp_path):
     clean = smooth_image(96, 96)

@@ -659,3 +659,27 @@ def test_results_in_another_format_are_not_written_among_the_originals(tmp_path)
         with pytest.raises(ValueError, match="output folder|overwrite an input"):
             collect_inputs([tmp_path / "a.jpg"], tmp_path, out_format=fmt)
     assert collect_inputs([tmp_path / "a.jpg"], tmp_path / "out", out_format="tif")[0].output == tmp_path / "out" / "a.tif"
+
+
+def test_a_one_bit_image_is_left_as_it_is(denoiser, tmp_path):
+    """A 1-bit image (a dithered picture, line art): its dots are the picture. Before, the white-noise
+    estimate read them as sigma ~130 and the run blurred the image to grey; now nothing is measured and
+    the run returns it unchanged. One grey pixel makes it an ordinary image again."""
+    from PIL import Image
+
+    from desktop_denoiser.core.noise_analysis import analyse_noise, is_two_level
+    from desktop_denoiser.pipeline.imageio import read_image
+
+    gradient = np.tile(np.linspace(0, 255, 160, dtype=np.float32), (120, 1)).astype(np.uint8)
+    Image.fromarray(gradient).convert("1").save(tmp_path / "dither.png")  # Floyd-Steinberg dither
+    img = read_image(tmp_path / "dither.png")
+    assert 0.2 < img.pixels.mean() < 0.8 and set(np.unique(img.pixels)) == {0.0, 1.0}
+    est = denoiser.estimate(img.pixels)
+    assert est.analysis.two_level and est.sigma == 0 and est.timestep < 0
+    out = run_to_end(denoiser.run(img.pixels, DenoiseOptions(device="cpu"))).pixels
+    np.testing.assert_array_equal(out, img.pixels)
+    rgb = np.repeat(img.pixels, 3, axis=2)
+    assert is_two_level(rgb) and is_two_level((rgb * 255).astype(np.uint8))
+    assert is_two_level((rgb * 65535).astype(np.uint16))
+    rgb[60, 81] = 0.5
+    assert not is_two_level(rgb) and not analyse_noise(rgb).two_level

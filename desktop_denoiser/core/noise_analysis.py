@@ -222,6 +222,9 @@ class NoiseAnalysis:
     # white-noise (PCA) estimate of the luminance plane (JPEG's Y), in per-channel RGB units; measured only
     # where the hidden-noise signature is seen (nan elsewhere; see HIDDEN_NOISE_LUMA_MIN_RATIO)
     sigma_luma: float = float("nan")
+    # every pixel is black or white (a 1-bit image: line art, a scanned document, a dithered picture): its
+    # dots are the picture, not noise, so nothing is measured (sigma 0) and a run leaves it as it is
+    two_level: bool = False
 
     @property
     def mosaic_pattern(self) -> bool:
@@ -300,6 +303,17 @@ def _as_float_image(image: np.ndarray) -> np.ndarray:
     if x.ndim != 3 or x.shape[2] not in (1, 3, 4):
         raise ValueError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 image, got shape {x.shape}")
     return x[..., :3] if x.shape[2] == 4 else x
+
+
+def is_two_level(x: np.ndarray) -> bool:
+    """Whether every value of ``x`` (uint8, uint16 or float in [0, 1]) is black or white (0 or full scale),
+    as in a 1-bit image. A sample of the pixels is checked first, so a photo costs almost nothing."""
+    top = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}.get(x.dtype, 1.0)
+
+    def bilevel(a: np.ndarray) -> bool:
+        return bool(np.all((a == 0) | (a == top)))
+
+    return bilevel(x[::7, ::5]) and bilevel(x)
 
 
 def _sample_blocks(x: np.ndarray, b: int, max_blocks: int, seed: int = 0) -> np.ndarray:
@@ -461,6 +475,8 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
         scale = 255.0 / 65535.0
     else:
         scale = 255.0
+    if is_two_level(x):
+        return NoiseAnalysis(0.0, False, 0.0, 0.0, 0.0, two_level=True)
     sigma_white = float(estimate_sigma(x))
     b = BLOCK
     H, W, C = x.shape

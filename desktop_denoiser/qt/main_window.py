@@ -523,7 +523,10 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         except Exception:
             self._schedule = None
         self.noise_panel.set_estimate(est)
-        if est.timestep < 0:
+        if est.analysis is not None and est.analysis.two_level:
+            self.progress_label.setText("This image is only black and white (1-bit): its dots are the picture, "
+                                        "not noise, so there is nothing to denoise.")
+        elif est.timestep < 0:
             self.progress_label.setText("This photo looks clean: there is almost no noise to remove.")
         elif self.image.size[0] * self.image.size[1] >= BIG_PHOTO_PIXELS:
             self.progress_label.setText("Ready. Press Denoise (Ctrl+R), or zoom in and check a part first with "
