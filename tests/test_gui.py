@@ -885,6 +885,28 @@ def test_settings_are_remembered(qtbot, tmp_path):
     assert opts.color_strength == pytest.approx(0.9) and w2.noise_panel.batch_options().color_strength == 0.9
 
 
+def test_reset_the_options_brings_back_the_defaults(qtbot, tmp_path):
+    """Denoise ▸ Reset the options: every option the panel sets goes back to DenoiseOptions()'s default."""
+    w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"), quiet=True)
+    qtbot.addWidget(w)
+    panel = w.noise_panel
+    panel.set_mode("detail")
+    panel.set_steps(17)
+    panel.set_seed(42)
+    panel.set_ensemble(8)
+    panel.set_strength(60)
+    panel.set_color_strength(30)
+    panel.set_noise_model("real")
+    panel.set_network("fast")
+    panel.set_override(12.0)
+    assert panel.batch_options() != DenoiseOptions()
+    menus = {a.text().replace("&", ""): a.menu() for a in w.menuBar().actions()}
+    assert w.reset_options_action in menus["Denoise"].actions() and w.reset_options_action.isEnabled()
+    w.reset_options_action.trigger()
+    assert panel.batch_options() == DenoiseOptions()
+    assert panel.sigma_override() is None and not panel.sigma_slider.isEnabled()
+
+
 def test_the_network_choice_reaches_the_run(qtbot, tmp_path):
     """Each network chosen runs and the status line says which; "Auto" names what it picks here."""
     from desktop_denoiser.pipeline.devices import NETWORKS, auto_network_label

@@ -234,6 +234,9 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
                                            "Denoise only the part of the photo in view: a quick check of the "
                                            "settings before the whole photo")
         self.cancel_action = self._action("&Cancel", self.cancel_run, "Esc", "cancel", "Stop the running denoise")
+        self.reset_options_action = self._action("&Reset the options", lambda: self.noise_panel.reset_options(),
+                                                 None, None, "Mode, quality, strength, σ and the rest back to "
+                                                 "their defaults")
         self.fit_action = self._action("&Fit to window", self.viewer.fit, "Ctrl+0", "fit", "Fit the photo")
         self.zoom100_action = self._action("&Actual size (100%)", self.viewer.zoom_100, "Ctrl+1", "zoom-100",
                                            "One photo pixel per screen pixel")
@@ -284,6 +287,8 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         run_menu.addAction(self.run_action)
         run_menu.addAction(self.preview_action)
         run_menu.addAction(self.cancel_action)
+        run_menu.addSeparator()
+        run_menu.addAction(self.reset_options_action)
         run_menu.addSeparator()
         run_menu.addAction(self.batch_action)
         help_menu = mb.addMenu("&Help")
@@ -379,6 +384,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self.preview_button.setEnabled(has_image and not running)
         self.cancel_action.setEnabled(running)
         self.cancel_button.setEnabled(running)
+        self.reset_options_action.setEnabled(not running)
         self.compare_previous_action.setEnabled(self.previous is not None)
         self.save_action.setEnabled(self.can_save() and not running)
         self.save_as_action.setEnabled(self.can_save() and not running)

@@ -384,6 +384,22 @@ class NoisePanel(QWidget):
         i = self.network_combo.findData(name)
         self.network_combo.setCurrentIndex(i if i >= 0 else 0)
 
+    def reset_options(self) -> None:
+        """Every option back to its default (``DenoiseOptions()``): noise type Auto with the estimated σ,
+        Fidelity, Normal quality, Strength and Colour noise 100 %, default steps, seed 0, Auto device and
+        network. The estimate itself stays."""
+        d = DenoiseOptions()
+        self.set_override(None)
+        self.set_noise_model(d.noise_model)
+        self.set_mode(d.mode)
+        self.set_ensemble(d.ensemble)
+        self.set_strength(round(d.strength * 100))
+        self.set_color_strength(round(d.color_strength * 100))
+        self.set_steps(d.steps or 0)
+        self.set_seed(d.seed)
+        self.set_device(d.device)
+        self.set_network(d.network)
+
     def options(self) -> DenoiseOptions:
         """Options for a run on the open photo: :meth:`batch_options`, except that a manual sigma with "Auto"
         keeps the noise type the estimate detected. With sigma None the run plans from the noise analysis
