@@ -640,3 +640,22 @@ def test_strength_split_keeps_the_grain_and_not_the_colour_noise(capsys, tmp_pat
     assert removed[1] == pytest.approx(plain[1], abs=0.02)  # the same grain
     assert removed[2] == pytest.approx(full[2], abs=0.05) and removed[2] * 2 < plain[2]
     assert plain[0] < removed[0] < full[0]
+
+
+def test_camera_path_compares_the_two_first_passes_on_simulated_cameras(capsys, tmp_path):
+    """benchmarks/camera_path.py on small simulated-camera photos and a clean folder: both paths are
+    measured on the photos Auto takes for camera noise (the same ones), and the clean check counts them."""
+    for i in range(3):
+        img = np.round(smooth_test_image(96, 128, seed=i) * 255).astype(np.uint8)
+        assert cv2.imwrite(str(tmp_path / f"c{i}.png"), img[:, :, ::-1])
+    argv = ["--pairs", "", "--clean", str(tmp_path), "--sim", "3", "--crop", "96", "--clean-check", str(tmp_path),
+            "--threads", "1"]
+    assert _script("camera_path").main(argv) == 0
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| simulated") or line.startswith("| tmp") or ", clean" in line]
+    assert len(rows) == 4 and {r[2] for r in rows} == {"sub-images + refinement (shipped)", "whole photo + refinement"}
+    sim = [r for r in rows if r[0].startswith("simulated")]
+    assert sim[0][1] == sim[1][1] and sim[0][1].endswith("of 3")
+    clean = [r for r in rows if ", clean" in r[0]]
+    taken = clean[0][1].split(" of ")[0]  # how many of the clean photos Auto took for camera noise
+    assert clean[1][1] == clean[0][1] and all(r[5].split("/")[1] == taken for r in clean)

@@ -489,3 +489,16 @@ def test_mosaic_excess_undoes_the_grid_pattern_but_not_texture():
     sparse = (rng.random(gauss.shape) < 0.05) * rng.standard_normal(gauss.shape) * 3 + 0.3 * rng.standard_normal(gauss.shape)
     sparse[:, 0::2, 0::2] *= 2.0
     assert na.mosaic_excess(sparse) > 10.0
+
+
+def test_without_sub_images_the_first_pass_is_the_whole_photo_at_the_same_level(image):
+    """plan_real(sub_images=False), for a network trained on camera noise (benchmarks/camera_path.py):
+    the same two levels, the first pass on the whole photo (1 step instead of the 4 sub-images')."""
+    schedule = NoiseSchedule()
+    noisy = _quantise(image + blurred_noise(image.shape, 8.0, 1.0, 5) / 255)
+    a = na.analyse_noise(noisy)
+    assert a.correlated
+    pd, whole = rn.plan_real(schedule, a), rn.plan_real(schedule, a, sub_images=False)
+    assert [p.kind for p in pd.passes] == ["pd", "full"] and [p.kind for p in whole.passes] == ["full", "full"]
+    assert [p.plan.timestep for p in pd.passes] == [p.plan.timestep for p in whole.passes]
+    assert pd.total == 5 and whole.total == 2

@@ -19,7 +19,11 @@ sub-image results, at 0.5 x sigma (REFINE_LEVEL = "measured", a level measured i
 kept for comparison). For white noise (``correlated=False``) it is exactly the plain
 fidelity path (white-noise sigma -> t*, one x0 prediction). Cost: 2 network evaluations of the
 image's size (4 quarter-size sub-images + 1 full), i.e. ~2x the plain fidelity path.
-``STRATEGY = "direct"`` (one full-resolution pass) is kept for comparison.
+``STRATEGY = "direct"`` (one full-resolution pass) is kept for comparison, and so is
+``plan_real(..., sub_images=False)``: the camera network, trained on whole simulated-camera photos, run
+on the whole photo before the same refinement. That gained +1.15 dB on simulated cameras but tied on
+PolyU and changed one or two more clean photos per set, so it is not the app's path
+(``benchmarks/camera_path.py``; benchmarks/RESULTS.md).
 
 Measured on PolyU-Canon5D2 (29 real pairs; even-numbered pairs used to choose, odd ones to check):
 
@@ -187,10 +191,12 @@ def luma_sigma(analysis: NoiseAnalysis) -> float:
 
 
 def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fidelity",
-              steps: int | None = None, *, refine_scale: float | None = None) -> RealPlan:
+              steps: int | None = None, *, refine_scale: float | None = None, sub_images: bool = True) -> RealPlan:
     """Passes for ``analysis``: plain fidelity at its white_sigma if not correlated; else pixel-shuffled
     sub-images at PD_SIGMA_SCALE x the per-pixel sigma (``camera_sigma``; the luminance-matched one if
-    LUMA_MATCHED), then a full-resolution refinement at ``refine_scale`` x sigma (default
+    LUMA_MATCHED) — with ``sub_images`` False (a network trained on camera noise, which needs no
+    whitening: see the module's note) the whole photo at that level instead —, then a full-resolution
+    refinement at ``refine_scale`` x sigma (default
     REFINE_SIGMA_SCALE; 0 = none), or with REFINE_LEVEL = "measured" and no ``refine_scale`` at the level
     measured in the sub-images' result (:func:`measured_refinement`). ``mode``/``steps`` apply to every
     pass (``detail``: each pass is the ancestral chain from its own t*, so the result keeps re-synthesised
@@ -206,7 +212,7 @@ def plan_real(schedule: NoiseSchedule, analysis: NoiseAnalysis, mode: str = "fid
     passes = []
     pd_plan = plan_denoise(schedule, pd_sigma, mode, steps)
     if pd_plan.timestep >= 0:
-        passes.append(RealPass("pd" if PD_STRIDE > 1 else "full", pd_plan))
+        passes.append(RealPass("pd" if sub_images and PD_STRIDE > 1 else "full", pd_plan))
         if refine_scale is None and REFINE_LEVEL == "measured":
             # predicted level, at least the finest one: whether anything is left is known only when it runs
             level = max(_measured_level(RESIDUAL_FRACTION * sigma, sigma),
