@@ -19,8 +19,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QMimeData, QObject, QPoint, QPointF, Qt, QTimer, QUrl, Slot  # noqa: E402
-from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QPointF, Qt, QTimer, QUrl, Slot  # noqa: E402
+from PySide6.QtGui import QDropEvent, QFocusEvent, QImage  # noqa: E402
 
 from conftest import blurred_noise  # noqa: E402
 from desktop_denoiser.bench.camera import raw_pipeline  # noqa: E402
@@ -979,7 +979,7 @@ def test_help_lists_the_keyboard_shortcuts_and_the_mouse(qtbot, tmp_path):
     for what, keys in (("Denoise", "Ctrl+R"), ("Preview the area in view", "Ctrl+Shift+R"), ("Batch", "Ctrl+B"),
                        ("Actual size (100%)", "Ctrl+1"), ("Keyboard and mouse", "F1")):
         assert re.search(f"<td>{re.escape(what)}</td><td>&nbsp;&nbsp;<b>[^<]*{re.escape(keys)}", text), what
-    assert "mouse wheel" in text and "double-click" in text
+    assert "mouse wheel" in text and "double-click" in text and "hold Space" in text
     help_menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&Help")
     assert w.shortcuts_action in help_menu.actions()
 
@@ -1005,6 +1005,37 @@ def test_viewer_reports_the_area_in_view_and_outlines_a_preview(qtbot):
     assert np.allclose(img[150, left_edge + 20], img[150, left_edge - 20], atol=2)  # only an outline
     view.set_images(array_to_qimage(grey))  # another photo: no outline
     assert view.after_region() is None
+
+
+def test_holding_space_shows_the_before_image_on_the_after_side(qtbot):
+    """Space held in the viewer: the after side shows the original (and says so), split or side by side;
+    released, or when the viewer loses focus, the result again. Without a result Space does nothing."""
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    dark, light = np.full((100, 200, 3), 0.2, np.float32), np.full((100, 200, 3), 0.8, np.float32)
+    view.set_images(array_to_qimage(dark))
+    qtbot.keyPress(view, Qt.Key.Key_Space)
+    assert not view.is_peeking()
+    qtbot.keyRelease(view, Qt.Key.Key_Space)
+    view.set_images(array_to_qimage(dark), array_to_qimage(light))
+    view.set_labels("Original", "Denoised")
+
+    def right_side():  # 0-1 from the grabbed screen (8 bits)
+        return qimage_to_array(view.grab().toImage())[150, 300] / 255
+
+    for side_by_side in (False, True):
+        view.set_side_by_side(side_by_side)
+        assert right_side()[0] > 0.7
+        qtbot.keyPress(view, Qt.Key.Key_Space)
+        assert view.is_peeking() and right_side()[0] < 0.3
+        qtbot.keyRelease(view, Qt.Key.Key_Space)
+        assert not view.is_peeking() and right_side()[0] > 0.7
+    view.set_peeking(True)
+    view.clearFocus()
+    view.focusOutEvent(QFocusEvent(QEvent.Type.FocusOut))
+    assert not view.is_peeking()
 
 
 def test_a_part_written_into_a_qimage_equals_converting_the_whole():

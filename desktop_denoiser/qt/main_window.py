@@ -940,7 +940,8 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         rows += [("Move around the photo", "arrow keys, or drag with the mouse"),
                  ("Zoom at the pointer", "mouse wheel"),
                  ("100 % at the pointer / fit", "double-click"),
-                 ("Move the before/after divider", "drag the round handle")]
+                 ("Move the before/after divider", "drag the round handle"),
+                 ("The original in place of the result (flick between them)", "hold Space on the photo")]
         body = "".join(f"<tr><td>{what}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for what, keys in rows)
         return f"<table>{body}</table>"
 

@@ -44,6 +44,7 @@ class CompareView(QWidget):
         self._drag_last = QPointF()
         self._cache: dict[tuple[int, int], QImage] = {}
         self._after_region: tuple[int, int, int, int] | None = None  # outlined on the after side
+        self._peek = False  # Space held: the before image on the after side too, to flick between the two
         self.placeholder = "Open a photo (Ctrl+O) or drop it here\n(several photos or a folder: a batch)"
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -296,12 +297,34 @@ class CompareView(QWidget):
         else:
             self.set_zoom(1.0, event.position())
 
+    def is_peeking(self) -> bool:
+        """Whether Space is held: the after side shows the before image (flick between the two in place)."""
+        return self._peek
+
+    def set_peeking(self, on: bool) -> None:
+        if bool(on) != self._peek:
+            self._peek = bool(on)
+            self.update()
+
+    def keyReleaseEvent(self, event) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.set_peeking(False)
+        else:
+            super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802
+        self.set_peeking(False)  # the release may go to another window
+        super().focusOutEvent(event)
+
     def keyPressEvent(self, event) -> None:  # noqa: N802
         step = 40
         key = event.key()
         moves = {Qt.Key.Key_Left: (step, 0), Qt.Key.Key_Right: (-step, 0),
                  Qt.Key.Key_Up: (0, step), Qt.Key.Key_Down: (0, -step)}
-        if key in moves:
+        if key == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self.set_peeking(self._after is not None)
+        elif key in moves:
             self.pan_by(*moves[key])
         elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
             self.zoom_in()
@@ -386,21 +409,26 @@ class CompareView(QWidget):
             painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
         panes = self.panes()
+        # Space held: the before image (cached level 0) and its label on the after side, no outline
+        peek = self._peek and self._after is not None
+        after_which, after_img = (0, self._before) if peek else (1, self._after)
+        after_label = self._before_label if peek else self._after_label
         if self._side_by_side:
             left, right = panes
             self._draw_image(painter, 0, self._before, left, left)
-            if self._after is not None:
-                self._draw_image(painter, 1, self._after, right, right)
-                self._draw_region(painter, right, right)
+            if after_img is not None:
+                self._draw_image(painter, after_which, after_img, right, right)
+                if not peek:
+                    self._draw_region(painter, right, right)
             else:
                 painter.setPen(TEXT)
                 painter.drawText(right, Qt.AlignmentFlag.AlignCenter, "Run the denoiser to see the result here")
             self._draw_label(painter, self._before_label, left.topLeft() + QPointF(10, 10), False)
-            if self._after is not None:
-                self._draw_label(painter, self._after_label, right.topLeft() + QPointF(10, 10), False)
+            if after_img is not None:
+                self._draw_label(painter, after_label, right.topLeft() + QPointF(10, 10), False)
             return
         pane = panes[0]
-        if self._after is None:
+        if after_img is None:
             self._draw_image(painter, 0, self._before, pane, pane)
             self._draw_label(painter, self._before_label, pane.topLeft() + QPointF(10, 10), False)
             return
@@ -408,8 +436,9 @@ class CompareView(QWidget):
         left = QRectF(pane.left(), pane.top(), dx - pane.left(), pane.height())
         right = QRectF(dx, pane.top(), pane.right() - dx, pane.height())
         self._draw_image(painter, 0, self._before, pane, left)
-        self._draw_image(painter, 1, self._after, pane, right)
-        self._draw_region(painter, pane, right)
+        self._draw_image(painter, after_which, after_img, pane, right)
+        if not peek:
+            self._draw_region(painter, pane, right)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setPen(QPen(QColor(255, 255, 255, 230), 2))
         painter.drawLine(QPointF(dx, pane.top()), QPointF(dx, pane.bottom()))
@@ -430,4 +459,4 @@ class CompareView(QWidget):
         if left.width() > 60:
             self._draw_label(painter, self._before_label, pane.topLeft() + QPointF(10, 10), False)
         if right.width() > 60:
-            self._draw_label(painter, self._after_label, pane.topRight() + QPointF(-10, 10), True)
+            self._draw_label(painter, after_label, pane.topRight() + QPointF(-10, 10), True)
