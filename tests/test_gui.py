@@ -175,6 +175,9 @@ def test_open_shows_sigma_and_t_estimated_on_worker(qtbot, window, denoiser, tmp
     assert panel.t_label.text() == str(est.timestep)
     assert panel.steps_label.text() == "1"  # fidelity default
     assert window.viewer.has_image() and "noisy.png" in window.windowTitle()
+    assert window.focusWidget() is window.viewer  # the keys act on the photo
+    assert all(b.focusPolicy() == Qt.FocusPolicy.TabFocus  # a click on them leaves the focus there
+               for b in (window.run_button, window.preview_button, window.cancel_button))
     assert window.settings.recent_files[0] == str(path.resolve())
     # manual override: t* follows the chosen sigma, and the run uses it
     panel.set_override(50.0)

@@ -132,6 +132,10 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self.preview_button.setMinimumHeight(34)
         self.preview_button.setToolTip("Denoise only the part of the photo in view, in a second or two: zoom in "
                                        "on what matters and check the settings (Ctrl+Shift+R)")
+        for button in (self.run_button, self.preview_button, self.cancel_button):
+            # a click leaves the keyboard focus where it was (the photo): Space there shows the original,
+            # and must not press the button clicked last (a new run); Tab still reaches them
+            button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button, 3)
         run_row.addWidget(self.preview_button, 2)
@@ -504,6 +508,7 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self._original_qimage = array_to_qimage(image.pixels, image.alpha)
         self.viewer.set_images(self._original_qimage)
         self.viewer.set_labels("Original", "Denoised")
+        self.viewer.setFocus()  # the keys (arrows, +/-, Space) act on the photo just opened
         self._clear_previews()
         self._set_progress(0, 1)
         self.progress_label.setText("Estimating the noise level…")
