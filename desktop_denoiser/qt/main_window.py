@@ -14,14 +14,16 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
 
 from ..paths import resource, resources_dir
 from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, left_out_note, not_a_photo_message, split_inputs
-from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate, apply_strength
+from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate
 from ..pipeline.progress import format_seconds
 from ..pipeline.region import Region, plan_region
 from .batch import BatchDialog
-from .convert import array_to_qimage, with_region
+from .convert import array_to_qimage
 from .drops import FileDropTarget
 from .icons import app_icon, icon
-from .noise_panel import NoisePanel, quality_name
+from .noise_panel import NoisePanel
+from .help import HelpMixin
+from .results import ResultMixin
 from .saving import SaveMixin
 from .settings import Settings
 from .viewer import CompareView
@@ -34,7 +36,7 @@ BIG_PHOTO_PIXELS = 4_000_000  # from this size on, the ready message points to P
 REPREVIEW_DELAY_MS = 400  # a preview follows a changed setting once the controls have rested this long
 STEP_FORMAT = "step %v / %m"  # the progress bar counts reverse steps ...
 TILE_FORMAT = "tile %v / %m"  # ... or, in a single-step run, the tiles of that step
-class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
+class MainWindow(SaveMixin, ResultMixin, HelpMixin, FileDropTarget, QMainWindow):
     """``quiet=True`` (tests, screenshots) shows no message boxes: errors still go to ``error_shown`` and the
     status bar, and ``confirm()`` answers ``auto_confirm``. A denoised result not yet saved is marked in
     the title, and opening another photo or quitting asks first (``ask_before_discarding``; off when quiet)."""
@@ -768,70 +770,6 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self.run_finished.emit(result)
         self._repreview_if_pending()
 
-    def _mixed(self, denoised):
-        """A run's pixels at the panel's Strength and Colour noise (the original mixed back in)."""
-        panel = self.noise_panel
-        return apply_strength(self.image.pixels, denoised, panel.strength(), panel.color_strength())
-
-    def _mix_result(self) -> None:
-        """``self.result`` = the finished run mixed with the original at the panel's strength."""
-        full = self._full_result
-        if full is None or self.image is None:
-            return
-        pixels = self._mixed(full.pixels)
-        self.result = full if pixels is full.pixels else replace(full, pixels=pixels)
-
-    def _display_result(self) -> None:
-        if self.result is not None and self.image is not None:
-            region = self.preview_region
-            if region is not None and self._original_qimage is not None:
-                # the rest of a preview is the original: only the part is converted (0.3 s less on 24 MP)
-                x0, y0, x1, y1 = region.box
-                alpha = self.image.alpha[y0:y1, x0:x1] if self.image.alpha is not None else None
-                after = with_region(self._original_qimage, self.result.pixels[y0:y1, x0:x1], x0, y0, alpha)
-            else:
-                after = array_to_qimage(self.result.pixels, self.image.alpha)
-            self.viewer.set_after(after)
-            self.viewer.set_after_region(region.box if region is not None else None)
-            self._show_before()
-
-    @staticmethod
-    def _run_label_for(opts, region: Region | None) -> str:
-        """A run's settings in words, for the viewer's labels when two runs are compared."""
-        quality = quality_name(opts.ensemble)
-        steps = f" · {opts.steps} steps" if opts.steps else ""
-        area = " · area in view" if region is not None else ""
-        return f"{opts.mode.capitalize()} · {quality}{steps}{area}"
-
-    def _show_before(self) -> None:
-        """The before side: the original, or the previous run (View ▸ Compare with the previous run), each
-        mixed at the panel's Strength like the result; and the labels that say which is which."""
-        if self.image is None:
-            return
-        after = "Preview (area in view)" if self.preview_region is not None else "Denoised"
-        if self.compare_previous_action.isChecked() and self.previous is not None and self.result is not None:
-            prev, label = self.previous
-            pixels = self._mixed(prev.pixels)
-            self.viewer.set_before(array_to_qimage(pixels, self.image.alpha))
-            self.viewer.set_labels(f"Previous: {label}", f"Now: {self._result_label}")
-            return
-        self.compare_previous_action.setChecked(False)
-        if self.viewer.before() is not self._original_qimage:
-            self.viewer.set_before(self._original_qimage)
-        self.viewer.set_labels("Original", after)
-
-    def _show_result(self) -> None:
-        self._display_timer.stop()
-        self._mix_result()
-        self._display_result()
-
-    def _on_strength_changed(self, _strength: float) -> None:
-        self._mix_result()
-        if self._full_result is not None:
-            self._display_timer.start()
-            # what Save writes has changed (a preview is never saved)
-            self._set_unsaved(self.preview_region is None and self._full_result.timestep >= 0)
-
     @Slot()
     def _on_options_changed(self) -> None:
         if self.preview_region is not None or (self.is_running() and self._run_region is not None):
@@ -915,50 +853,6 @@ class MainWindow(SaveMixin, FileDropTarget, QMainWindow):
         self.batch_dialog.raise_()
         self.batch_dialog.activateWindow()
         return self.batch_dialog
-
-    def show_about(self) -> None:
-        from .. import __version__
-
-        text = (f"<h3>Desktop Denoiser {__version__}</h3>"
-                "<p>Removes noise from photos with a Denoising Diffusion Probabilistic Model (DDPM): the noise "
-                "level σ of the photo is estimated, matched to the diffusion timestep t*, and the reverse "
-                "process runs from there.</p>"
-                "<p><b>Fidelity</b> mode predicts the clean photo in one step; <b>Detail</b> mode runs the "
-                "full reverse chain for finer texture.</p>")
-        if self.quiet:
-            return
-        QMessageBox.about(self, "About Desktop Denoiser", text)
-
-    def shortcuts_text(self) -> str:
-        """The Help ▸ Keyboard and mouse page (HTML): every menu action's shortcuts, then the viewer's keys
-        and mouse."""
-        fmt = QKeySequence.SequenceFormat.NativeText
-        rows = []
-        for act in (self.open_action, self.save_action, self.save_as_action, self.run_action, self.preview_action,
-                    self.cancel_action, self.batch_action, self.fit_action, self.zoom100_action, self.zoom_in_action,
-                    self.zoom_out_action, self.split_action, self.side_action, self.compare_previous_action,
-                    self.shortcuts_action,
-                    self.quit_action):
-            keys = " or ".join(k.toString(fmt) for k in act.shortcuts() if not k.isEmpty())
-            if keys:
-                rows.append((act.text().replace("&", "").rstrip("…"), keys))
-        rows += [("Move around the photo", "arrow keys, or drag with the mouse"),
-                 ("Zoom at the pointer", "mouse wheel"),
-                 ("100 % at the pointer / fit", "double-click"),
-                 ("Move the before/after divider", "drag the round handle"),
-                 ("The original in place of the result (flick between them)", "hold Space on the photo")]
-        body = "".join(f"<tr><td>{what}</td><td>&nbsp;&nbsp;<b>{keys}</b></td></tr>" for what, keys in rows)
-        return f"<table>{body}</table>"
-
-    def show_shortcuts(self) -> None:
-        if self.quiet:
-            return
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard and mouse", self.shortcuts_text(),
-                          QMessageBox.StandardButton.Close, self)
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setModal(False)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.show()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self._may_discard_result("Quit"):
