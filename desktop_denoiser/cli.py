@@ -357,6 +357,29 @@ def _cmd_bench(args) -> int:
     return bench_main(args.rest)
 
 
+def _cmd_desktop_entry(args) -> int:
+    from . import desktop_entry
+
+    if sys.platform in ("win32", "darwin"):
+        print("error: the desktop entry is for Linux desktops (freedesktop.org); on Windows and macOS start the "
+              "app with desktop-denoiser", file=sys.stderr)
+        return 2
+    home = Path(args.data_home) if args.data_home else None
+    try:
+        if args.remove:
+            gone = desktop_entry.remove(home)
+            print("removed " + ", ".join(map(str, gone)) if gone else "no desktop entry to remove")
+            return 0
+        written = desktop_entry.install(home)
+    except OSError as exc:
+        print(f"error: could not write the desktop entry: {exc}", file=sys.stderr)
+        return 1
+    print("wrote " + ", ".join(map(str, written)))
+    print("Desktop Denoiser is now in the applications menu and in Open with for photos (a new login may be "
+          "needed for the menu to show it).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="desktop-denoiser-cli", description="Denoise photos with a DDPM (headless).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -467,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--export", default=None, help="write the EMA weights to this .safetensors at the end")
     t.set_defaults(func=_cmd_train)
 
+    de = sub.add_parser("desktop-entry", help="add Desktop Denoiser to the applications menu and to Open with "
+                                              "for photos (Linux; this user only)")
+    de.add_argument("--remove", action="store_true", help="take the entry and its icon away again")
+    de.add_argument("--data-home", default=None, help="where to write (default: $XDG_DATA_HOME or ~/.local/share)")
+    de.set_defaults(func=_cmd_desktop_entry)
     b = sub.add_parser("bench", help="benchmark against peers (see benchmarks/)")
     b.add_argument("rest", nargs=argparse.REMAINDER)
     b.set_defaults(func=_cmd_bench)
