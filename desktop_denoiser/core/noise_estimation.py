@@ -189,8 +189,8 @@ def estimate_sigma(
     h, w, c = arr.shape
     if h < 2 * p or w < 2 * p:
         raise NoiseEstimationError(
-            f"image of {h}x{w} pixels is too small to estimate noise with {p}x{p} patches; "
-            f"need at least {2 * p}x{2 * p}"
+            f"the image ({w}×{h} pixels) is too small to measure its noise level (with {p}×{p} patches, at "
+            f"least {2 * p}×{2 * p} pixels are needed); set σ by hand to denoise it (Set σ manually, or --sigma)"
         )
 
     nh, nw = h - p + 1, w - p + 1
