@@ -315,7 +315,8 @@ def _cmd_train(args) -> int:
                       batch_size=args.batch_size, crop_size=args.crop, lr=args.lr, val_every=args.val_every,
                       save_every=args.save_every, seed=args.seed, device=args.device, threads=args.threads,
                       focus_sigma=args.focus_sigma, focus_prob=args.focus_prob, clip_prob=args.clip_prob,
-                      corr_prob=args.corr_prob, camera_prob=args.camera_prob, color_prob=args.color_prob,
+                      corr_prob=args.corr_prob, camera_prob=args.camera_prob,
+                      camera_sub_image_prob=args.camera_sub_image_prob, color_prob=args.color_prob,
                       grey_prob=args.grey_prob,
                       objective=args.objective, min_snr_gamma=args.min_snr_gamma,
                       precision=args.precision,
@@ -468,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--camera-prob", type=float, default=0.0,
                    help="fraction of samples rendered through a random simulated camera (raw Poisson-Gaussian "
                         "noise, demosaicing, colour processing, JPEG) at the timestep of their noise level")
+    t.add_argument("--camera-sub-image-prob", type=float, default=0.0,
+                   help="share of those camera samples given as their 2x2 pixel-shuffled sub-images, as the "
+                        "camera-noise path's first pass denoises them")
     t.add_argument("--color-prob", type=float, default=0.5,
                    help="fraction of samples given saturated colours (channel permutation, saturation boost)")
     t.add_argument("--grey-prob", type=float, default=0.0,

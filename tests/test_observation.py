@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -37,3 +39,30 @@ def test_camera_like_noise_is_seeded_and_varies_per_sample():
     torch.testing.assert_close(a, b)
     lags = [float((s[..., 1:] * s[..., :-1]).mean() / s.var()) for s in a]
     assert max(lags) - min(lags) > 0.05  # a different blur per sample
+
+
+def test_camera_samples_as_sub_images_are_the_renderings_sub_images():
+    """--camera-sub-image-prob: a camera sample given as sub-images is the same rendering (clean and noisy)
+    cut into the four pixel-shuffled sub-images the camera-noise path denoises, in a 2x2 grid."""
+    from desktop_denoiser.core.observation import camera_observations, sub_image_tiles
+    from desktop_denoiser.core.real_noise import pd_split
+    from desktop_denoiser.core.schedule import NoiseSchedule
+
+    img = np.random.default_rng(3).random((8, 12, 3))
+    tiles = sub_image_tiles(img)
+    subs, _ = pd_split(img, 2)
+    np.testing.assert_array_equal(tiles[:4, :6], subs[0])
+    np.testing.assert_array_equal(tiles[4:, 6:], subs[3])
+    schedule = NoiseSchedule()
+    x0 = torch.from_numpy(np.random.default_rng(4).random((1, 3, 32, 48)).astype(np.float32) * 2 - 1)
+    whole = camera_observations(x0, schedule, np.random.default_rng(7))
+    shuffled = camera_observations(x0, schedule, np.random.default_rng(7), sub_image_prob=1.0)
+
+    def hwc(t):
+        return t[0].permute(1, 2, 0).numpy()
+
+    np.testing.assert_allclose(hwc(shuffled[0]), sub_image_tiles(hwc(whole[0])), atol=1e-6)
+    residue = hwc(whole[2]) * float(schedule.sigmas[whole[1][0]])
+    np.testing.assert_allclose(hwc(shuffled[2]) * float(schedule.sigmas[shuffled[1][0]]), sub_image_tiles(residue),
+                               atol=1e-5)
+    assert not np.allclose(hwc(shuffled[0]), hwc(whole[0]))

@@ -81,16 +81,32 @@ def camera_like_noise(shape, generator: torch.Generator, blur_range=BLUR_RANGE,
 SIGMA_JITTER = 0.15
 
 
-def camera_observations(x0: torch.Tensor, schedule: NoiseSchedule,
-                        rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x0', t, noise) for clean crops ``x0`` ((B, 3, H, W) in [-1, 1], even H and W; any device): x0' the
-    random camera's noise-free rendering, t (B,) long, and noise with ``q_sample(x0', t, noise)`` equal to
-    ``sqrt(abar_t) *`` its noisy 8-bit rendering, i.e. noise = (noisy - x0') / sigma_t (not exactly unit
-    variance: camera noise is signal dependent and sigma_t the nearest level). float32 on x0's device."""
+def sub_image_tiles(image: np.ndarray) -> np.ndarray:
+    """HxWxC (H, W even) as its four 2x2 pixel-shuffled sub-images ``image[i::2, j::2]`` side by side in a 2x2
+    grid of the same size: what the camera-noise path's first pass feeds the network, one sub-image at a
+    time (core/real_noise.py: pd_split)."""
+    h, w = image.shape[0] // 2, image.shape[1] // 2
+    out = np.empty_like(image)
+    for i in range(2):
+        for j in range(2):
+            out[i * h:(i + 1) * h, j * w:(j + 1) * w] = image[i::2, j::2]
+    return out
+
+
+def camera_observations(x0: torch.Tensor, schedule: NoiseSchedule, rng: np.random.Generator,
+                        sub_image_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x0', t, noise) for clean crops ``x0`` ((B, 3, H, W) in [-1, 1], even H and W; any device):
+    x0' the random camera's noise-free rendering, t (B,) long, and noise with ``q_sample(x0', t, noise)``
+    equal to ``sqrt(abar_t) *`` its noisy 8-bit rendering, i.e. noise = (noisy - x0') / sigma_t (not exactly
+    unit variance: camera noise is signal dependent and sigma_t the nearest level). A ``sub_image_prob``
+    share of the samples are the rendering's pixel-shuffled sub-images (:func:`sub_image_tiles`, both
+    x0' and the noisy one), as the app's camera-noise path denoises them. float32 on x0's device."""
     imgs = ((x0.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
     refs, noises, ts = [], [], []
     for im in imgs:
         ref, noisy = camera_training_pair(im.astype(np.float64), rng)
+        if sub_image_prob > 0 and rng.random() < sub_image_prob:
+            ref, noisy = sub_image_tiles(ref), sub_image_tiles(noisy)
         residue = 2.0 * (noisy - ref)  # in [-1, 1] units
         level = float(np.std(residue)) * math.exp(SIGMA_JITTER * rng.standard_normal())
         t = max(0, schedule.sigma_to_timestep(level * 255.0 / 2.0))

@@ -65,6 +65,9 @@ class TrainConfig:
     # timestep of their noise level (observation.camera_observations); 0 for the standard and fast networks,
     # 0.5 for the camera network (models/README.md)
     camera_prob: float = 0.0
+    # share of those camera samples given as their 2x2 pixel-shuffled sub-images (the camera-noise path's first
+    # pass; observation.sub_image_tiles)
+    camera_sub_image_prob: float = 0.0
     # fraction of samples with saturated colours (channel permutation, saturation boost, per-channel gain):
     # without them the network's small-t gain of ~1/sigma_t leaks the DC level of flat saturated colours
     # (flat blue at sigma 1.5 came out at 5 dB); see color_augment
@@ -436,7 +439,8 @@ class Trainer:
                 "batch_size": self.cfg.batch_size * self.world, "focus_sigma": self.cfg.focus_sigma,
                 "clip_prob": self.cfg.clip_prob, "corr_prob": self.cfg.corr_prob, "color_prob": self.cfg.color_prob,
                 "grey_prob": self.cfg.grey_prob,
-                "camera_prob": self.cfg.camera_prob, "focus_prob": self.cfg.focus_prob,
+                "camera_prob": self.cfg.camera_prob, "camera_sub_image_prob": self.cfg.camera_sub_image_prob,
+                "focus_prob": self.cfg.focus_prob,
                 "objective": self.cfg.objective,
                 "precision": "bf16" if self.amp_dtype is not None else "fp32", "history": self.history[-3:]}
         if self.cfg.init:
@@ -510,7 +514,8 @@ class Trainer:
                 idx = to_device(cam.nonzero().flatten(), self.device)
                 x0, t, noise = x0.clone(), t.clone(), noise.clone()
                 x0[idx], t[idx], noise[idx] = camera_observations(x0[idx], self.schedule,
-                                                                  np.random.default_rng(seed))
+                                                                  np.random.default_rng(seed),
+                                                                  cfg.camera_sub_image_prob)
         return x0, t, noise
 
     def train(self, progress: Callable[[dict], None] | None = None, until: int | None = None) -> dict:
