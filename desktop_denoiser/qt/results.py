@@ -23,7 +23,7 @@ class ResultMixin:
         return apply_strength(self.image.pixels, denoised, panel.strength(), panel.color_strength())
 
     def _mix_result(self) -> None:
-        """``self.result`` = the finished run mixed with the original at the panel's strength."""
+        """``self.result`` = the finished run mixed with the original at the panel's Strength and Colour noise."""
         full = self._full_result
         if full is None or self.image is None:
             return
