@@ -125,17 +125,19 @@ def test_camera_samples_train_and_are_recorded(photo_dir, tmp_path, monkeypatch)
     calls = []
     real = training.camera_observations
 
-    def spy(x0, schedule, rng):
-        out = real(x0, schedule, rng)
-        calls.append((x0.shape[0], out[1].clone()))
+    def spy(x0, schedule, rng, sub_image_prob):
+        out = real(x0, schedule, rng, sub_image_prob)
+        calls.append((x0.shape[0], out[1].clone(), sub_image_prob))
         return out
 
     monkeypatch.setattr(training, "camera_observations", spy)
-    res = Trainer(_cfg(photo_dir, tmp_path / "cam", 3, camera_prob=1.0)).train()
+    res = Trainer(_cfg(photo_dir, tmp_path / "cam", 3, camera_prob=1.0, camera_sub_image_prob=0.5)).train()
     assert res["step"] == 3 and np.isfinite(res["loss"])
-    assert [n for n, _ in calls] == [2, 2, 2]  # every sample of every step went through the camera
-    assert all(int(t.max()) < NoiseSchedule().sigma_to_timestep(120) for _, t in calls)  # at its noise level
-    assert load_model(tmp_path / "cam" / "model_ema.safetensors").info["camera_prob"] == 1.0
+    assert [n for n, _, _ in calls] == [2, 2, 2]  # every sample of every step went through the camera
+    assert all(int(t.max()) < NoiseSchedule().sigma_to_timestep(120) for _, t, _ in calls)  # at its noise level
+    assert all(p == 0.5 for _, _, p in calls)  # --camera-sub-image-prob reaches the samples
+    info = load_model(tmp_path / "cam" / "model_ema.safetensors").info
+    assert info["camera_prob"] == 1.0 and info["camera_sub_image_prob"] == 0.5
 
 
 def test_training_precision_is_resolved_and_recorded(photo_dir, tmp_path):

@@ -40,8 +40,9 @@ Measured on PolyU-Canon5D2 (29 real pairs; even-numbered pairs used to choose, o
 | stage 6 (+10,894 GPU steps) | PD at the per-pixel sigma (default) | 36.69 | 36.93 | 36.43 |
 | stage 7 (+21,779 GPU steps) | PD at the per-pixel sigma (default) | 36.71 | 36.95 | 36.44 |
 | stage 8 (grown to 48 base channels, +13,295 GPU steps; the standard network) | PD at the per-pixel sigma (default) | 36.70 | 36.94 | 36.43 |
-| **the camera network** (stage 7 + 12,655 CPU steps on a simulated camera, core/camera_sim.py) | PD at the per-pixel sigma (default) | **37.19** | **37.52** | **36.84** |
+| the camera network (stage 7 + 12,655 CPU steps on a simulated camera, core/camera_sim.py) | PD at the per-pixel sigma (default) | 37.19 | 37.52 | 36.84 |
 | the camera network | direct, one pass at 1.5 x sigma | 37.16 | 37.48 | 36.82 |
+| **camera network, stage 2** (+8,025 steps, sub-image samples; shipped) | PD (default) | **37.25** | **37.60** | **36.88** |
 
 Also tried on the 10,000-step model, all 29 pairs vs the default 36.66: refinement at 0.3 x sigma
 36.53; PD at 1.2 x / 0.85 x sigma 36.66 / 36.64; averaging the default with the direct pass 36.67; chroma
