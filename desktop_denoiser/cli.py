@@ -103,10 +103,10 @@ def _cmd_estimate(args) -> int:
                               "correlated": est.correlated,
                               "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
                               "suggest_camera_noise": camera, "mosaic_noise": mosaic,
-                              "two_level": est.analysis is not None and est.analysis.two_level}))
+                              "two_level": est.two_level}))
         else:
             kind = "correlated camera noise" if est.correlated else "white noise"
-            if est.analysis is not None and est.analysis.two_level:
+            if est.two_level:
                 kind = "black and white only (1-bit): nothing to denoise"
             print(f"{path}: sigma={est.sigma:.2f} (8-bit units, {kind})  t*={est.timestep}")
             if hidden is not None:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .camera_sim import camera_training_pair
+from .real_noise import pd_split
 from .schedule import NoiseSchedule
 from .transfer import to_device
 
@@ -85,12 +86,8 @@ def sub_image_tiles(image: np.ndarray) -> np.ndarray:
     """HxWxC (H, W even) as its four 2x2 pixel-shuffled sub-images ``image[i::2, j::2]`` side by side in a 2x2
     grid of the same size: what the camera-noise path's first pass feeds the network, one sub-image at a
     time (core/real_noise.py: pd_split)."""
-    h, w = image.shape[0] // 2, image.shape[1] // 2
-    out = np.empty_like(image)
-    for i in range(2):
-        for j in range(2):
-            out[i * h:(i + 1) * h, j * w:(j + 1) * w] = image[i::2, j::2]
-    return out
+    subs, _ = pd_split(image, 2)  # row-major: (0, 0), (0, 1), (1, 0), (1, 1)
+    return np.concatenate([np.concatenate(subs[:2], axis=1), np.concatenate(subs[2:], axis=1)], axis=0)
 
 
 def camera_observations(x0: torch.Tensor, schedule: NoiseSchedule, rng: np.random.Generator,

@@ -39,6 +39,11 @@ class NoiseEstimate:
     correlated: bool = False  # spatially correlated (real camera) noise: the real-noise path is used
     analysis: NoiseAnalysis | None = field(default=None, compare=False, repr=False)  # what it was read from
 
+    @property
+    def two_level(self) -> bool:
+        """A 1-bit image (every pixel black or white): nothing to denoise (NoiseAnalysis.two_level)."""
+        return self.analysis is not None and self.analysis.two_level
+
 
 @dataclass(frozen=True)
 class JobPlan:

@@ -536,7 +536,7 @@ class MainWindow(SaveMixin, ResultMixin, HelpMixin, FileDropTarget, QMainWindow)
         except Exception:
             self._schedule = None
         self.noise_panel.set_estimate(est)
-        if est.analysis is not None and est.analysis.two_level:
+        if est.two_level:
             self.progress_label.setText("This image is only black and white (1-bit): its dots are the picture, "
                                         "not noise, so there is nothing to denoise.")
         elif est.timestep < 0:

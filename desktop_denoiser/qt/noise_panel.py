@@ -259,7 +259,7 @@ class NoisePanel(QWidget):
     def set_estimate(self, est: NoiseEstimate) -> None:
         self._estimate = est
         kind = "camera noise" if est.correlated else ("white noise" if est.timestep >= 0 else "no noise found")
-        if est.analysis is not None and est.analysis.two_level:
+        if est.two_level:
             kind = "black and white only"
         self.sigma_label.setText(f"{est.sigma:.1f}  (8-bit units, {kind})")
         hidden = est.analysis.hidden_noise_sigma if est.analysis is not None else None
