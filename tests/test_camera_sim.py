@@ -1,3 +1,6 @@
+from dataclasses import replace
+
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -96,3 +99,45 @@ def test_raw_pipeline_is_the_plain_camera_without_processing():
     assert np.array_equal(ref, cs.process(cs.unprocess(clean, cam), cam))
     noisy = cs.raw_pipeline(clean, 0.006, 3)
     assert _noise_stats(noisy - ref)[0] == pytest.approx(_noise_stats(cs.raw_pipeline(clean, 0.006, 4) - ref)[0], rel=0.15)
+
+
+# --- the held-out camera family (desktop_denoiser/bench/camera.py): evaluation only ---------------------
+
+def test_malvar_he_cutler_demosaicing_keeps_the_samples_and_beats_bilinear():
+    from desktop_denoiser.bench.camera import demosaic_mhc
+
+    # fine grey-ish detail (channels that move together, as in photos), where MHC's gradient correction pays
+    rng = np.random.default_rng(3)
+    texture = cv2.GaussianBlur(rng.random((64, 64)), (0, 0), 1.2)
+    texture = (texture - texture.min()) / np.ptp(texture)
+    clean = np.clip(0.2 + 0.6 * texture[..., None] * np.array([1.0, 0.9, 0.8]), 0, 1)
+    mosaic = cs.mosaic_rggb(clean)
+    out = demosaic_mhc(mosaic)
+    assert np.array_equal(cs.mosaic_rggb(out), mosaic)  # each site keeps its own colour sample
+    inner = (slice(4, -4), slice(4, -4))
+    err_mhc = np.abs(out - clean)[inner].mean()
+    err_bilinear = np.abs(cs.demosaic(mosaic) - clean)[inner].mean()
+    assert err_mhc < 0.7 * err_bilinear
+    flat = demosaic_mhc(cs.mosaic_rggb(np.full((16, 16, 3), 0.4)))
+    assert np.allclose(flat, 0.4)  # the kernels sum to one
+
+
+def test_held_out_cameras_are_seeded_and_their_noise_is_real_camera_like():
+    from desktop_denoiser.bench.camera import held_out_camera_pair, random_held_out_camera
+
+    clean = _clean(96, 96, seed=1)
+    a = held_out_camera_pair(clean, np.random.default_rng(5))
+    b = held_out_camera_pair(clean, np.random.default_rng(5))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    cams = [random_held_out_camera(np.random.default_rng(s)) for s in range(40)]
+    assert len({c.jpeg_subsampling for c in cams if c.jpeg_quality}) == 3  # 4:4:4, 4:2:2 and 4:2:0
+    assert any(c.luma_nr > 0 for c in cams) and any(c.luma_nr == 0 for c in cams)
+    for c in cams:  # white stays white: each colour matrix's rows sum to one
+        assert np.allclose(c.colour_matrix.sum(axis=1), 1.0)
+    reference, noisy = held_out_camera_pair(clean, np.random.default_rng(0), camera=replace(
+        cams[0], shot_gain=4e-3, read_std=4e-3, row_std=0.0, luma_nr=0.0, chroma_median=0, sharpen=0.0,
+        jpeg_quality=None))
+    # the noise-free rendering is the photo up to demosaicing at its edges (tone curve and colour undone)
+    assert np.abs(reference - clean)[4:-4, 4:-4].mean() * 255 < 1.5
+    std, lag1, _ = _noise_stats((noisy - reference)[4:-4, 4:-4])
+    assert 3 < std < 40 and lag1 > 0.2  # demosaiced: correlated in space

@@ -21,9 +21,9 @@ fidelity path (white-noise sigma -> t*, one x0 prediction). Cost: 2 network eval
 image's size (4 quarter-size sub-images + 1 full), i.e. ~2x the plain fidelity path.
 ``STRATEGY = "direct"`` (one full-resolution pass) is kept for comparison, and so is
 ``plan_real(..., sub_images=False)``: the camera network, trained on whole simulated-camera photos, run
-on the whole photo before the same refinement. That gained +1.15 dB on simulated cameras but tied on
-PolyU and changed one or two more clean photos per set, so it is not the app's path
-(``benchmarks/camera_path.py``; benchmarks/RESULTS.md).
+on the whole photo before the same refinement. With the camera network's stage 2 that gains +0.65 dB on
+its own simulated cameras but −0.09 dB on a camera family it never trained on, ties on PolyU and changes
+more clean photos, so it is not the app's path (``benchmarks/camera_path.py``; benchmarks/RESULTS.md).
 
 Measured on PolyU-Canon5D2 (29 real pairs; even-numbered pairs used to choose, odd ones to check):
 
