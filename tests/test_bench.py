@@ -265,6 +265,26 @@ def test_real_end_to_end_with_clean_photo_check(tmp_path, clean_dir, real_pairs)
 
 
 @needs_model
+def test_real_cache_keeps_pairs_of_two_folders_with_the_same_names_apart(tmp_path, real_pairs):
+    """Two folders of pairs named alike (p0_real.png ...) share one --cache: each gets its own results."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in real_pairs.iterdir():  # the same names, the noisy photos flipped: other numbers
+        img = cv2.imread(str(f))
+        assert cv2.imwrite(str(other / f.name), img[::-1] if "_real" in f.name else img)
+    cache = tmp_path / "cache.jsonl"
+    results = []
+    for folder in (real_pairs, other, real_pairs):
+        out_json = tmp_path / "real.json"
+        assert bench_main(["real", "--data", str(folder), "--peers", "nlm", "--threads", "1", "--device", "cpu",
+                           "--cache", str(cache), "--json", str(out_json), "--quiet"]) == 0
+        results.append(json.loads(out_json.read_text())["methods"])
+    assert results[2]["ours"]["psnr"] == results[0]["ours"]["psnr"]  # cached, the same
+    for m in ("ours", "nlm"):
+        assert abs(results[1][m]["psnr"] - results[0][m]["psnr"]) > 1.0  # the other folder measured afresh
+
+
+@needs_model
 def test_real_with_the_shipped_networks_names_them_and_runs_the_camera_one(tmp_path, real_pairs, capsys):
     """--model shipped: the app's own choice of network per photo (camera noise -> the camera network)."""
     from desktop_denoiser.paths import network_model_paths

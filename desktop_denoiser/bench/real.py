@@ -66,10 +66,11 @@ def run(args, ctx) -> dict:
         noisy, clean = read_image(npath).pixels, read_image(cpath).pixels
         mp = megapixels(clean)
         name = npath.name
+        key_name = f"{npath.parent.name}/{name}"  # pairs of two folders may share file names
         accs["noisy"].add(psnr(noisy, clean), ssim(noisy, clean), None, mp)
         est = denoiser.estimate(noisy).sigma
         sigmas.append(est)
-        key = f"real|{name}|ours|{ctx.ours_key}|{opt_tag}"
+        key = f"real|{key_name}|ours|{ctx.ours_key}|{opt_tag}"
         rec = cache.get(key)
         if rec is None:
             with Timer() as t:
@@ -81,7 +82,7 @@ def run(args, ctx) -> dict:
         accs["ours"].add(rec["psnr"], rec["ssim"], rec["seconds"], mp)
         ours_sigmas.append(rec["sigma_used"])
         for peer in args.peers:
-            key = f"real|{name}|{peer}|{nlm_tag if peer == 'nlm' else 'bm3d_rgb:np'}|sigma={est:.4f}"
+            key = f"real|{key_name}|{peer}|{nlm_tag if peer == 'nlm' else 'bm3d_rgb:np'}|sigma={est:.4f}"
             rec = cache.measure(key, clean, lambda: peers_mod.run_peer(peer, noisy, est))
             accs[peer].add(rec["psnr"], rec["ssim"], rec["seconds"], mp)
         log(f"[real] {i + 1}/{len(pairs)} {name} σ̂={est:.2f}: "
