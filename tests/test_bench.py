@@ -663,19 +663,55 @@ def test_strength_split_keeps_the_grain_and_not_the_colour_noise(capsys, tmp_pat
 
 
 def test_camera_path_compares_the_two_first_passes_on_simulated_cameras(capsys, tmp_path):
-    """benchmarks/camera_path.py on small simulated-camera photos and a clean folder: both paths are
-    measured on the photos Auto takes for camera noise (the same ones), and the clean check counts them."""
+    """benchmarks/camera_path.py on small simulated-camera photos (the training family and the held-out one)
+    and a clean folder: both paths are measured on the photos Auto takes for camera noise (the same ones),
+    the clean check counts them, and a per-level switch picks between the two paths' results."""
     for i in range(3):
         img = np.round(smooth_test_image(96, 128, seed=i) * 255).astype(np.uint8)
         assert cv2.imwrite(str(tmp_path / f"c{i}.png"), img[:, :, ::-1])
-    argv = ["--pairs", "", "--clean", str(tmp_path), "--sim", "3", "--crop", "96", "--clean-check", str(tmp_path),
-            "--threads", "1"]
+    log = tmp_path / "photos.jsonl"
+    argv = ["--pairs", "", "--clean", str(tmp_path), "--sim", "3", "--held-out", "3", "--crop", "96",
+            "--clean-check", str(tmp_path), "--switch", "0", "1000", "--jsonl", str(log), "--threads", "1"]
     assert _script("camera_path").main(argv) == 0
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| simulated") or line.startswith("| tmp") or ", clean" in line]
-    assert len(rows) == 4 and {r[2] for r in rows} == {"sub-images + refinement (shipped)", "whole photo + refinement"}
-    sim = [r for r in rows if r[0].startswith("simulated")]
-    assert sim[0][1] == sim[1][1] and sim[0][1].endswith("of 3")
+            if line.startswith("| simulated") or line.startswith("| held-out") or ", clean" in line]
+    paths = ("sub-images + refinement (shipped)", "whole photo + refinement")
+    switched = {f"whole photo from level {v} (sub-images below)": v for v in ("0", "1000")}
+    assert len(rows) == 3 * 4 and {r[3] for r in rows} == {*paths, *switched}
+    for name in ("simulated", "held-out"):
+        part = {r[3]: r for r in rows if r[0].startswith(name)}
+        assert len({r[1] for r in part.values()}) == 1 and part[paths[0]][1].endswith("of 3")
+        # from level 0 every photo runs the whole photo, from 1000 none does
+        assert part["whole photo from level 0 (sub-images below)"][4:6] == part[paths[1]][4:6]
+        assert part["whole photo from level 1000 (sub-images below)"][4:6] == part[paths[0]][4:6]
     clean = [r for r in rows if ", clean" in r[0]]
     taken = clean[0][1].split(" of ")[0]  # how many of the clean photos Auto took for camera noise
-    assert clean[1][1] == clean[0][1] and all(r[5].split("/")[1] == taken for r in clean)
+    assert all(r[1] == clean[0][1] and r[6].split("/")[1] == taken for r in clean)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records and all(set(paths) <= set(r) and r["level"] > 0 for r in records)
+
+
+def test_held_out_cameras_writes_pairs_that_bench_real_reads(tmp_path):
+    """benchmarks/held_out_cameras.py: each clean photo through one held-out camera, as *_real / *_mean
+    8-bit PNG pairs (odd sizes cut to whole 2x2 mosaic cells), with the camera and its noise recorded."""
+    from desktop_denoiser.bench.real import find_pairs
+    from desktop_denoiser.pipeline.imageio import read_image
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for i in range(2):
+        img = np.round(smooth_test_image(65, 90, seed=i) * 255).astype(np.uint8)
+        assert cv2.imwrite(str(clean / f"c{i}.png"), img[:, :, ::-1])
+    out = tmp_path / "pairs"
+    assert _script("held_out_cameras").main([str(out), "--clean", str(clean), "--seed", "7"]) == 0
+    pairs = find_pairs(out)
+    assert [p[0].name for p in pairs] == ["000_real.png", "001_real.png"]
+    for noisy, ref in pairs:
+        a, b = read_image(noisy), read_image(ref)
+        assert a.pixels.shape == b.pixels.shape == (64, 90, 3) and a.bit_depth == b.bit_depth == 8
+        assert 1.0 < float(np.abs(a.pixels - b.pixels).mean()) * 255 < 60  # noise, not another photo
+    cams = [json.loads(line) for line in (out / "cameras.jsonl").read_text().splitlines()]
+    assert [c["photo"] for c in cams] == ["c0.png", "c1.png"] and all(c["noise_std"] > 0.5 for c in cams)
+    again = tmp_path / "again"  # seeded: the same pairs again
+    assert _script("held_out_cameras").main([str(again), "--clean", str(clean), "--seed", "7"]) == 0
+    assert np.array_equal(read_image(again / "001_real.png").pixels, read_image(out / "001_real.png").pixels)

@@ -117,6 +117,50 @@ def test_white_over_texture_needs_a_white_level_that_explains_the_flat_blocks(si
     assert na.white_over_texture(sigma, sigma_white) is white
 
 
+@pytest.mark.parametrize("channel_corr,white", [(0.5, True), (0.15, True), (0.02, False), (-0.14, False), (None, True)])
+def test_white_over_texture_needs_channels_that_move_together(channel_corr, white):
+    """Texture moves the colour channels together (white noise over it: 0.26-0.77); camera noise that kept
+    its finest scales, through a colour matrix, reads uncorrelated or anti-correlated channels. A grey
+    photo (None) has no channel correlation to ask for."""
+    assert na.white_over_texture(10.0, 5.0, channel_corr) is white
+
+
+def test_camera_noise_with_anti_correlated_channels_takes_the_camera_path(image):
+    """Noise that passes the white-over-texture level test, but whose channels are anti-correlated as a
+    colour matrix makes them (independent noise mixed by rows like (1.6, -0.3, -0.3)), is camera noise."""
+    rng = np.random.default_rng(4)
+    raw = cv2.GaussianBlur(rng.normal(0, 1, image.shape), (0, 0), 1.0)  # spatially correlated (demosaiced)
+    raw = raw + 0.165 * rng.normal(0, 1, image.shape)  # with some of its finest scale left (sharpened)
+    matrix = np.full((3, 3), -0.3) + 1.9 * np.eye(3)
+    noise = raw @ matrix.T
+    a = na.analyse_noise(_quantise(image + noise * (8.0 / 255) / noise.std()))
+    assert a.rho1 > na.CORRELATION_THRESHOLD and a.texture_excess <= na.MAX_TEXTURE_EXCESS
+    assert a.channel_corr < 0
+    assert na.white_over_texture(a.sigma, a.sigma_white)  # the level test alone would take it for white noise
+    assert a.correlated  # the channels say camera noise
+
+
+def test_white_level_above_the_flat_level_is_capped_at_it():
+    """White noise reads a white-noise (PCA) level at most ~1.03x the flat blocks' per-pixel level; far
+    above it, sharpened noise or detail inflated it, and the white path runs at the flat level."""
+    base = dict(correlated=False, rho1=0.1, channel_corr=0.5, blocks=500)
+    assert na.NoiseAnalysis(sigma=10.0, sigma_white=10.3, **base).white_sigma == 10.3
+    assert na.NoiseAnalysis(sigma=10.0, sigma_white=12.0, **base).white_sigma == 12.0  # at the ratio: kept
+    assert na.NoiseAnalysis(sigma=10.0, sigma_white=20.8, **base).white_sigma == 10.0
+    assert na.NoiseAnalysis(sigma=10.0, sigma_white=20.8, **base).denoise_sigma == 10.0
+
+
+def test_the_white_path_runs_at_the_capped_level():
+    """plan_real (the path Auto takes for noise that is not camera noise) runs at white_sigma: the flat
+    level where the white estimate is inflated, the white estimate otherwise."""
+    schedule = NoiseSchedule()
+    base = dict(correlated=False, rho1=0.1, channel_corr=0.5, blocks=500)
+    inflated = rn.plan_real(schedule, na.NoiseAnalysis(sigma=9.8, sigma_white=20.8, **base))
+    plain = rn.plan_real(schedule, na.NoiseAnalysis(sigma=9.8, sigma_white=9.5, **base))
+    assert inflated.sigma == 9.8 and plain.sigma == 9.5
+    assert inflated.passes[0].plan.timestep == plan_denoise(schedule, 9.8).timestep
+
+
 def test_weak_white_noise_over_fine_texture_is_removed_as_white_noise(trained):
     clean = textured_photo()
     noisy = _quantise(clean + np.random.default_rng(8).normal(0, 5 / 255, clean.shape))
