@@ -546,3 +546,37 @@ def test_without_sub_images_the_first_pass_is_the_whole_photo_at_the_same_level(
     assert [p.kind for p in pd.passes] == ["pd", "full"] and [p.kind for p in whole.passes] == ["full", "full"]
     assert [p.plan.timestep for p in pd.passes] == [p.plan.timestep for p in whole.passes]
     assert pd.total == 5 and whole.total == 2
+
+
+def _pil_jpeg(img: np.ndarray, subsampling: int, quality: int = 90) -> np.ndarray:
+    """``img`` saved by PIL as JPEG with ``subsampling`` (0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0) and decoded."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).save(buf, "JPEG", quality=quality,
+                                                                           subsampling=subsampling)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("subsampling,name", [(0, "4:4:4"), (1, "4:2:2"), (2, "4:2:0")])
+def test_chroma_subsampling_is_read_from_the_pixels(subsampling, name):
+    clean = smooth_test_image(192, 256, seed=6)
+    for sigma in (8, 25):
+        noisy = np.clip(clean + np.random.default_rng(sigma).standard_normal(clean.shape) * sigma / 255, 0, 1)
+        assert na.chroma_subsampling(_pil_jpeg(noisy, subsampling)) == name
+
+
+@pytest.mark.parametrize("photo,sigma", [("textured", 25), ("smooth", 10)])
+def test_white_noise_in_a_4_2_2_jpeg_is_removed_at_a_lower_multiple_of_the_flat_level(photo, sigma):
+    """4:2:2 averages chroma over 2x1 pixels only: the flat blocks keep more of the noise than under 4:2:0,
+    so the level applied is HIDDEN_NOISE_LEVEL_SCALE_422 x their level (1.1x over-shot by 0.3-1.0 dB)."""
+    clean = textured_photo() if photo == "textured" else smooth_test_image(192, 256, seed=6)
+    noisy = np.clip(clean + np.random.default_rng(0).standard_normal(clean.shape) * sigma / 255, 0, 1)
+    a = na.analyse_noise(_pil_jpeg(noisy, 1))
+    assert a.hidden_noise_applied and a.subsampling == "4:2:2"
+    assert a.denoise_sigma == a.hidden_noise_level == na.HIDDEN_NOISE_LEVEL_SCALE_422 * a.sigma
+    b = na.analyse_noise(_pil_jpeg(noisy, 2))
+    assert b.subsampling == "4:2:0" and b.denoise_sigma == na.HIDDEN_NOISE_LEVEL_SCALE * b.sigma
+    assert na.analyse_noise(_quantise(noisy)).subsampling == ""  # measured only with the signature

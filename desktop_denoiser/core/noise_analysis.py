@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from .metrics import LUMA_WEIGHTS
@@ -149,6 +150,20 @@ HIDDEN_NOISE_AUTO_SIGMA = 8.0
 # 24.83 / 25.06 / 25.11 / 24.93 (sigma known: 29.91 / 27.67 / 24.63). 1.1 loses nowhere against 1.0.
 # Applied and suggested levels both use it.
 HIDDEN_NOISE_LEVEL_SCALE = 1.1
+# JPEG's 4:2:2 subsampling (Canon's and some other cameras' JPEGs, PIL's subsampling=1) averages chroma over
+# 2x1 pixels only, so the flat blocks keep more of white noise than under 4:2:0 and read nearer its sigma:
+# the same 1.1x over-shoots. 24 CBSD432 training photos at q90 4:2:2, where the level is applied, at
+# 0.85 / 0.95 / 1.0 / 1.1 x the flat level: sigma 8: 35.46 / 35.63 / 35.63 / 35.35 dB; 10: 34.19 / 34.25 /
+# 34.08 / 33.59; 12: 32.83 / 32.89 / 32.64 / 32.04; 15: 31.92 / 32.07 / 31.78 / 31.10; 25: 28.97 / 29.40 /
+# 29.05 / 28.36; 50: 23.77 / 24.89 / 24.86 / 24.38 (sigma known: 35.57 / 34.32 / 33.09 / 32.05 / 28.67 /
+# 23.87). So a 4:2:2 photo's level is HIDDEN_NOISE_LEVEL_SCALE_422 x the flat level (q75 and q95 in
+# benchmarks/RESULTS.md, JPEG 4:2:2 section: within 0.16 dB of the best multiple on all but two rows). Which subsampling a photo had is read from its pixels
+# (chroma_subsampling): the chroma's high-pass residual is correlated between horizontal neighbours under
+# 4:2:2 and 4:2:0 (lag-1 0.6-0.8 in both) and between vertical ones only under 4:2:0 (4:2:2: -0.2-0.47;
+# 4:4:4: both about 0).
+HIDDEN_NOISE_LEVEL_SCALE_422 = 0.95
+SUBSAMPLED_MIN_RHO = 0.5  # chroma lag-1 correlation above this: subsampled in that direction
+_YCC_CHROMA = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))  # BT.601 Cb, Cr (JPEG's)
 # Weaker hidden noise (sigma ~8-12 at q90) mostly reads a flat-block level below HIDDEN_NOISE_AUTO_SIGMA or a
 # channel correlation of 0.90-0.95 (the luma part of the noise weighs more after 4:2:0), so it was only
 # suggested: at sigma 8 / 10 / 12 (q90 4:2:0, 108 CBSD432 training photos each) the signature showed on 66 /
@@ -247,6 +262,9 @@ class NoiseAnalysis:
     # every pixel is black or white (a 1-bit image: line art, a scanned document, a dithered picture): its
     # dots are the picture, not noise, so nothing is measured (sigma 0) and a run leaves it as it is
     two_level: bool = False
+    # JPEG chroma subsampling read from the pixels ("4:4:4", "4:2:2", "4:2:0"; see chroma_subsampling),
+    # measured only where the hidden-noise signature is seen ("" elsewhere)
+    subsampling: str = ""
 
     @property
     def mosaic_pattern(self) -> bool:
@@ -274,8 +292,10 @@ class NoiseAnalysis:
     @property
     def hidden_noise_level(self) -> float:
         """The white-noise level the flat blocks imply where chroma subsampling hid the noise:
-        HIDDEN_NOISE_LEVEL_SCALE x ``sigma`` (meaningful only with :attr:`hidden_noise_signature`)."""
-        return HIDDEN_NOISE_LEVEL_SCALE * self.sigma
+        HIDDEN_NOISE_LEVEL_SCALE x ``sigma`` (HIDDEN_NOISE_LEVEL_SCALE_422 x for a 4:2:2 JPEG, whose chroma
+        kept more of the noise; meaningful only with :attr:`hidden_noise_signature`)."""
+        scale = HIDDEN_NOISE_LEVEL_SCALE_422 if self.subsampling == "4:2:2" else HIDDEN_NOISE_LEVEL_SCALE
+        return scale * self.sigma
 
     @property
     def hidden_noise_applied(self) -> bool:
@@ -570,8 +590,24 @@ def analyse_noise(image: np.ndarray, *, seed: int = 0) -> NoiseAnalysis:
         mosaic_noise=mosaic_noise,
     )
     if analysis.hidden_noise_signature and C == 3:
-        analysis = replace(analysis, sigma_luma=luma_white_sigma(x))
+        analysis = replace(analysis, sigma_luma=luma_white_sigma(x), subsampling=chroma_subsampling(x))
     return analysis
+
+
+def chroma_subsampling(image: np.ndarray) -> str:
+    """The JPEG chroma subsampling an RGB ``image`` (HxWx3) went through, read from its pixels: "4:2:0"
+    (chroma averaged over 2x2 pixels), "4:2:2" (over 2x1) or "4:4:4" (none). The BT.601 chroma planes'
+    high-pass residual (the plane minus a Gaussian blur of it) is correlated between neighbours along
+    each subsampled direction (lag-1 above SUBSAMPLED_MIN_RHO; about 0 otherwise)."""
+    full = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(image.dtype), 1.0)
+    ycc = image[..., :3].astype(np.float32) @ (np.asarray(_YCC_CHROMA, dtype=np.float32).T / full)
+    r = ycc - cv2.GaussianBlur(ycc, (0, 0), 2.0)
+    power = float((r * r).mean()) or 1.0
+    h = float((r[:, 1:] * r[:, :-1]).mean()) / power
+    v = float((r[1:] * r[:-1]).mean()) / power
+    if h > SUBSAMPLED_MIN_RHO:
+        return "4:2:0" if v > SUBSAMPLED_MIN_RHO else "4:2:2"
+    return "4:4:4"
 
 
 def luma_white_sigma(image: np.ndarray) -> float:
