@@ -580,3 +580,14 @@ def test_white_noise_in_a_4_2_2_jpeg_is_removed_at_a_lower_multiple_of_the_flat_
     b = na.analyse_noise(_pil_jpeg(noisy, 2))
     assert b.subsampling == "4:2:0" and b.denoise_sigma == na.HIDDEN_NOISE_LEVEL_SCALE * b.sigma
     assert na.analyse_noise(_quantise(noisy)).subsampling == ""  # measured only with the signature
+
+
+def test_chroma_subsampling_of_a_large_photo_is_read_in_a_central_crop():
+    """A photo larger than SUBSAMPLING_CROP is read in its centre (the same subsampling all over a JPEG)."""
+    clean = smooth_test_image(192, 256, seed=6)
+    noisy = np.clip(clean + np.random.default_rng(3).standard_normal(clean.shape) * 12 / 255, 0, 1)
+    sub422 = _pil_jpeg(noisy, 1)
+    assert na.chroma_subsampling(np.tile(sub422, (6, 5, 1))) == "4:2:2"  # 1152 x 1280: cropped
+    frame = np.tile(_quantise(noisy), (6, 5, 1))  # 4:4:4 around a 4:2:2 centre of more than the crop
+    frame[64:1088, 128:1152] = np.tile(sub422, (6, 4, 1))[:1024, :1024]
+    assert na.chroma_subsampling(frame) == "4:2:2"
