@@ -18,6 +18,7 @@ from PIL import Image
 
 from ..core import camera_sim
 from ..core.camera_sim import DEMOSAIC, jpeg
+from ..core.metrics import YCC_BT601
 
 __all__ = ["DEMOSAIC", "jpeg", "raw_pipeline", "held_out_camera_pair", "demosaic_mhc"]
 
@@ -119,13 +120,13 @@ def _held_out_process(mosaic: np.ndarray, cam: HeldOutCamera, noise_std: float) 
     rgb = np.clip(demosaic_mhc(np.clip(mosaic, 0.0, 1.0)), 0.0, None)
     rgb = np.clip(rgb * np.array([cam.red_gain, 1.0, cam.blue_gain]), 0.0, 1.0)
     srgb = _tone(rgb @ cam.colour_matrix.T, cam.s_curve)
-    ycc = (srgb @ camera_sim._YCC.T).astype(np.float32)
+    ycc = (srgb @ np.array(YCC_BT601).T).astype(np.float32)
     if cam.luma_nr > 0:
         ycc[..., 0] = cv2.bilateralFilter(ycc[..., 0], 5, cam.luma_nr * noise_std, 2.0)
     if cam.chroma_median:
         for c in (1, 2):
             ycc[..., c] = cv2.medianBlur(ycc[..., c] + 0.5, cam.chroma_median) - 0.5
-    srgb = ycc.astype(np.float64) @ np.linalg.inv(camera_sim._YCC).T
+    srgb = ycc.astype(np.float64) @ np.linalg.inv(np.array(YCC_BT601)).T
     if cam.sharpen > 0:
         blur = cv2.GaussianBlur(srgb, (0, 0), cam.sharpen_radius, borderType=cv2.BORDER_REFLECT)
         srgb = srgb + cam.sharpen * (srgb - blur)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .metrics import YCC_BT601
+
 DEMOSAIC = {"bilinear": cv2.COLOR_BayerBG2RGB, "edge-aware": cv2.COLOR_BayerBG2RGB_EA}
 
 # Random cameras for training: ranges after Brooks et al. 2019 (white balance, read noise) and the
@@ -37,8 +39,7 @@ JPEG_QUALITY = (75, 98)
 # i.e. mostly luminance) and unsharp-mask sharpening (which lifts the noise at periods of 2-8 pixels).
 CHROMA_NR_PROB, CHROMA_BLUR = 0.75, (0.5, 2.5)
 SHARPEN_PROB, SHARPEN_AMOUNT, SHARPEN_RADIUS = 0.6, (0.2, 1.0), (0.7, 1.5)
-# BT.601 RGB -> (Y, Cb, Cr)
-_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_YCC = np.array(YCC_BT601)
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:

@@ -8,6 +8,9 @@ import numpy as np
 # ITU-R BT.601 luma (JPEG's Y): the grey training samples (core/training.py), the luminance-plane noise
 # estimate (core/noise_analysis.py) and the benchmarks' grey photos (bench/common.py: grey_photo)
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+# BT.601 RGB -> (Y, Cb, Cr), JPEG's: Y is LUMA_WEIGHTS; the camera simulations' chroma noise reduction
+# (core/camera_sim.py, bench/camera.py) and the chroma-subsampling reading (core/noise_analysis.py)
+YCC_BT601 = (LUMA_WEIGHTS, (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
