@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from desktop_denoiser.bench.camera import jpeg
+from desktop_denoiser.bench.camera import jpeg, pil_jpeg
 from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
@@ -41,15 +41,6 @@ def webp(image: np.ndarray, quality: int) -> np.ndarray:
     """``image`` (float RGB in [0, 1]) saved as lossy WebP of ``quality`` by PIL and decoded."""
     buf = io.BytesIO()
     Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(buf, "WEBP", quality=int(quality))
-    buf.seek(0)
-    return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255
-
-
-def pil_jpeg(image: np.ndarray, quality: int, subsampling: int) -> np.ndarray:
-    """``image`` (float RGB in [0, 1]) saved as JPEG by PIL (``subsampling`` 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0)."""
-    buf = io.BytesIO()
-    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(
-        buf, "JPEG", quality=int(quality), subsampling=subsampling)
     buf.seek(0)
     return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255
 

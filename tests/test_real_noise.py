@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import blurred_noise, smooth_test_image, textured_photo
-from desktop_denoiser.bench.camera import raw_pipeline
+from desktop_denoiser.bench.camera import pil_jpeg, raw_pipeline
 from desktop_denoiser.core import noise_analysis as na
 from desktop_denoiser.core import real_noise as rn
 from desktop_denoiser.core.checkpoint import load_model
@@ -548,24 +548,12 @@ def test_without_sub_images_the_first_pass_is_the_whole_photo_at_the_same_level(
     assert pd.total == 5 and whole.total == 2
 
 
-def _pil_jpeg(img: np.ndarray, subsampling: int, quality: int = 90) -> np.ndarray:
-    """``img`` saved by PIL as JPEG with ``subsampling`` (0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0) and decoded."""
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).save(buf, "JPEG", quality=quality,
-                                                                           subsampling=subsampling)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).astype(np.float32) / 255
-
-
 @pytest.mark.parametrize("subsampling,name", [(0, "4:4:4"), (1, "4:2:2"), (2, "4:2:0")])
 def test_chroma_subsampling_is_read_from_the_pixels(subsampling, name):
     clean = smooth_test_image(192, 256, seed=6)
     for sigma in (8, 25):
         noisy = np.clip(clean + np.random.default_rng(sigma).standard_normal(clean.shape) * sigma / 255, 0, 1)
-        assert na.chroma_subsampling(_pil_jpeg(noisy, subsampling)) == name
+        assert na.chroma_subsampling(pil_jpeg(noisy, 90, subsampling)) == name
 
 
 @pytest.mark.parametrize("photo,sigma", [("textured", 25), ("smooth", 10)])
@@ -574,10 +562,10 @@ def test_white_noise_in_a_4_2_2_jpeg_is_removed_at_a_lower_multiple_of_the_flat_
     so the level applied is HIDDEN_NOISE_LEVEL_SCALE_422 x their level (1.1x over-shot by 0.3-1.0 dB)."""
     clean = textured_photo() if photo == "textured" else smooth_test_image(192, 256, seed=6)
     noisy = np.clip(clean + np.random.default_rng(0).standard_normal(clean.shape) * sigma / 255, 0, 1)
-    a = na.analyse_noise(_pil_jpeg(noisy, 1))
+    a = na.analyse_noise(pil_jpeg(noisy, 90, 1))
     assert a.hidden_noise_applied and a.subsampling == "4:2:2"
     assert a.denoise_sigma == a.hidden_noise_level == na.HIDDEN_NOISE_LEVEL_SCALE_422 * a.sigma
-    b = na.analyse_noise(_pil_jpeg(noisy, 2))
+    b = na.analyse_noise(pil_jpeg(noisy, 90, 2))
     assert b.subsampling == "4:2:0" and b.denoise_sigma == na.HIDDEN_NOISE_LEVEL_SCALE * b.sigma
     assert na.analyse_noise(_quantise(noisy)).subsampling == ""  # measured only with the signature
 
@@ -586,7 +574,7 @@ def test_chroma_subsampling_of_a_large_photo_is_read_in_a_central_crop():
     """A photo larger than SUBSAMPLING_CROP is read in its centre (the same subsampling all over a JPEG)."""
     clean = smooth_test_image(192, 256, seed=6)
     noisy = np.clip(clean + np.random.default_rng(3).standard_normal(clean.shape) * 12 / 255, 0, 1)
-    sub422 = _pil_jpeg(noisy, 1)
+    sub422 = pil_jpeg(noisy, 90, 1)
     assert na.chroma_subsampling(np.tile(sub422, (6, 5, 1))) == "4:2:2"  # 1152 x 1280: cropped
     frame = np.tile(_quantise(noisy), (6, 5, 1))  # 4:4:4 around a 4:2:2 centre of more than the crop
     frame[64:1088, 128:1152] = np.tile(sub422, (6, 4, 1))[:1024, :1024]

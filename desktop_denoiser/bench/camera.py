@@ -20,7 +20,7 @@ from ..core import camera_sim
 from ..core.camera_sim import DEMOSAIC, jpeg
 from ..core.metrics import YCC_BT601
 
-__all__ = ["DEMOSAIC", "jpeg", "raw_pipeline", "held_out_camera_pair", "demosaic_mhc"]
+__all__ = ["DEMOSAIC", "jpeg", "pil_jpeg", "raw_pipeline", "held_out_camera_pair", "demosaic_mhc"]
 
 
 def raw_pipeline(clean: np.ndarray, gain: float, seed: int, demosaic: str = "bilinear",
@@ -133,7 +133,9 @@ def _held_out_process(mosaic: np.ndarray, cam: HeldOutCamera, noise_std: float) 
     return camera_sim.to_8bit(srgb)
 
 
-def _pil_jpeg(image: np.ndarray, quality: int, subsampling: int) -> np.ndarray:
+def pil_jpeg(image: np.ndarray, quality: int, subsampling: int) -> np.ndarray:
+    """``image`` (float RGB in [0, 1]) saved as JPEG of ``quality`` by PIL with ``subsampling`` (0 = 4:4:4,
+    1 = 4:2:2, 2 = 4:2:0) and decoded (float32). :func:`jpeg` is OpenCV's, always 4:2:0."""
     buf = io.BytesIO()
     Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(
         buf, "JPEG", quality=quality, subsampling=subsampling)
@@ -155,5 +157,5 @@ def held_out_camera_pair(clean: np.ndarray, rng: np.random.Generator,
     reference = _held_out_process(mosaic, cam, noise_std)
     noisy = _held_out_process(noisy_mosaic, cam, noise_std)
     if cam.jpeg_quality is not None:
-        noisy = _pil_jpeg(noisy, cam.jpeg_quality, cam.jpeg_subsampling)
+        noisy = pil_jpeg(noisy, cam.jpeg_quality, cam.jpeg_subsampling)
     return reference, noisy
