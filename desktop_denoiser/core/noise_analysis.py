@@ -157,7 +157,8 @@ HIDDEN_NOISE_LEVEL_SCALE = 1.1
 # 34.08 / 33.59; 12: 32.83 / 32.89 / 32.64 / 32.04; 15: 31.92 / 32.07 / 31.78 / 31.10; 25: 28.97 / 29.40 /
 # 29.05 / 28.36; 50: 23.77 / 24.89 / 24.86 / 24.38 (sigma known: 35.57 / 34.32 / 33.09 / 32.05 / 28.67 /
 # 23.87). So a 4:2:2 photo's level is HIDDEN_NOISE_LEVEL_SCALE_422 x the flat level (q75 and q95 in
-# benchmarks/RESULTS.md, JPEG 4:2:2 section: within 0.16 dB of the best multiple on all but two rows). Which subsampling a photo had is read from its pixels
+# benchmarks/RESULTS.md, JPEG 4:2:2 section: within 0.16 dB of the best multiple on all but two rows).
+# Which subsampling a photo had is read from its pixels
 # (chroma_subsampling): the chroma's high-pass residual is correlated between horizontal neighbours under
 # 4:2:2 and 4:2:0 (lag-1 0.6-0.8 in both) and between vertical ones only under 4:2:0 (4:2:2: -0.2-0.47;
 # 4:4:4: both about 0).
