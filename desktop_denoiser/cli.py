@@ -189,6 +189,13 @@ def _cmd_denoise(args) -> int:
     left = _left_out_photos(args.inputs, args.recursive)
     if left:
         print(f"note: {left}", file=sys.stderr)
+    from .pipeline.imageio import ImageWriteError, check_output_folder
+
+    try:  # once, before any photo is read (each would otherwise fail alike, after its analysis)
+        check_output_folder(args.output)
+    except ImageWriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.dry_run:
         return _dry_run(jobs, args)
     failed = 0
@@ -505,7 +512,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _tolerate_undecodable_names() -> None:
+    """File names that are not valid in the locale's encoding (Latin-1 bytes on a UTF-8 system) reach
+    Python as lone surrogates, which a UTF-8 stdout refuses: a batch would stop at the first such photo.
+    Print them escaped (``caf\\udce9.png``) instead; ``--json`` escapes them anyway."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a detached or closed stream
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _tolerate_undecodable_names()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -176,6 +176,48 @@ def test_output_that_is_a_file_is_refused_and_left_alone(noisy_png, tmp_path, ca
     assert target.read_bytes() == b"keep me"
 
 
+def test_an_output_folder_that_cannot_be_made_is_refused_once_before_any_photo(noisy_png, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """A file where a folder of the output path should be, or a read-only folder above it: one error
+    before anything is read (it used to fail each photo with a raw errno, after denoising it)."""
+    import desktop_denoiser.pipeline.jobs as jobs
+
+    path, _, _ = noisy_png
+    monkeypatch.setattr(jobs, "read_image", lambda p: pytest.fail("a photo was read"))
+    assert main(["denoise", str(path), "-o", str(path / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and f"'{path}' is a file, not a folder" in err
+    import desktop_denoiser.pipeline.imageio.write as iio_write
+
+    monkeypatch.setattr(iio_write.os, "access", lambda *a, **k: False)  # read-only, even when run as root
+    assert main(["denoise", str(path), "-o", str(tmp_path / "ro" / "new")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be made: no permission to write into" in err and "read-only" in err
+    assert not (tmp_path / "ro").exists()
+
+
+def test_a_file_name_undecodable_in_the_locale_does_not_stop_the_batch(tmp_path, capsys):
+    """Latin-1 bytes in a file name on a UTF-8 system reach Python as lone surrogates; a strict UTF-8
+    stdout (pytest's capture is one) refused to print them and the batch stopped at that photo."""
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image = Image.fromarray((smooth_test_image(32, 32, seed=1) * 255).astype(np.uint8))
+    try:
+        image.save(os.fsencode(folder) + b"/caf\xe9.png")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system does not take non-UTF-8 names")
+    image.save(folder / "z.png")
+    assert main(["estimate", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "caf\\udce9.png: sigma=" in out and "z.png: sigma=" in out
+    assert main(["denoise", str(folder), "-o", str(tmp_path / "out"), "--sigma", "5"]) == 0
+    captured = capsys.readouterr()
+    assert "caf\\udce9.png -> " in captured.out and "2 of 2 photo(s) denoised" in captured.out + captured.err
+    assert sorted(os.listdir(os.fsencode(tmp_path / "out"))) == [b"caf\xe9.png", b"z.png"]
+
+
 def test_denoise_of_a_folder_without_images_says_so(tmp_path, capsys):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "notes.txt").write_text("not a photo")

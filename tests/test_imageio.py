@@ -500,6 +500,74 @@ def test_read_only_output_folder_simulated(tmp_path, monkeypatch):
     assert files_in(tmp_path) == []
 
 
+def test_an_output_folder_that_cannot_be_made(tmp_path, monkeypatch):
+    """check_destination(make_folder=True) / check_output_folder say why a missing folder cannot be made
+    (a file in its path, a read-only folder above it), and make_output_folder turns the OSError into an
+    ImageWriteError."""
+    blocker = write_image(tmp_path / "photo.png", gradient())
+    target = blocker / "sub" / "a.png"
+    for check in (lambda: check_destination(target, make_folder=True),
+                  lambda: iio.check_output_folder(target.parent), lambda: iio.make_output_folder(target)):
+        with pytest.raises(ImageWriteError, match="is a file, not a folder"):
+            check()
+    with pytest.raises(ImageWriteError, match="does not exist"):
+        check_destination(tmp_path / "new" / "a.png")  # without make_folder, as write_image asks
+    check_destination(tmp_path / "new" / "deeper" / "a.png", make_folder=True)  # can be made: fine
+    iio.check_output_folder(tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()  # checks make nothing
+    with pytest.raises(ImageWriteError, match="is a file, not a folder"):
+        iio.check_output_folder(blocker)
+    monkeypatch.setattr(iio_write.os, "access", lambda *a, **k: False)
+    for check in (lambda: check_destination(tmp_path / "new" / "a.png", make_folder=True),
+                  lambda: iio.check_output_folder(tmp_path / "new"), lambda: iio.check_output_folder(tmp_path)):
+        with pytest.raises(ImageWriteError, match="no permission to write into.*read-only"):
+            check()
+    monkeypatch.undo()
+    iio.make_output_folder(tmp_path / "new" / "deeper" / "a.png")
+    assert (tmp_path / "new" / "deeper").is_dir()
+
+
+def test_a_lossless_webp_is_written_back_lossless(tmp_path):
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "lossless.webp", lossless=True)
+    Image.fromarray(pixels).save(tmp_path / "lossy.webp", quality=80)
+    img = read_image(tmp_path / "lossless.webp")
+    assert img.lossless and np.array_equal(np.round(img.pixels * 255).astype(np.uint8), pixels)
+    (tmp_path / "out").mkdir()
+    out = write_image(tmp_path / "out" / "lossless.webp", img.pixels, like=img)
+    assert b"VP8L" in out.read_bytes()[:64]
+    assert np.array_equal(read_image(out).pixels, img.pixels)  # exact, as PNG would be
+    lossy = read_image(tmp_path / "lossy.webp")
+    assert not lossy.lossless
+    assert b"VP8 " in write_image(tmp_path / "out" / "lossy.webp", lossy.pixels, like=lossy).read_bytes()[:64]
+    assert not read_image(write_image(tmp_path / "out" / "x.png", img.pixels, like=img)).lossless
+
+
+def test_32_bit_integer_tiff_is_refused_not_clipped(tmp_path):
+    """Pillow opens 32-bit integer TIFFs as mode "I"; values beyond 16 bits used to be clipped to white."""
+    big = np.linspace(0, 200000, 64 * 64).reshape(64, 64).astype(np.int32)
+    Image.fromarray(big).save(tmp_path / "i32.tif")
+    with pytest.raises(ImageReadError, match="i32.tif.*32-bit integer values \\(0 to 200000\\)"):
+        read_image(tmp_path / "i32.tif")
+    small = (big // 4).astype(np.int32)  # 0..50000: 16-bit values in a 32-bit file are read as 16-bit
+    Image.fromarray(small).save(tmp_path / "i32small.tif")
+    img = read_image(tmp_path / "i32small.tif")
+    assert img.bit_depth == 16 and np.allclose(img.pixels[:, :, 0] * 65535, small, atol=0.5)
+
+
+def test_a_truncated_tiff_whose_directory_is_lost_is_called_damaged(tmp_path):
+    """OpenCV writes the tag directory at the end: cut in half, the file was described as an unsupported
+    TIFF variant with made-up properties ("8-bit colour, 1 channels")."""
+    data = np.random.default_rng(0).integers(0, 65535, (128, 128, 3)).astype(np.uint16)
+    assert cv2.imwrite(str(tmp_path / "full.tif"), data)
+    full = (tmp_path / "full.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(full[: len(full) // 2])
+    with pytest.raises(ImageReadError, match="cut.tif.*damaged or incomplete") as info:
+        read_image(tmp_path / "cut.tif")
+    assert "variant" not in str(info.value)
+
+
 def test_write_argument_checks(tmp_path):
     with pytest.raises(ImageWriteError, match="JPEG.*16-bit"):
         write_image(tmp_path / "a.jpg", gradient(), bit_depth=16)

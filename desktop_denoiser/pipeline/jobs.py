@@ -23,7 +23,7 @@ from ..core.tiling import MIN_TILE_SIZE, TileCallback
 from ..paths import network_model_paths
 from .devices import default_tile_size, resolve_device, resolve_network, resolve_precision
 from .imageio import (DiskFullError, LoadedImage, OutputExistsError, check_destination, list_images,
-                      output_format, read_image, write_image)
+                      make_output_folder, output_format, read_image, write_image)
 from .strength import apply_strength, check_strength
 
 MIN_TILE = 128
@@ -342,14 +342,14 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     protect = [job.input, *protect]
     # a result that could not be saved (it exists, a read-only folder, ...) fails before the photo is read and
     # denoised, not after: a second run over a big folder must not redo every photo only to refuse each one.
-    # (An output folder not made yet holds nothing; it is made only when there is a result to write.)
-    if job.output.parent.exists():
-        check_destination(job.output, overwrite=overwrite, protect=protect)
+    # (An output folder not made yet holds nothing; it is made only when there is a result to write, and
+    # checked that it can be: no file in its way, a writable folder above it.)
+    check_destination(job.output, overwrite=overwrite, protect=protect, make_folder=True)
     img: LoadedImage = read_image(job.input)
     plan = denoiser.plan(img.pixels, opts)
     yield {"kind": "start", "path": str(job.input), "steps": plan.steps, "sigma": plan.sigma, "timestep": plan.timestep}
     result = yield from denoiser.run(img.pixels, opts, plan, on_tile=on_tile)
-    job.output.parent.mkdir(parents=True, exist_ok=True)
+    make_output_folder(job.output)
     out = write_image(job.output, result.pixels, like=img, bit_depth=job.bit_depth, overwrite=overwrite,
                       protect=protect)
     hidden = plan.hidden_noise_sigma

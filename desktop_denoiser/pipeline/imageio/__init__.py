@@ -45,7 +45,7 @@ from .common import (MAX_PIXELS, SUPPORTED_SUFFIXES, DiskFullError, ImageReadErr
 from .folders import (OUTPUT_FORMATS, OutputFormat, left_out_note, list_images, list_unreadable_photos, name_list,
                       not_a_photo_message, output_format, output_path_for, split_inputs, unreadable_photos_in)
 from .read import read_image
-from .write import check_destination, write_image
+from .write import check_destination, check_output_folder, make_output_folder, write_image
 
 __all__ = [
     "ImageReadError",
@@ -57,6 +57,8 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "read_image",
     "check_destination",
+    "check_output_folder",
+    "make_output_folder",
     "write_image",
     "output_path_for",
     "OUTPUT_FORMATS",

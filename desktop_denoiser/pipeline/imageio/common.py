@@ -123,6 +123,8 @@ class LoadedImage:
     exif: bytes | None
     icc_profile: bytes | None
     mode: str
+    # a WebP whose picture is stored losslessly: write_image keeps it lossless (PNG and TIFF always are)
+    lossless: bool = False
 
     @property
     def is_gray(self) -> bool:

@@ -126,6 +126,11 @@ def _read_tiff_fallback(path: Path, data: bytes) -> LoadedImage:
     except Exception:
         tags = {}
     arr = _cv2_decode(data)
+    if arr is None and not tags:  # not even its tag directory could be read: say so, not a made-up variant
+        raise ImageReadError(
+            f"Cannot read {_name(path)}: the file is damaged or incomplete "
+            f"(it may have been cut off while copying or downloading)."
+        )
     if arr is None or (hasattr(tags, "get") and not _cv2_tiff_ok(arr, tags)):
         raise ImageReadError(
             f"Cannot read {_name(path)}: it is a TIFF variant this program does not support "
@@ -230,6 +235,10 @@ def _finish(
 _I16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
+class _UnsupportedSamples(ValueError):
+    """Sample values the program cannot take (the message says which, for "Cannot read NAME: it holds ...")."""
+
+
 def _needs_cv2(im: Image.Image) -> bool:
     """True for 16-bit / float colour PNG and TIFF, which Pillow reduces to 8 bits."""
     if im.mode in _I16_MODES or im.mode in ("I", "F"):
@@ -273,9 +282,12 @@ def _pillow_pixels(
     if mode in _I16_MODES:
         a = np.asarray(im)
         return a.astype(np.uint16, copy=False)[:, :, None], None, 65535.0, 16, icc
-    if mode == "I":
-        a = np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
-        return a[:, :, None], None, 65535.0, 16, icc
+    if mode == "I":  # 32-bit integer samples: fine while they hold 16-bit values (some 16-bit files open so)
+        a = np.asarray(im)
+        if a.size and (int(a.min()) < 0 or int(a.max()) > 65535):
+            raise _UnsupportedSamples(f"32-bit integer values ({int(a.min())} to {int(a.max())}), which this "
+                                      "program does not read; save it as a 16-bit or a floating-point TIFF")
+        return a.astype(np.uint16)[:, :, None], None, 65535.0, 16, icc
     if mode == "F":
         return np.asarray(im, dtype=np.float32)[:, :, None], None, None, 32, icc
     if mode == "1":
@@ -408,10 +420,27 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
             px, alpha, maxval, depth, icc = _pillow_pixels(im, icc)
         except MemoryError:
             raise ImageReadError(f"Cannot read {name}: not enough memory to decode it.") from None
+        except _UnsupportedSamples as exc:
+            raise ImageReadError(f"Cannot read {name}: it holds {exc}.") from None
         except Exception as exc:
             raise ImageReadError(
                 f"Cannot read {name}: its colour mode ({mode}) is not supported ({exc})."
             ) from None
         if icc and _icc_colour_space(icc) == b"CMYK":
             icc = None
-        return _finish(path, px, alpha, maxval, depth, fmt, exif, icc, mode, orientation)
+        loaded = _finish(path, px, alpha, maxval, depth, fmt, exif, icc, mode, orientation)
+        loaded.lossless = fmt == "WEBP" and _webp_is_lossless(data)
+        return loaded
+
+
+def _webp_is_lossless(data: bytes) -> bool:
+    """Whether a WebP file's picture is stored losslessly (a ``VP8L`` chunk before any ``VP8 `` one)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return False
+    at = 12
+    while at + 8 <= len(data):
+        fourcc, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+        if fourcc in (b"VP8L", b"VP8 "):
+            return fourcc == b"VP8L"
+        at += 8 + size + (size & 1)
+    return False

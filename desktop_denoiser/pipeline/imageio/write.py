@@ -88,9 +88,12 @@ def check_destination(
     *,
     overwrite: bool = False,
     protect: Iterable[str | os.PathLike[str]] = (),
+    make_folder: bool = False,
 ) -> None:
     """Raise ImageWriteError if :func:`write_image` could not write ``path``: it is one of ``protect``,
     its folder is missing or read-only, a folder has its name, or the file exists and not ``overwrite``.
+    With ``make_folder`` a missing folder is fine if it can be made (:func:`make_output_folder`): no file
+    stands in its way and the nearest existing folder above it is writable.
     A batch checks this before spending minutes on a photo whose result could not be saved."""
     path = Path(path)
     name = _name(path)
@@ -101,7 +104,12 @@ def check_destination(
                 f"Refusing to write {name}: that is an input file and would be overwritten."
             )
     if not folder.exists():
-        raise ImageWriteError(f"Cannot write {name}: the folder '{folder}' does not exist.")
+        if not make_folder:
+            raise ImageWriteError(f"Cannot write {name}: the folder '{folder}' does not exist.")
+        problem = _unmakeable(folder)
+        if problem:
+            raise ImageWriteError(f"Cannot write {name}: {problem}.")
+        return
     if not folder.is_dir():
         raise ImageWriteError(f"Cannot write {name}: '{folder}' is not a folder.")
     if path.is_dir():
@@ -113,6 +121,46 @@ def check_destination(
             f"Cannot write {name}: no permission to write into the folder '{folder}' "
             f"(it may be read-only)."
         )
+
+
+def _unmakeable(folder: Path) -> str | None:
+    """Why the missing ``folder`` could not be made (a file in its path, a read-only folder above it), or
+    None."""
+    above = folder
+    while not above.exists() and above.parent != above:
+        above = above.parent
+    if above.exists() and not above.is_dir():
+        return f"the folder '{folder}' cannot be made, because '{above}' is a file, not a folder"
+    if not os.access(above, os.W_OK | os.X_OK):
+        return f"the folder '{folder}' cannot be made: no permission to write into '{above}' (it may be read-only)"
+    return None
+
+
+def check_output_folder(folder: str | os.PathLike[str]) -> None:
+    """Raise ImageWriteError unless results can be saved in ``folder``: a writable folder, or a missing one
+    that can be made. The CLI checks this once before a batch, so that it does not fail photo by photo."""
+    folder = Path(folder)
+    if folder.exists():
+        problem = None
+        if not folder.is_dir():
+            problem = f"'{folder}' is a file, not a folder"
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            problem = f"no permission to write into the folder '{folder}' (it may be read-only)"
+    else:
+        problem = _unmakeable(folder)
+    if problem:
+        raise ImageWriteError(f"Cannot save the results: {problem}.")
+
+
+def make_output_folder(path: str | os.PathLike[str]) -> None:
+    """Make the folder ``path`` is to be written into (and its parents); an OSError becomes an
+    ImageWriteError that says which folder and why."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = _unmakeable(path.parent) or f"the folder '{path.parent}' cannot be made ({exc.strerror or exc})"
+        raise ImageWriteError(f"Cannot write {_name(path)}: {reason}.") from exc
 
 
 def write_image(
@@ -145,7 +193,8 @@ def write_image(
       no metadata. A profile whose colour space does not match the output
       (e.g. an RGB profile on a grayscale JPEG) is dropped.
     * JPEG uses 4:4:4 chroma when ``jpeg_quality >= 90``; WebP uses
-      ``jpeg_quality`` as its quality and is lossless at 100.
+      ``jpeg_quality`` as its quality and is lossless at 100, and always
+      when ``like`` is a lossless WebP (:attr:`LoadedImage.lossless`).
 
     The data goes to a hidden temporary file in the same folder that is then
     moved into place; on failure the temporary file is removed. Refuses to
@@ -213,6 +262,8 @@ def write_image(
     folder = path.parent
 
     # --- encode ---------------------------------------------------------------
+    if fmt == "WEBP" and like is not None and like.lossless:
+        jpeg_quality = 100  # a lossless original stays lossless
     try:
         data = _encode(fmt, px, alpha_arr, depth, jpeg_quality, exif, icc_profile)
     except MemoryError:
