@@ -442,6 +442,41 @@ def test_weaker_noise_hidden_by_chroma_subsampling_is_removed(trained):
     assert psnr(out, clean) > psnr(suggested_only, clean) + 3.0
 
 
+def _dark_strong_noise(jpeg: bool, scale: float = 0.3, black: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, noisy): a dark photo with white noise of sigma 50, as a 4:2:0 JPEG q75 or 8-bit PNG
+    values: nearly every 8x8 block has values clipped at black."""
+    clean = smooth_test_image(192, 256, seed=6) * scale + black
+    noisy = np.clip(clean + np.random.default_rng(2).standard_normal(clean.shape) * 50 / 255, 0, 1)
+    return clean, pil_jpeg(noisy, 75, 2) if jpeg else _quantise(noisy)
+
+
+def test_photos_with_few_blocks_clear_of_black_and_white_are_still_measured(trained, monkeypatch):
+    """Below MIN_BLOCKS blocks clear of the range bounds the analysis used to give up and run the white path
+    at the PCA estimate, which 4:2:0 chroma subsampling had collapsed: strong noise in a dark JPEG was
+    left in place. Blocks with up to CLIPPED_BLOCK_MAX_SHARE of their values at a bound are now measured
+    too; their level is a lower bound, so white noise keeps its PCA level (CLIPPED_WHITE_MAX_FLAT_RATIO)."""
+    clean, decoded = _dark_strong_noise(jpeg=True)
+    a = na.analyse_noise(decoded)
+    assert a.clipped_blocks and a.hidden_noise_applied and 25.0 < a.denoise_sigma < 60.0
+    out = run_to_end(rn.denoise_real(trained.model, trained.schedule, decoded, analysis=a))
+    with monkeypatch.context() as m:
+        m.setattr(na, "CLIPPED_BLOCK_MAX_SHARE", 0.0)  # as before: the analysis gives up
+        before = na.analyse_noise(decoded)
+    assert not before.clipped_blocks and before.denoise_sigma < 10.0
+    old = run_to_end(rn.denoise_real(trained.model, trained.schedule, decoded, analysis=before))
+    assert psnr(out, clean) > psnr(decoded, clean) + 8.0
+    assert psnr(out, clean) > psnr(old, clean) + 5.0
+
+    _, png = _dark_strong_noise(jpeg=False, scale=0.15, black=0.02)  # darker: more of the noise clipped
+    white = na.analyse_noise(png)
+    assert white.clipped_blocks and not white.correlated
+    assert abs(white.denoise_sigma - 50.0) < 5.0 and white.denoise_sigma == white.sigma_white
+    assert white.sigma < white.sigma_white / na.WHITE_MAX_FLAT_RATIO  # the clipped blocks' level is below it
+    with monkeypatch.context() as m:
+        m.setattr(na, "CLIPPED_WHITE_MAX_FLAT_RATIO", na.WHITE_MAX_FLAT_RATIO)
+        assert na.analyse_noise(png).denoise_sigma == white.sigma  # would have under-denoised
+
+
 def test_luma_white_sigma_is_in_per_channel_units():
     clean = smooth_test_image(128, 128, seed=2)
     noisy = _quantise(clean + np.random.default_rng(1).standard_normal(clean.shape) * 12 / 255)
