@@ -674,6 +674,82 @@ def test_cancel_mid_run_leaves_original_untouched(qtbot, window, tmp_path):
     assert window.run_action.isEnabled()
 
 
+class OpenDuringRun(Recorder):
+    """Opens ``path`` in the window once the run's first step has arrived, from the event loop as a user's
+    action would (calling open_image inside the slot of the worker's queued signal crashed later tests)."""
+
+    def __init__(self, window: MainWindow, path: Path):
+        super().__init__(window=window)
+        self.path = path
+
+    @Slot(int, int, float)
+    def on_progress(self, index: int, total: int, left: float) -> None:
+        super().on_progress(index, total, left)
+        if len(self.steps()) == 1:
+            QTimer.singleShot(0, self.window, lambda: self.window.open_image(self.path))
+
+
+@needs_model
+def test_opening_another_photo_mid_run(qtbot, window, tmp_path):
+    """A file that cannot be read leaves the run on the photo shown going (it used to be cancelled before
+    the new file was even read); a photo that opens stops it, and the new photo's state is not overwritten
+    by the old run's late "Cancelled" message."""
+    from desktop_denoiser.qt.workers import running_workers
+
+    first = write_png(tmp_path / "first.png", add_noise(smooth_image(64, 64), seed=2))
+    second = write_png(tmp_path / "second.png", add_noise(smooth_image(48, 48), seed=5))
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a photo")
+    errors: list[str] = []
+    window.error_shown.connect(errors.append)
+    open_and_estimate(qtbot, window, first)
+    window.noise_panel.set_mode("detail")  # many steps: time to open a file in between
+    rec = OpenDuringRun(window, bad)
+    start_run(qtbot, window, rec)
+    qtbot.waitUntil(lambda: bool({"finished", "cancelled"} & set(rec.kinds())), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not running_workers(), timeout=TIMEOUT)
+    assert any("bad.png" in e for e in errors) and "finished" in rec.kinds()
+    assert window.image_path == first and window.result is not None and window.worker is None
+
+    window.auto_confirm = True  # the first photo's result is not saved: discard it
+    rec2 = OpenDuringRun(window, second)
+    with qtbot.waitSignal(window.estimate_ready, timeout=TIMEOUT):
+        start_run(qtbot, window, rec2)
+    qtbot.waitUntil(lambda: not running_workers(), timeout=TIMEOUT)  # the old run has wound down
+    qtbot.waitUntil(lambda: "cancelled" in rec2.kinds(), timeout=TIMEOUT)  # and its signal was delivered
+    assert window.image_path == second and window.result is None and window.worker is None
+    assert window.progress_label.text().startswith("Ready."), window.progress_label.text()
+    assert window.run_action.isEnabled()
+
+
+def test_save_falls_back_to_a_folder_that_exists(qtbot, window, tmp_path, monkeypatch):
+    """Ctrl+S on the bundled sample photo (or one in a read-only folder) goes to the last save folder, else
+    Pictures, else the home folder: a Pictures folder that does not exist used to make saving fail."""
+    from PySide6.QtCore import QStandardPaths
+
+    import desktop_denoiser.qt.saving as saving
+
+    pictures, home = tmp_path / "Pictures", tmp_path / "home"
+    home.mkdir()
+
+    class Paths:
+        StandardLocation = QStandardPaths.StandardLocation
+
+        @staticmethod
+        def writableLocation(location):
+            return str(pictures)
+
+    monkeypatch.setattr(saving, "QStandardPaths", Paths)
+    monkeypatch.setattr(saving.Path, "home", lambda: home)
+    window.settings.last_save_dir = ""
+    window.image_path = resource("sample_noisy.png")
+    assert window.default_save_path() == home / "sample_noisy_denoised.png"  # no Pictures folder
+    pictures.mkdir()
+    assert window.default_save_path() == pictures / "sample_noisy_denoised.png"
+    window.settings.last_save_dir = str(tmp_path / "gone")  # a remembered folder removed since
+    assert window.default_save_path() == pictures / "sample_noisy_denoised.png"
+
+
 @needs_model
 def test_gui_stays_responsive_during_run(qtbot, window, tmp_path):
     path = write_png(tmp_path / "noisy.png", add_noise(smooth_image(160, 160), seed=3))

@@ -452,8 +452,8 @@ class MainWindow(SaveMixin, ResultMixin, HelpMixin, FileDropTarget, QMainWindow)
         path = Path(path)
         if not self._may_discard_result("Open another photo"):
             return None
-        if self.is_running():
-            self.cancel_run()
+        # a run on the photo shown goes on until the new one has loaded (_on_loaded): a file that cannot be
+        # read must not cost the user that run
         if self._load_worker is not None:
             self._load_worker.cancel()
         worker = ImageLoadWorker(path, self.denoiser, compare_with=compare_with)
@@ -498,6 +498,9 @@ class MainWindow(SaveMixin, ResultMixin, HelpMixin, FileDropTarget, QMainWindow)
     def _on_loaded(self, image: LoadedImage) -> None:
         if self.sender() is not self._load_worker:
             return
+        if self.is_running():  # the run was on the photo now replaced: stop it, and ignore what it still sends
+            self.cancel_run()
+            self.worker = None
         self.image = image
         self.image_path = self._loading_path
         self.result = self._full_result = None

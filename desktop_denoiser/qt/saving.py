@@ -49,9 +49,12 @@ class SaveMixin:
             return None
         out = output_path_for(self.image_path)
         if self._is_bundled(self.image_path) or not os.access(out.parent, os.W_OK):
-            folder = self.settings.last_save_dir or QStandardPaths.writableLocation(
-                QStandardPaths.StandardLocation.PicturesLocation) or str(Path.home())
-            out = Path(folder) / out.name
+            # the first of these that is a folder one may write into (a Pictures folder may not exist)
+            pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+            for folder in (self.settings.last_save_dir, pictures, str(Path.home())):
+                if folder and Path(folder).is_dir() and os.access(folder, os.W_OK):
+                    return Path(folder) / out.name
+            out = Path(pictures or Path.home()) / out.name  # none is: saving says why
         return out
 
     def _check_savable(self) -> bool:
