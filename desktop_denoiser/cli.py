@@ -70,15 +70,33 @@ def _left_out_photos(inputs, recursive: bool) -> str:
             "export them as 16-bit TIFFs (raw converter's noise reduction off) or JPEGs first")
 
 
+def _unlisted_note(folder: Path, recursive: bool) -> str | None:
+    """The sub-folders of ``folder`` that could not be read (``--recursive``), for a note; None if none."""
+    from .pipeline.imageio import name_list, unlisted_folders
+
+    skipped = unlisted_folders(folder) if recursive else []
+    if not skipped:
+        return None
+    return f"{len(skipped)} folder(s) under {folder} could not be read and were left out: {name_list(skipped)}"
+
+
 def _cmd_estimate(args) -> int:
-    from .pipeline.imageio import list_images
+    from .pipeline.imageio import ImageReadError, list_images
     from .pipeline.jobs import estimate_file
 
     paths: list[Path] = []
     failed = 0
     for given in map(Path, args.images):  # a folder stands for the photos in it, as for denoise
         if given.is_dir():
-            found = list_images(given, recursive=args.recursive)
+            try:
+                found = list_images(given, recursive=args.recursive)
+            except ImageReadError as exc:  # a folder that cannot be read: say so, go on with the others
+                failed += 1
+                print(f"error: {exc}", file=sys.stderr)
+                continue
+            note = _unlisted_note(given, args.recursive)
+            if note:
+                print(f"note: {note}", file=sys.stderr)
             if not found:
                 failed += 1
                 left = _left_out_photos([given], args.recursive)
@@ -161,6 +179,7 @@ def _tile(text: str) -> int:
 
 
 def _cmd_denoise(args) -> int:
+    from .pipeline.imageio import ImageReadError
     from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files, will_skip
     from .pipeline.progress import TimeLeft, format_seconds
 
@@ -172,12 +191,23 @@ def _cmd_denoise(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from .pipeline.devices import DeviceError, resolve_device
+
+    try:  # once, before any photo is read and analysed only to fail alike
+        resolve_device(args.device)
+    except DeviceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive,
                               out_format=args.format)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ImageReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for given in map(Path, args.inputs):
+        note = _unlisted_note(given, args.recursive) if given.is_dir() else None
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     if not jobs:
         from .pipeline.imageio import SUPPORTED_SUFFIXES
 
@@ -290,6 +320,22 @@ def _dry_run(jobs, args) -> int:
     return 0
 
 
+def _train_output_problem(out: Path, export: Path | None) -> str | None:
+    """Why ``train --out`` / ``--export`` could not be written (checked before training starts), or None."""
+    from .pipeline.imageio import ImageWriteError, check_output_folder
+
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file; it must be a folder (made if missing)"
+    if export is not None and export.is_dir():
+        return f"--export {export} is a folder; give the file to write, e.g. {export / 'model.safetensors'}"
+    for folder in (out, *([export.parent] if export is not None else [])):
+        try:
+            check_output_folder(folder)
+        except ImageWriteError as exc:
+            return str(exc).replace("Cannot save the results", "Cannot save the training's results")
+    return None
+
+
 def _cmd_train(args) -> int:
     from .core.training import TrainConfig, Trainer, TrainingSetupError
     from .core.checkpoint import CheckpointError, load_model
@@ -302,6 +348,10 @@ def _cmd_train(args) -> int:
     schedule = ScheduleConfig().to_dict()
     if args.grow and not args.init:
         print("error: --grow needs --init (the checkpoint to grow)", file=sys.stderr)
+        return 2
+    problem = _train_output_problem(Path(args.out), Path(args.export) if args.export else None)
+    if problem:  # before any step: the trained weights must have somewhere to go
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if args.init:  # fine-tuning: the schedule (and unless --grow, the architecture) come from the checkpoint
         try:
@@ -457,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--time-limit", type=float, default=0.0,
                    help="stop after this many seconds of training (0 = none); the cosine learning-rate decay then "
                         "runs over whichever of --steps or the time ends first (a fixed slot on a lent GPU)")
-    t.add_argument("--val-every", type=int, default=1000)
-    t.add_argument("--save-every", type=int, default=250)
+    t.add_argument("--val-every", type=_at_least(1, ""), default=1000)
+    t.add_argument("--save-every", type=_at_least(1, ""), default=250)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")

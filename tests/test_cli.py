@@ -218,6 +218,72 @@ def test_a_file_name_undecodable_in_the_locale_does_not_stop_the_batch(tmp_path,
     assert sorted(os.listdir(os.fsencode(tmp_path / "out"))) == [b"caf\xe9.png", b"z.png"]
 
 
+def test_train_refuses_what_it_could_not_do_before_any_step(tmp_path, capsys):
+    """An --out that is a file, an --export that is a folder or under a file, a device that is not here and
+    a zero period were found only after training had run (a traceback, the steps lost)."""
+    import torch
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray((smooth_test_image(48, 48, seed=1) * 255).astype(np.uint8)).save(photos / "a.png")
+    small = [str(photos), "--batch-size", "2", "--crop", "32", "--base-channels", "8", "--channel-mults", "1",
+             "--res-blocks", "1", "--threads", "1", "--steps", "1"]
+    a_file = tmp_path / "file"
+    a_file.write_text("keep me")
+    assert main(["train", *small, "--out", str(a_file)]) == 2
+    assert "is a file; it must be a folder" in capsys.readouterr().err
+    (tmp_path / "exp").mkdir()
+    assert main(["train", *small, "--out", str(tmp_path / "o1"), "--export", str(tmp_path / "exp")]) == 2
+    assert "--export" in capsys.readouterr().err and not (tmp_path / "o1").exists()
+    assert main(["train", *small, "--out", str(tmp_path / "o2"), "--export", str(a_file / "m.safetensors")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert a_file.read_text() == "keep me"
+    if not torch.cuda.is_available():
+        assert main(["train", *small, "--out", str(tmp_path / "o3"), "--device", "cuda"]) == 2
+        assert "no CUDA GPU is available here" in capsys.readouterr().err
+        assert main(["denoise", str(photos), "-o", str(tmp_path / "o3"), "--device", "cuda"]) == 2  # once
+        assert capsys.readouterr().err.count("no CUDA GPU is available here") == 1
+    for option in ("--save-every", "--val-every"):
+        with pytest.raises(SystemExit) as info:
+            main(["train", *small, "--out", str(tmp_path / "o4"), option, "0"])
+        assert info.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+def test_folders_that_cannot_be_read_are_named(tmp_path, capsys, monkeypatch):
+    """A folder without read permission ended estimate and denoise with a traceback, and --recursive left
+    the photos of such a sub-folder out without a word. (Permissions are simulated: tests may run as root.)"""
+    import os
+
+    top = tmp_path / "top"
+    (top / "sub").mkdir(parents=True)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    for folder in (top, top / "sub", locked):
+        Image.fromarray((smooth_test_image(32, 32, seed=2) * 255).astype(np.uint8)).save(folder / "p.png")
+    unreadable = {str(top / "sub"), str(locked)}
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def guard(real):
+        def call(path=".", *a, **k):
+            if os.fspath(path) in unreadable:
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real(path, *a, **k)
+        return call
+
+    monkeypatch.setattr(os, "scandir", guard(real_scandir))
+    monkeypatch.setattr(os, "listdir", guard(real_listdir))
+    assert main(["estimate", str(locked)]) == 1
+    assert "error: Cannot list images in" in capsys.readouterr().err
+    assert main(["denoise", str(locked), "-o", str(tmp_path / "out")]) == 2
+    assert "Permission denied" in capsys.readouterr().err
+    assert main(["estimate", str(top), "--recursive"]) == 0
+    captured = capsys.readouterr()
+    assert "1 folder(s) under" in captured.err and "could not be read and were left out: sub" in captured.err
+    assert "p.png: sigma=" in captured.out
+    assert main(["denoise", str(top), "--recursive", "-o", str(tmp_path / "out2"), "--sigma", "5"]) == 0
+    assert "could not be read and were left out: sub" in capsys.readouterr().err
+
+
 def test_denoise_of_a_folder_without_images_says_so(tmp_path, capsys):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "notes.txt").write_text("not a photo")

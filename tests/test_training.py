@@ -334,3 +334,31 @@ def test_training_state_saved_before_the_prediction_field_resumes(photo_dir, tmp
     state["config"] = json.dumps(cfg)
     torch.save(state, tmp_path / "old" / "train_state.pt")
     assert Trainer(_cfg(photo_dir, tmp_path / "old", 4)).step == 2
+
+
+def test_load_rgb_scales_16_bit_grey_photos_to_8_bits(tmp_path):
+    """Pillow opens 16-bit grey PNGs as mode I;16 and its convert("RGB") clipped them at 255: a training
+    folder of such photos trained on white crops."""
+    from desktop_denoiser.core.training import load_rgb
+
+    values = np.full((8, 12), 20000, np.uint16)
+    values[:, 6:] = 60000
+    Image.fromarray(values).save(tmp_path / "grey16.png")
+    rgb = load_rgb(tmp_path / "grey16.png")
+    assert rgb.dtype == np.uint8 and rgb.shape == (8, 12, 3)
+    assert (rgb[:, :6] == 78).all() and (rgb[:, 6:] == 233).all()  # 20000 / 257, 60000 / 257
+    Image.fromarray(np.full((8, 12), 0.5, np.float32)).save(tmp_path / "grey32.tif")  # mode F
+    assert (load_rgb(tmp_path / "grey32.tif") == 128).all()
+    Image.fromarray(np.full((8, 12, 3), 90, np.uint8)).save(tmp_path / "rgb.png")
+    assert (load_rgb(tmp_path / "rgb.png") == 90).all()
+
+
+def test_train_device_that_is_not_here_is_a_setup_error():
+    from desktop_denoiser.core.training import TrainingSetupError, _pick_device
+
+    with pytest.raises(TrainingSetupError, match="unknown device 'gpu'"):
+        _pick_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainingSetupError, match="no CUDA GPU is available here"):
+            _pick_device("cuda")
+    assert _pick_device("cpu").type == "cpu"

@@ -137,3 +137,20 @@ def test_app_denoises_with_a_v_predicting_model_file(tmp_path):
     ab = float(sched.alphas_cumprod[res.timestep])
     np.testing.assert_allclose(res.pixels, (ab * (2 * y - 1) + 1) / 2, atol=2e-6)
     assert np.abs(res.pixels - y).max() > 1e-3  # not the epsilon reading of the same weights
+
+
+def test_save_model_leaves_no_temporary_file_when_it_fails(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from desktop_denoiser.core.schedule import ScheduleConfig
+    from desktop_denoiser.core.unet import UNet, UNetConfig
+
+    m = UNet(UNetConfig(base_channels=8, channel_mults=(1,), num_res_blocks=1))
+
+    def refuse(self, target):
+        raise IsADirectoryError(21, "Is a directory")
+
+    monkeypatch.setattr(Path, "replace", refuse)
+    with pytest.raises(IsADirectoryError):
+        save_model(tmp_path / "m.safetensors", m, ScheduleConfig())
+    assert list(tmp_path.iterdir()) == []

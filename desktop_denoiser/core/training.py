@@ -116,7 +116,14 @@ class TrainingSetupError(ValueError):
 
 
 def load_rgb(path: Path) -> np.ndarray:
+    """An image file as 8-bit RGB (HxWx3 uint8). Grey photos of 16 bits (and 32-bit integer or float ones)
+    are scaled to 8 bits; Pillow's own conversion clips their values at 255, which made them white."""
     with Image.open(path) as im:
+        if im.mode.startswith("I") or im.mode == "F":
+            a = np.asarray(im, dtype=np.float64)
+            a = a * 255.0 if im.mode == "F" else a / 257.0  # F: floats in [0, 1]; I, I;16: 16-bit values
+            grey = np.clip(np.round(a), 0, 255).astype(np.uint8)
+            return np.repeat(grey[:, :, None], 3, axis=2)
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
@@ -288,7 +295,13 @@ def validate(model, schedule: NoiseSchedule, images: list[np.ndarray], sigmas=(1
 def _pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainingSetupError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingSetupError("CUDA was requested but no CUDA GPU is available here; use --device cpu or auto")
+    return device
 
 
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")

@@ -115,7 +115,7 @@ def _files(folder: str | os.PathLike[str], recursive: bool):
     if not root.is_dir():
         raise ImageReadError(f"Cannot list images in '{root}': it is not an existing folder.")
     if recursive:
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(root):  # folders it cannot read: unlisted_folders
             base = Path(dirpath)
             dirnames[:] = [d for d in dirnames if not _safe_hidden(base / d)]
             for fn in filenames:
@@ -130,6 +130,16 @@ def _files(folder: str | os.PathLike[str], recursive: bool):
     for p in entries:
         if not _safe_hidden(p) and p.is_file():
             yield p
+
+
+def unlisted_folders(folder: str | os.PathLike[str]) -> list[Path]:
+    """The folders under ``folder`` (itself included) that a recursive listing could not read (no
+    permission, gone meanwhile), hidden ones skipped as in :func:`list_images`: their photos are left out."""
+    failed: list[Path] = []
+    for dirpath, dirnames, _ in os.walk(Path(folder), onerror=lambda exc: failed.append(Path(exc.filename))):
+        base = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not _safe_hidden(base / d)]
+    return sorted(failed)
 
 
 def _safe_hidden(p: Path) -> bool:
