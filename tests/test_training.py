@@ -362,3 +362,19 @@ def test_train_device_that_is_not_here_is_a_setup_error():
         with pytest.raises(TrainingSetupError, match="no CUDA GPU is available here"):
             _pick_device("cuda")
     assert _pick_device("cpu").type == "cpu"
+
+
+def test_weights_of_an_earlier_run_without_its_state_are_not_replaced(photo_dir, tmp_path):
+    """With train_state.pt gone, a run into the same --out started from step 0 and overwrote the earlier
+    run's model_ema.safetensors at its first save."""
+    from desktop_denoiser.core.training import TrainingSetupError
+
+    Trainer(_cfg(photo_dir, tmp_path / "run", 2)).train()
+    weights = tmp_path / "run" / "model_ema.safetensors"
+    before = weights.read_bytes()
+    (tmp_path / "run" / "train_state.pt").unlink()
+    with pytest.raises(TrainingSetupError, match="holds the weights of an earlier run.*--init"):
+        Trainer(_cfg(photo_dir, tmp_path / "run", 4))
+    assert weights.read_bytes() == before
+    tr = Trainer(_cfg(photo_dir, tmp_path / "run", 4, init=str(weights)))  # fine-tuning them there is fine
+    assert tr.step == 0

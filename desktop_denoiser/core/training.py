@@ -365,8 +365,14 @@ class Trainer:
         self.state_path = self.out_dir / "train_state.pt"
         self.history: list[dict] = []
         self.grown_from: dict | None = None  # the model config of ``init`` when it was grown into this one
+        earlier = self.out_dir / "model_ema.safetensors"
         if self.state_path.exists():
             self.resume()
+        elif earlier.exists() and not (cfg.init and Path(cfg.init).resolve() == earlier.resolve()):
+            # weights of an earlier run without its state: starting over here would replace them
+            raise TrainingSetupError(f"{earlier} holds the weights of an earlier run, but there is no "
+                                     f"{self.state_path.name} beside it to resume from, and a new run would "
+                                     f"replace them: fine-tune from them with --init {earlier}, or use another --out")
         elif cfg.init:
             self._init_from(Path(cfg.init))
         self.ddp = torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model
