@@ -349,7 +349,8 @@ class NoiseAnalysis:
     def white_sigma(self) -> float:
         """The sigma of the white-noise path: ``sigma_white``, or :attr:`hidden_noise_level` where noise
         hidden by JPEG chroma subsampling is recognised (:attr:`hidden_noise_applied`), or the flat blocks'
-        ``sigma`` where ``sigma_white`` is more than WHITE_MAX_FLAT_RATIO x it (sharpened noise, detail)."""
+        ``sigma`` where ``sigma_white`` is more than WHITE_MAX_FLAT_RATIO x it (sharpened noise, detail;
+        CLIPPED_WHITE_MAX_FLAT_RATIO x where the flat level came from blocks with clipped values)."""
         if self.hidden_noise_applied:
             return self.hidden_noise_level
         ratio = CLIPPED_WHITE_MAX_FLAT_RATIO if self.clipped_blocks else WHITE_MAX_FLAT_RATIO
