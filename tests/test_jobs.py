@@ -212,6 +212,34 @@ def test_forced_camera_path_at_a_manual_sigma_denoises(denoiser):
     assert psnr(res.pixels, clean) > psnr(noisy, clean) + 2.0
 
 
+@pytest.mark.parametrize("shape", [(10, 12, 3), (7, 5, 3), (1, 200, 3), (200, 1, 1)])
+def test_camera_path_at_a_given_sigma_runs_on_photos_too_small_to_measure(denoiser, shape):
+    """With sigma given, noise_model="real" has nothing to measure; it used to analyse anyway and fail with
+    "too small to measure ... set sigma by hand" on photos under 14 pixels a side, sigma set or not."""
+    from desktop_denoiser.core.noise_estimation import NoiseEstimationError
+
+    x = np.random.default_rng(0).random(shape).astype(np.float32)
+    plan = denoiser.plan(x, DenoiseOptions(sigma=25.0, noise_model="real"))
+    assert plan.real and plan.sigma == 25.0
+    res = run_to_end(denoiser.run(x, DenoiseOptions(sigma=25.0, noise_model="real", device="cpu"), plan))
+    assert res.pixels.shape == x.shape and np.isfinite(res.pixels).all()
+    with pytest.raises(NoiseEstimationError, match="too small"):
+        denoiser.plan(x, DenoiseOptions(noise_model="real"))  # no sigma: still the clear message
+
+
+def test_a_buffer_reused_for_the_next_photo_is_analysed_afresh():
+    """The analysis is remembered for the last array; the same array object refilled with another photo
+    returned the previous photo's level."""
+    d = Denoiser()
+    rng = np.random.default_rng(0)
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    buf = np.clip(flat + rng.normal(0, 30 / 255, flat.shape), 0, 1).astype(np.float32)
+    assert d.estimate(buf).sigma > 25
+    assert d.estimate(buf) is not None and d._analyse(buf) is d._analyse(buf)  # remembered while unchanged
+    buf[:] = np.clip(flat + rng.normal(0, 3 / 255, flat.shape), 0, 1)
+    assert d.estimate(buf).sigma < 5 and d.plan(buf, DenoiseOptions()).sigma < 5
+
+
 def test_clean_grey_photo_with_fine_texture_comes_back_unchanged(denoiser):
     """Black-and-white photos: the grey noise estimate once read fine texture as sigma 2.8 here (4-21 on
     clean CBSD68 photos in grey: 19 of 68 came back at >= 45 dB; now 58 of 68), and smoothed it."""
