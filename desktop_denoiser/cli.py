@@ -70,14 +70,15 @@ def _left_out_photos(inputs, recursive: bool) -> str:
             "export them as 16-bit TIFFs (raw converter's noise reduction off) or JPEGs first")
 
 
-def _unlisted_note(folder: Path, recursive: bool) -> str | None:
-    """The sub-folders of ``folder`` that could not be read (``--recursive``), for a note; None if none."""
-    from .pipeline.imageio import name_list, unlisted_folders
+def _note_unreadable(folders: list[Path], given) -> None:
+    """The note for the folders under the ``given`` ones that a ``--recursive`` listing could not read (their
+    photos are left out)."""
+    from .pipeline.imageio import name_list
 
-    skipped = unlisted_folders(folder) if recursive else []
-    if not skipped:
-        return None
-    return f"{len(skipped)} folder(s) under {folder} could not be read and were left out: {name_list(skipped)}"
+    if folders:
+        under = ", ".join(str(g) for g in given if Path(g).is_dir())
+        print(f"note: {len(folders)} folder(s) under {under} could not be read and were left out: "
+              f"{name_list(sorted(folders))}", file=sys.stderr)
 
 
 def _cmd_estimate(args) -> int:
@@ -88,15 +89,14 @@ def _cmd_estimate(args) -> int:
     failed = 0
     for given in map(Path, args.images):  # a folder stands for the photos in it, as for denoise
         if given.is_dir():
+            unreadable: list[Path] = []
             try:
-                found = list_images(given, recursive=args.recursive)
+                found = list_images(given, recursive=args.recursive, unreadable=unreadable)
             except ImageReadError as exc:  # a folder that cannot be read: say so, go on with the others
                 failed += 1
                 print(f"error: {exc}", file=sys.stderr)
                 continue
-            note = _unlisted_note(given, args.recursive)
-            if note:
-                print(f"note: {note}", file=sys.stderr)
+            _note_unreadable(unreadable, [given])
             if not found:
                 failed += 1
                 left = _left_out_photos([given], args.recursive)
@@ -179,7 +179,8 @@ def _tile(text: str) -> int:
 
 
 def _cmd_denoise(args) -> int:
-    from .pipeline.imageio import ImageReadError
+    from .pipeline.devices import DeviceError, resolve_device
+    from .pipeline.imageio import ImageReadError, ImageWriteError, check_output_folder
     from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files, will_skip
     from .pipeline.progress import TimeLeft, format_seconds
 
@@ -191,23 +192,19 @@ def _cmd_denoise(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .pipeline.devices import DeviceError, resolve_device
-
     try:  # once, before any photo is read and analysed only to fail alike
         resolve_device(args.device)
     except DeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    unreadable: list[Path] = []
     try:
         jobs = collect_inputs([Path(p) for p in args.inputs], Path(args.output), recursive=args.recursive,
-                              out_format=args.format)
+                              out_format=args.format, unreadable=unreadable)
     except (FileNotFoundError, ValueError, ImageReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for given in map(Path, args.inputs):
-        note = _unlisted_note(given, args.recursive) if given.is_dir() else None
-        if note:
-            print(f"note: {note}", file=sys.stderr)
+    _note_unreadable(unreadable, args.inputs)
     if not jobs:
         from .pipeline.imageio import SUPPORTED_SUFFIXES
 
@@ -219,8 +216,6 @@ def _cmd_denoise(args) -> int:
     left = _left_out_photos(args.inputs, args.recursive)
     if left:
         print(f"note: {left}", file=sys.stderr)
-    from .pipeline.imageio import ImageWriteError, check_output_folder
-
     try:  # once, before any photo is read (each would otherwise fail alike, after its analysis)
         check_output_folder(args.output)
     except ImageWriteError as exc:
@@ -322,17 +317,16 @@ def _dry_run(jobs, args) -> int:
 
 def _train_output_problem(out: Path, export: Path | None) -> str | None:
     """Why ``train --out`` / ``--export`` could not be written (checked before training starts), or None."""
-    from .pipeline.imageio import ImageWriteError, check_output_folder
+    from .pipeline.imageio import output_folder_problem
 
     if out.exists() and not out.is_dir():
         return f"--out {out} is a file; it must be a folder (made if missing)"
     if export is not None and export.is_dir():
         return f"--export {export} is a folder; give the file to write, e.g. {export / 'model.safetensors'}"
     for folder in (out, *([export.parent] if export is not None else [])):
-        try:
-            check_output_folder(folder)
-        except ImageWriteError as exc:
-            return str(exc).replace("Cannot save the results", "Cannot save the training's results")
+        problem = output_folder_problem(folder)
+        if problem:
+            return f"Cannot save the training's results: {problem}."
     return None
 
 

@@ -278,10 +278,8 @@ class Denoiser:
 def _fingerprint(pixels: np.ndarray) -> bytes:
     """A cheap digest of ``pixels`` (its shape, dtype and a sparse grid of its values, ~0.1 ms on 12 MP):
     tells a reused buffer's new photo from the one analysed before."""
-    a = np.asarray(pixels)
-    rows = max(1, a.shape[0] // 61) if a.ndim else 1
-    cols = max(1, a.shape[1] // 59) if a.ndim > 1 else 1
-    sample = np.ascontiguousarray(a[::rows, ::cols] if a.ndim > 1 else a)
+    a = np.asarray(pixels)  # HxW[xC]
+    sample = np.ascontiguousarray(a[:: max(1, a.shape[0] // 61), :: max(1, a.shape[1] // 59)])
     return hashlib.blake2b(repr((a.shape, a.dtype.str)).encode() + sample.tobytes(), digest_size=16).digest()
 
 
@@ -295,11 +293,11 @@ class FileJob:
 
 
 def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = False,
-                   out_format: str = "same") -> list[FileJob]:
+                   out_format: str = "same", unreadable: list[Path] | None = None) -> list[FileJob]:
     """Files keep their name inside ``out_dir``; folders keep their sub-folder structure below it. An output
     folder inside an input folder is not read as input (a second run would otherwise take the first
     run's results for photos). ``out_format`` (a key of ``imageio.OUTPUT_FORMATS``) sets the outputs'
-    extension and bit depth ("same": each original's)."""
+    extension and bit depth ("same": each original's). ``unreadable``: as for ``list_images``."""
     fmt = output_format(out_format)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -312,7 +310,7 @@ def collect_inputs(inputs: Iterable[Path], out_dir: Path, *, recursive: bool = F
             # the output folder itself as input is refused below (its photos would be overwritten)
             root = inp.resolve()
             inside = out_resolved != root and out_resolved.is_relative_to(root)
-            for f in list_images(inp, recursive=recursive):
+            for f in list_images(inp, recursive=recursive, unreadable=unreadable):
                 if not (inside and f.resolve().is_relative_to(out_resolved)):
                     jobs.append(FileJob(f, out_dir / f.relative_to(inp)))
         elif inp.exists():

@@ -43,10 +43,10 @@ from __future__ import annotations
 from .common import (MAX_PIXELS, SUPPORTED_SUFFIXES, DiskFullError, ImageReadError, ImageWriteError, LoadedImage,
                      OutputExistsError, unsupported_photo_message)
 from .folders import (OUTPUT_FORMATS, OutputFormat, left_out_note, list_images, list_unreadable_photos, name_list,
-                      not_a_photo_message, output_format, output_path_for, split_inputs, unlisted_folders,
-                      unreadable_photos_in)
+                      not_a_photo_message, output_format, output_path_for, split_inputs, unreadable_photos_in)
 from .read import read_image
-from .write import check_destination, check_output_folder, make_output_folder, write_image
+from .write import (check_destination, check_output_folder, make_output_folder, output_folder_problem,
+                    write_image)
 
 __all__ = [
     "ImageReadError",
@@ -59,6 +59,7 @@ __all__ = [
     "read_image",
     "check_destination",
     "check_output_folder",
+    "output_folder_problem",
     "make_output_folder",
     "write_image",
     "output_path_for",
@@ -69,7 +70,6 @@ __all__ = [
     "list_unreadable_photos",
     "unreadable_photos_in",
     "name_list",
-    "unlisted_folders",
     "split_inputs",
     "left_out_note",
     "not_a_photo_message",

@@ -92,9 +92,12 @@ def left_out_note(others: list[Path]) -> str:
     return f"Left out {len(others)} file(s) that cannot be opened as photos{why}: {name_list(others)}"
 
 
-def list_images(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
-    """Image files in ``folder`` (sorted; hidden files and folders skipped)."""
-    return sorted(p for p in _files(folder, recursive) if p.suffix.lower() in SUPPORTED_SUFFIXES)
+def list_images(folder: str | os.PathLike[str], *, recursive: bool = False,
+                unreadable: list[Path] | None = None) -> list[Path]:
+    """Image files in ``folder`` (sorted; hidden files and folders skipped). ``unreadable``: a list the folders
+    below ``folder`` that a recursive listing could not read (no permission, gone meanwhile) are appended
+    to, in the same walk; their photos are left out."""
+    return sorted(p for p in _files(folder, recursive, unreadable) if p.suffix.lower() in SUPPORTED_SUFFIXES)
 
 
 def list_unreadable_photos(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
@@ -109,13 +112,18 @@ def unreadable_photos_in(inputs, *, recursive: bool = False) -> list[Path]:
             for p in list_unreadable_photos(given, recursive=recursive)]
 
 
-def _files(folder: str | os.PathLike[str], recursive: bool):
-    """The files in ``folder`` (and below it if ``recursive``), hidden files and folders skipped."""
+def _files(folder: str | os.PathLike[str], recursive: bool, unreadable: list[Path] | None = None):
+    """The files in ``folder`` (and below it if ``recursive``), hidden files and folders skipped; the folders a
+    recursive walk cannot read are appended to ``unreadable`` (if given)."""
     root = Path(folder)
     if not root.is_dir():
         raise ImageReadError(f"Cannot list images in '{root}': it is not an existing folder.")
     if recursive:
-        for dirpath, dirnames, filenames in os.walk(root):  # folders it cannot read: unlisted_folders
+        def skipped(exc: OSError) -> None:
+            if unreadable is not None:
+                unreadable.append(Path(exc.filename))
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=skipped):
             base = Path(dirpath)
             dirnames[:] = [d for d in dirnames if not _safe_hidden(base / d)]
             for fn in filenames:
@@ -130,16 +138,6 @@ def _files(folder: str | os.PathLike[str], recursive: bool):
     for p in entries:
         if not _safe_hidden(p) and p.is_file():
             yield p
-
-
-def unlisted_folders(folder: str | os.PathLike[str]) -> list[Path]:
-    """The folders under ``folder`` (itself included) that a recursive listing could not read (no
-    permission, gone meanwhile), hidden ones skipped as in :func:`list_images`: their photos are left out."""
-    failed: list[Path] = []
-    for dirpath, dirnames, _ in os.walk(Path(folder), onerror=lambda exc: failed.append(Path(exc.filename))):
-        base = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if not _safe_hidden(base / d)]
-    return sorted(failed)
 
 
 def _safe_hidden(p: Path) -> bool:

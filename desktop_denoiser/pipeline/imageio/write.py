@@ -136,18 +136,23 @@ def _unmakeable(folder: Path) -> str | None:
     return None
 
 
-def check_output_folder(folder: str | os.PathLike[str]) -> None:
-    """Raise ImageWriteError unless results can be saved in ``folder``: a writable folder, or a missing one
-    that can be made. The CLI checks this once before a batch, so that it does not fail photo by photo."""
+def output_folder_problem(folder: str | os.PathLike[str]) -> str | None:
+    """Why files could not be saved in ``folder`` (a file, read-only, or missing and not to be made), or
+    None: a writable folder, or a missing one that can be made."""
     folder = Path(folder)
-    if folder.exists():
-        problem = None
-        if not folder.is_dir():
-            problem = f"'{folder}' is a file, not a folder"
-        elif not os.access(folder, os.W_OK | os.X_OK):
-            problem = f"no permission to write into the folder '{folder}' (it may be read-only)"
-    else:
-        problem = _unmakeable(folder)
+    if not folder.exists():
+        return _unmakeable(folder)
+    if not folder.is_dir():
+        return f"'{folder}' is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to write into the folder '{folder}' (it may be read-only)"
+    return None
+
+
+def check_output_folder(folder: str | os.PathLike[str]) -> None:
+    """Raise ImageWriteError unless results can be saved in ``folder`` (:func:`output_folder_problem`). The
+    CLI checks this once before a batch, so that it does not fail photo by photo."""
+    problem = output_folder_problem(folder)
     if problem:
         raise ImageWriteError(f"Cannot save the results: {problem}.")
 
