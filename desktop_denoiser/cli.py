@@ -256,7 +256,7 @@ def _cmd_denoise(args) -> int:
             if args.json:
                 print(json.dumps({k: item[k] for k in ("path", "output", "sigma", "timestep", "steps", "seconds",
                                                        "network", "hidden_noise_sigma", "suggest_camera_noise",
-                                                       "mosaic_noise")}))
+                                                       "mosaic_noise", "warnings")}))
             else:
                 print(f"{item['path']} -> {item['output']}  sigma={item['sigma']:.2f} t*={item['timestep']} "
                       f"steps={item['steps']} network={item['network']} {item['seconds']:.1f}s")
@@ -266,6 +266,8 @@ def _cmd_denoise(args) -> int:
                     print(_camera_noise_note("run it again with"))
                 if item["mosaic_noise"]:
                     print(_mosaic_noise_note("run it again with"))
+                for warning in item["warnings"]:  # pages left out, an out-of-memory retry, ...
+                    print(f"  note: {warning}")
         elif kind == "skipped":
             skipped += 1
             if args.json:

@@ -375,7 +375,7 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     hidden = plan.hidden_noise_sigma
     return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),
             "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),
-            "device": result.device, "network": result.network, "warnings": result.warnings,
+            "device": result.device, "network": result.network, "warnings": [*img.notes, *result.warnings],
             "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
             "suggest_camera_noise": plan.suggest_camera_noise, "mosaic_noise": plan.mosaic_noise}
 

@@ -556,6 +556,8 @@ class BatchDialog(FileDropTarget, QDialog):
         if summary.get("mosaic_noise"):
             detail += " (grid-pattern grain removed as camera noise: if texture looks smeared, try Noise type ▸ " \
                       "Gaussian (white))"
+        for warning in summary.get("warnings", ()):  # pages left out, an out-of-memory retry, ...
+            detail += f" ({warning})"
         self._set_state(row, DONE, detail)
         self._update_summary()
 

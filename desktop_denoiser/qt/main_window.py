@@ -522,7 +522,10 @@ class MainWindow(SaveMixin, ResultMixin, HelpMixin, FileDropTarget, QMainWindow)
         self.setWindowTitle(f"{name}[*] — {APP_TITLE}")  # [*]: Qt shows '*' while the result is unsaved
         w, h = image.size
         self.info_label.setText(f"{name}  ·  {w}×{h}  ·  {image.bit_depth}-bit {image.format}")
-        self.statusBar().showMessage(f"Opened {name}.", 5000)
+        if image.notes:  # pages left out, ...: say so while the photo is on show
+            self.statusBar().showMessage(f"Opened {name}: " + "; ".join(image.notes) + ".", 20000)
+        else:
+            self.statusBar().showMessage(f"Opened {name}.", 5000)
         if self.image_path is not None and not self._is_bundled(self.image_path):
             self.settings.add_recent_file(self.image_path)
             self.settings.last_open_dir = str(self.image_path.parent)

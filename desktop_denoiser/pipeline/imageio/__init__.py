@@ -2,8 +2,8 @@
 
 Reads JPEG, PNG (8/16-bit), TIFF (8/16-bit, 32-bit float), WebP and BMP into
 float32 arrays in [0, 1] with the EXIF orientation applied, and writes them
-back keeping bit depth, alpha, EXIF and the ICC profile where the format
-allows it.
+back keeping bit depth, alpha, EXIF, XMP, the ICC profile and the resolution
+where the format allows it.
 
 Implementation notes
 --------------------
@@ -17,11 +17,20 @@ Implementation notes
 * All TIFF output (8, 16 and 32-bit float) goes through a small built-in
   baseline TIFF writer (Deflate compression, horizontal predictor for integer
   data) that stores the ICC profile and the EXIF tags (IFD0 tags such as
-  Make/Model plus the Exif and GPS sub-IFDs). Other TIFF-only tags of the
-  input (XMP, IPTC, Photoshop data, resolution...) are not carried over.
+  Make/Model plus the Exif and GPS sub-IFDs), the XMP packet and the
+  resolution. Other TIFF-only tags of the input (IPTC, Photoshop data, ...)
+  are not carried over.
 * 16/32-bit grayscale with alpha is written as RGBA (PNG and TIFF), since
   OpenCV cannot write or read it; BMP and JPEG output drop alpha.
-* XMP metadata is not carried for any format.
+* XMP (ratings, keywords, captions) is carried for JPEG (Pillow >= 11), PNG
+  (an ``iTXt`` chunk), TIFF (tag 700) and WebP, its ``tiff:Orientation`` set
+  to 1 like the EXIF's. IPTC (JPEG APP13) and PNG text chunks are not.
+* Refused with a message rather than read wrong: 16-bit and float colour TIFFs
+  stored as separate planes (OpenCV scrambles them) and float pixels far above
+  1.0 (high dynamic range, which would be clipped). Undone on reading:
+  premultiplied (associated) alpha and MinIsWhite grey beyond 8 bits. Camera
+  JPEGs with an MPF preview (Pillow's "MPO") read as JPEGs; of a multi-page
+  TIFF or an animation the first page is read and ``LoadedImage.notes`` says so.
 * On import, Pillow's ``Image.MAX_IMAGE_PIXELS`` is raised to ``MAX_PIXELS``
   if it is lower, so images up to our own limit open without a warning;
   larger ones raise :class:`ImageReadError`.
@@ -29,7 +38,7 @@ Implementation notes
 Modules (the public API is this package's; the modules are its parts)
 ----------------------------------------------------------------------
 * ``common``: formats, bit depths, tag numbers, the errors, :class:`LoadedImage`.
-* ``metadata``: EXIF orientation and the EXIF/ICC bytes in PNG and TIFF.
+* ``metadata``: EXIF and XMP orientation, the EXIF/ICC/XMP/resolution bytes in PNG and TIFF.
 * ``tiff``: the TIFF writer and the TIFF tag checks of the readers.
 * ``read``: :func:`read_image`.
 * ``encode``: pixels -> a format's bytes at a bit depth.

@@ -4,7 +4,7 @@ numbers, the two error types and :class:`LoadedImage`, the decoded picture plus 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +125,12 @@ class LoadedImage:
     mode: str
     # a WebP whose picture is stored losslessly: write_image keeps it lossless (PNG and TIFF always are)
     lossless: bool = False
+    # the resolution the file states (dots per inch, x and y), written back where the format stores it
+    dpi: tuple[float, float] | None = None
+    # the XMP packet (ratings, keywords, captions, copyright, ...), its orientation set to 1 like the EXIF's
+    xmp: bytes | None = None
+    # what the reader noticed that the user should know (e.g. pages or frames after the first left out)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def is_gray(self) -> bool:

@@ -40,6 +40,8 @@ def _encode(
     quality: int,
     exif: bytes | None,
     icc: bytes | None,
+    xmp: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
 ) -> bytes:
     gray = px.shape[2] == 1
     q = _quantise(px, depth)
@@ -51,7 +53,7 @@ def _encode(
             gray = False
         icc = _matching_icc(icc, gray)
         arr = q if qa is None else np.concatenate([q, qa], axis=2)
-        return _encode_tiff(arr, gray, qa is not None, exif, icc)
+        return _encode_tiff(arr, gray, qa is not None, exif, icc, xmp, dpi)
 
     if fmt == "PNG" and depth == 16:
         if gray and qa is not None:
@@ -67,7 +69,7 @@ def _encode(
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, 4])
         if not ok:
             raise ValueError("OpenCV could not encode the 16-bit PNG")
-        return _png_add_metadata(buf.tobytes(), exif, icc)
+        return _png_add_metadata(buf.tobytes(), exif, icc, xmp, dpi)
 
     # 8-bit through Pillow
     if fmt in ("JPEG", "BMP"):
@@ -82,11 +84,15 @@ def _encode(
     im = Image.fromarray(np.ascontiguousarray(arr))
     icc = _matching_icc(icc, gray)
     kwargs: dict[str, Any] = {}
-    if fmt in ("JPEG", "PNG", "WEBP"):
+    if fmt in ("JPEG", "WEBP"):  # (an 8-bit PNG gets its metadata as a 16-bit one does, below)
         if icc:
             kwargs["icc_profile"] = icc
         if exif:
             kwargs["exif"] = exif
+        if xmp:
+            kwargs["xmp"] = xmp  # (JPEG: Pillow >= 11 writes it, older versions leave it out)
+    if dpi and fmt in ("JPEG", "BMP"):
+        kwargs["dpi"] = dpi
     if fmt == "JPEG":
         kwargs.update(quality=int(quality), subsampling=0 if quality >= 90 else 2)
     elif fmt == "WEBP":
@@ -97,16 +103,19 @@ def _encode(
             kwargs.update(quality=int(quality), method=4, exact=True)
     elif fmt == "PNG":
         kwargs.update(compress_level=6)
-    buf = io.BytesIO()
-    try:
-        im.save(buf, format=fmt, **kwargs)
-    except ValueError as exc:
-        if "exif" in kwargs and "EXIF" in str(exc).upper():
-            # e.g. JPEG's 64 KB EXIF limit: keep the picture, drop the EXIF.
-            warnings.warn(f"EXIF dropped: {exc}", RuntimeWarning, stacklevel=3)
-            kwargs.pop("exif")
-            buf = io.BytesIO()
+    while True:
+        buf = io.BytesIO()
+        try:
             im.save(buf, format=fmt, **kwargs)
-        else:
-            raise
-    return buf.getvalue()
+            break
+        except ValueError as exc:
+            # e.g. JPEG's 64 KB limit on EXIF and on XMP: keep the picture, drop what does not fit
+            too_big = [key for key in ("exif", "xmp") if key in kwargs and key.upper() in str(exc).upper()]
+            if not too_big:
+                raise
+            warnings.warn(f"{too_big[0].upper()} dropped: {exc}", RuntimeWarning, stacklevel=3)
+            kwargs.pop(too_big[0])
+    data = buf.getvalue()
+    if fmt == "PNG":
+        data = _png_add_metadata(data, exif, icc, xmp, dpi)
+    return data

@@ -1,8 +1,10 @@
-"""EXIF and ICC bytes: orientation (read, apply, reset to 1), EXIF from a TIFF's own tags, and the PNG
-chunks (``iCCP``, ``eXIf``) that carry them in and out of PNG streams."""
+"""EXIF, ICC, XMP and resolution: orientation (read, apply, reset to 1), EXIF from a TIFF's own tags, and
+the PNG chunks (``iCCP``, ``eXIf``, ``iTXt`` XMP, ``pHYs``) that carry them in and out of PNG streams."""
 
 from __future__ import annotations
 
+import math
+import re
 import struct
 import zlib
 from typing import Any
@@ -94,9 +96,40 @@ def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _png_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
-    """Walk PNG chunks for (exif, icc) without decoding pixels."""
-    exif = icc = None
+_XMP_KEYWORD = b"XML:com.adobe.xmp"  # the PNG iTXt keyword that holds an XMP packet
+_METRES_PER_INCH = 0.0254
+# where an XMP packet states the orientation: as an attribute or as an element
+_XMP_ORIENTATION = (re.compile(rb'(tiff:Orientation\s*=\s*["\'])[0-9]+(["\'])'),
+                    re.compile(rb"(<tiff:Orientation>\s*)[0-9]+(\s*</tiff:Orientation>)"))
+
+
+def _xmp_reset_orientation(xmp: bytes | str | None) -> bytes | None:
+    """``xmp`` as bytes with its ``tiff:Orientation`` (if any) set to 1, as the reader applies it: an editor
+    that reads XMP rather than EXIF must not turn the already upright picture again."""
+    if not xmp:
+        return None
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    xmp = bytes(xmp)
+    for pattern in _XMP_ORIENTATION:
+        xmp = pattern.sub(rb"\g<1>1\g<2>", xmp)
+    return xmp
+
+
+def _clean_dpi(dpi: Any) -> tuple[float, float] | None:
+    """A file's stated resolution as two positive finite numbers, or None (absent, zero, nonsense)."""
+    try:
+        x, y = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
+        return None
+    return round(x, 4), round(y, 4)
+
+
+def _png_metadata(data: bytes) -> tuple[bytes | None, bytes | None, bytes | None, tuple[float, float] | None]:
+    """Walk PNG chunks for (exif, icc, xmp, dpi) without decoding pixels."""
+    exif = icc = xmp = dpi = None
     pos = 8
     try:
         while pos + 8 <= len(data):
@@ -108,12 +141,22 @@ def _png_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
                     icc = zlib.decompress(body[sep + 2 :])
             elif ctype == b"eXIf" and exif is None:
                 exif = bytes(body)
+            elif ctype == b"iTXt" and xmp is None and body.startswith(_XMP_KEYWORD + b"\x00"):
+                compressed = body[len(_XMP_KEYWORD) + 1] == 1
+                rest = body[len(_XMP_KEYWORD) + 3:]
+                rest = rest[rest.index(b"\x00") + 1:]  # language tag
+                text = rest[rest.index(b"\x00") + 1:]  # translated keyword
+                xmp = zlib.decompress(text) if compressed else bytes(text)
+            elif ctype == b"pHYs" and length == 9 and dpi is None:
+                x, y, unit = struct.unpack(">IIB", body)
+                if unit == 1:
+                    dpi = _clean_dpi((x * _METRES_PER_INCH, y * _METRES_PER_INCH))
             elif ctype == b"IEND":
                 break
             pos += 12 + length
-    except (struct.error, zlib.error):
+    except (struct.error, zlib.error, ValueError, IndexError):
         pass
-    return _normalise_exif(exif), icc or None
+    return _normalise_exif(exif), icc or None, xmp or None, dpi
 
 
 def _tiff_exif(tags: Any, had_orientation: bool = False) -> bytes | None:
@@ -155,14 +198,20 @@ def _png_chunk(ctype: bytes, body: bytes) -> bytes:
     )
 
 
-def _png_add_metadata(png: bytes, exif: bytes | None, icc: bytes | None) -> bytes:
-    """Insert iCCP / eXIf chunks right after IHDR of an encoded PNG."""
+def _png_add_metadata(png: bytes, exif: bytes | None, icc: bytes | None, xmp: bytes | None = None,
+                      dpi: tuple[float, float] | None = None) -> bytes:
+    """Insert iCCP / pHYs / eXIf / iTXt (XMP) chunks right after IHDR of an encoded PNG (which has none)."""
     chunks = []
     if icc:
         chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    if dpi:
+        per_metre = [int(round(v / _METRES_PER_INCH)) for v in dpi]
+        chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
     if exif:
         raw = exif[len(_EXIF_PREFIX) :] if exif.startswith(_EXIF_PREFIX) else exif
         chunks.append(_png_chunk(b"eXIf", raw))
+    if xmp:  # uncompressed, no language: how Adobe's tools write it
+        chunks.append(_png_chunk(b"iTXt", _XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + bytes(xmp)))
     if not chunks:
         return png
     (ihdr_len,) = struct.unpack_from(">I", png, 8)

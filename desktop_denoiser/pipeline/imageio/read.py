@@ -30,6 +30,7 @@ from .common import (
 )
 from .metadata import (
     _apply_orientation,
+    _clean_dpi,
     _exif_orientation,
     _exif_reset_orientation,
     _icc_colour_space,
@@ -37,8 +38,9 @@ from .metadata import (
     _png_add_metadata,
     _png_metadata,
     _tiff_exif,
+    _xmp_reset_orientation,
 )
-from .tiff import _cv2_tiff_ok, _encode_tiff, _tiff_description, _tiff_orientation
+from .tiff import _XMP_TAG, _cv2_tiff_ok, _encode_tiff, _tiff_description, _tiff_hint, _tiff_orientation
 
 
 def _os_error(verb: str, where: str, exc: BaseException) -> ImageReadError:
@@ -134,7 +136,7 @@ def _read_tiff_fallback(path: Path, data: bytes) -> LoadedImage:
     if arr is None or (hasattr(tags, "get") and not _cv2_tiff_ok(arr, tags)):
         raise ImageReadError(
             f"Cannot read {_name(path)}: it is a TIFF variant this program does not support "
-            f"({_tiff_description(tags)}), or the file is damaged."
+            f"({_tiff_description(tags)}), or the file is damaged.{_tiff_hint(tags)}"
         )
     _check_pixels(path, arr.shape[1], arr.shape[0])
     photometric = tags.get(262) if hasattr(tags, "get") else None
@@ -161,7 +163,23 @@ def _read_tiff_fallback(path: Path, data: bytes) -> LoadedImage:
     orientation = _tiff_orientation(tags)
     if _cv2_applies_orientation("TIFF"):
         orientation = 1
-    return _finish(path, px, alpha, maxval, depth, "TIFF", exif, icc, mode, orientation)
+    return _finish(path, px, alpha, maxval, depth, "TIFF", exif, icc, mode, orientation, **_tiff_extras(tags, depth))
+
+
+def _tiff_extras(tags: Any, depth: int) -> dict[str, Any]:
+    """What a TIFF's tags add to :func:`_finish`: its XMP, resolution, MinIsWhite grey beyond 8 bits (which
+    neither Pillow nor OpenCV inverts there) and associated alpha (OpenCV leaves it premultiplied)."""
+    try:
+        extra_samples = tags.get(338, ())
+        extra_samples = extra_samples if isinstance(extra_samples, tuple) else (extra_samples,)
+        unit = int(tags.get(296, 2))
+        dpi = None
+        if 282 in tags and 283 in tags and unit in (2, 3):
+            dpi = tuple(float(tags[t]) * (2.54 if unit == 3 else 1.0) for t in (282, 283))
+        return {"xmp": tags.get(_XMP_TAG), "dpi": dpi, "min_is_white": depth > 8 and tags.get(262) == 0,
+                "associated_alpha": bool(extra_samples) and extra_samples[0] == 1}
+    except (TypeError, ValueError, ZeroDivisionError):
+        return {}
 
 
 _CV2_ORIENTATION: dict[str, bool] = {}
@@ -202,15 +220,29 @@ def _finish(
     icc: bytes | None,
     mode: str,
     orientation: int | None = None,
+    *,
+    xmp: bytes | str | None = None,
+    dpi: Any = None,
+    min_is_white: bool = False,
+    associated_alpha: bool = False,
 ) -> LoadedImage:
-    """Apply ``orientation`` (default: the one in ``exif``) and build the result."""
+    """Apply ``orientation`` (default: the one in ``exif``) and build the result. ``min_is_white``: grey
+    samples count from white (a TIFF's Photometric 0, which Pillow undoes only at 8 bits); ``associated_alpha``:
+    the colour is premultiplied by ``alpha`` (a TIFF's ExtraSamples 1), which is undone here."""
+    if min_is_white:
+        px = (1.0 - px) if maxval is None else (px.dtype.type(maxval) - px)
+    if maxval is None:
+        _check_float_range(path, px)
     exif = _normalise_exif(exif)
     if orientation is None:
         orientation = _exif_orientation(exif)
+    dpi = _clean_dpi(dpi)
     if orientation != 1:
         px = _apply_orientation(px, orientation)
         if alpha is not None:
             alpha = _apply_orientation(alpha, orientation)
+        if dpi is not None and orientation >= 5:  # turned a quarter: the two resolutions swap
+            dpi = (dpi[1], dpi[0])
     if exif is not None:
         try:
             exif = _exif_reset_orientation(exif)
@@ -220,6 +252,10 @@ def _finish(
     alpha_f = None
     if alpha is not None:
         alpha_f = _to_unit_float(np.ascontiguousarray(alpha), maxval)
+        if associated_alpha:
+            covered = alpha_f > 0
+            np.divide(pixels, alpha_f[:, :, None], out=pixels, where=covered[:, :, None])
+            np.clip(pixels, 0.0, 1.0, out=pixels)
     return LoadedImage(
         pixels=pixels,
         alpha=alpha_f,
@@ -229,7 +265,27 @@ def _finish(
         exif=exif,
         icc_profile=bytes(icc) if icc else None,
         mode=mode,
+        dpi=dpi,
+        xmp=_xmp_reset_orientation(xmp),
     )
+
+
+# floating-point samples may stray this far past white (rounding in other programs) and are clipped to it
+FLOAT_WHITE_TOLERANCE = 1.01
+
+
+def _check_float_range(path: Path | None, px: np.ndarray) -> None:
+    """Refuse floating-point pixels well above 1.0 (white): a high-dynamic-range or scene-linear picture,
+    whose highlights the denoiser's [0, 1] range would clip without a word."""
+    finite = px[np.isfinite(px)]
+    top = float(finite.max()) if finite.size else 0.0
+    if top > FLOAT_WHITE_TOLERANCE:
+        name = _name(path) if path is not None else "the image"
+        raise ImageReadError(
+            f"Cannot read {name}: its floating-point values reach {top:.3g}, above 1.0 (white), as in a "
+            f"high-dynamic-range or linear-light image; denoising would clip everything brighter than white. "
+            f"Tone-map it and save it as a 16-bit TIFF, then denoise that."
+        )
 
 
 _I16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -300,8 +356,10 @@ def _pillow_pixels(
         im = im.convert("RGBA")
     elif mode == "CMYK":
         im, icc = _convert_cmyk(im, icc)
-    elif mode not in ("L", "LA", "RGB", "RGBA"):
-        im = im.convert("RGBA" if "A" in mode else "RGB")
+    elif mode in ("L", "RGB") and "transparency" in im.info:  # a PNG's colour key (tRNS): that colour is clear
+        im = im.convert(mode + "A")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):  # LAB, YCbCr, HSV, ... (the alpha modes are handled above)
+        im = im.convert("RGB")
     a = np.asarray(im)
     if a.ndim == 2:
         return a[:, :, None], None, 255.0, 8, icc
@@ -345,6 +403,8 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
 
     with im:
         fmt = im.format or ""
+        if fmt == "MPO":  # a camera JPEG with its preview in an MPF extension: the first picture is the photo
+            fmt = "JPEG"
         if fmt not in _FORMAT_DEPTHS:
             raise ImageReadError(
                 f"Cannot read {name}: {fmt or 'this'} files are not supported "
@@ -358,8 +418,10 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
 
         if _needs_cv2(im):
             orientation = None
+            extras: dict[str, Any] = {}
             if fmt == "PNG":
-                exif, icc = _png_metadata(data)
+                exif, icc, xmp, dpi = _png_metadata(data)
+                extras = {"xmp": xmp, "dpi": dpi}
                 if _cv2_applies_orientation("PNG"):
                     orientation = 1
             else:
@@ -375,7 +437,7 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
             if fmt == "TIFF" and not _cv2_tiff_ok(arr, im.tag_v2):
                 raise ImageReadError(
                     f"Cannot read {name}: this kind of TIFF is not supported "
-                    f"({_tiff_description(im.tag_v2)})."
+                    f"({_tiff_description(im.tag_v2)}).{_tiff_hint(im.tag_v2)}"
                 )
             if fmt == "PNG" and arr.dtype != np.uint16:
                 raise ImageReadError(damaged)
@@ -383,8 +445,10 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
             px, alpha = _split_cv2(arr, gray)
             depth, maxval = _depth_info(arr.dtype)
             suffix = {16: ";16", 32: ";F32"}.get(depth, "")
+            if fmt == "TIFF":
+                extras = _tiff_extras(im.tag_v2, depth)
             return _finish(
-                path, px, alpha, maxval, depth, fmt, exif, icc, im.mode + suffix, orientation
+                path, px, alpha, maxval, depth, fmt, exif, icc, im.mode + suffix, orientation, **extras
             )
 
         # Recent Pillow applies (and then deletes) a TIFF's Orientation tag in load().
@@ -428,8 +492,17 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
             ) from None
         if icc and _icc_colour_space(icc) == b"CMYK":
             icc = None
-        loaded = _finish(path, px, alpha, maxval, depth, fmt, exif, icc, mode, orientation)
+        if fmt == "TIFF":  # (Pillow has undone associated alpha: "RGBa" became "RGBA")
+            extras = {**_tiff_extras(im.tag_v2, depth), "associated_alpha": False}
+        else:
+            extras = {"xmp": im.info.get("xmp") or im.info.get("XML:com.adobe.xmp"), "dpi": im.info.get("dpi")}
+        loaded = _finish(path, px, alpha, maxval, depth, fmt, exif, icc, mode, orientation, **extras)
         loaded.lossless = fmt == "WEBP" and _webp_is_lossless(data)
+        frames = getattr(im, "n_frames", 1) if im.format != "MPO" else 1
+        if frames > 1:
+            kind = "pages" if fmt == "TIFF" else "frames (an animation)"
+            loaded.notes.append(f"this file holds {frames} {kind}: only the first is denoised, and the result "
+                                "holds only that one")
         return loaded
 
 

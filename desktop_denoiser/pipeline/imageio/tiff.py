@@ -13,8 +13,22 @@ from PIL import Image, TiffImagePlugin, TiffTags
 from .common import _EXIF_IFD, _EXIF_IFD0_TAGS, _GPS_IFD, _ICC_TAG, _INTEROP_IFD, _ORIENTATION
 
 
+_XMP_TAG = 700
+_PLANAR = 284  # PlanarConfiguration: 1 = the channels of a pixel together, 2 = each channel its own plane
+
+
+def _is_planar(tags: Any) -> bool:
+    try:
+        return int(tags.get(_PLANAR, 1)) == 2 and int(tags.get(277, 1)) > 1
+    except (TypeError, ValueError):
+        return False
+
+
 def _cv2_tiff_ok(arr: np.ndarray, tags: Any) -> bool:
-    """OpenCV silently reduces some TIFFs (e.g. 16-bit gray + alpha) to 8-bit gray."""
+    """OpenCV silently reduces some TIFFs (e.g. 16-bit gray + alpha) to 8-bit gray, and decodes 16-bit and
+    float colour stored as separate planes as if the channels were interleaved (a scrambled picture)."""
+    if _is_planar(tags):
+        return False
     try:
         bits = tags.get(258, (8,))
         bits = bits if isinstance(bits, tuple) else (bits,)
@@ -32,9 +46,18 @@ def _tiff_description(tags: Any) -> str:
         spp = int(tags.get(277, len(bits)))
         kind = {0: "grayscale", 1: "grayscale", 2: "RGB", 5: "CMYK"}.get(tags.get(262), "colour")
         extra = " with transparency" if tags.get(338) else ""
-        return f"{max(bits)}-bit {kind}{extra}, {spp} channels"
+        planes = " stored as separate planes" if _is_planar(tags) else ""
+        return f"{max(bits)}-bit {kind}{extra}, {spp} channels{planes}"
     except Exception:
         return "unusual layout"
+
+
+def _tiff_hint(tags: Any) -> str:
+    """How to save a TIFF the readers refuse so that it opens ("" where there is nothing to say)."""
+    if _is_planar(tags):
+        return (" Save it again with interleaved channels (in Photoshop: Pixel Order Interleaved) and it will "
+                "open.")
+    return ""
 
 
 def _tiff_orientation(tags: Any) -> int:
@@ -45,10 +68,12 @@ def _tiff_orientation(tags: Any) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def _encode_tiff(a: np.ndarray, gray: bool, has_alpha: bool, exif: bytes | None, icc: bytes | None) -> bytes:
+def _encode_tiff(a: np.ndarray, gray: bool, has_alpha: bool, exif: bytes | None, icc: bytes | None,
+                 xmp: bytes | None = None, dpi: tuple[float, float] | None = None) -> bytes:
     """Baseline little-endian TIFF, Deflate-compressed, chunky samples.
 
-    ``a`` is HxWxC uint8 / uint16 / float32 (C = 1, 2, 3 or 4).
+    ``a`` is HxWxC uint8 / uint16 / float32 (C = 1, 2, 3 or 4). ``dpi`` is written where ``exif`` states
+    no resolution of its own.
     """
     h, w, c = a.shape
     a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
@@ -98,6 +123,11 @@ def _encode_tiff(a: np.ndarray, gray: bool, has_alpha: bool, exif: bytes | None,
     if icc:
         ifd.tagtype[_ICC_TAG] = TiffTags.UNDEFINED
         ifd[_ICC_TAG] = bytes(icc)
+    if xmp:
+        ifd.tagtype[_XMP_TAG] = TiffTags.BYTE
+        ifd[_XMP_TAG] = bytes(xmp)
+    if dpi and 282 not in ifd and 283 not in ifd:
+        ifd[282], ifd[283], ifd[296] = float(dpi[0]), float(dpi[1]), 2  # pixels per inch
     offsets, pos = [], 0
     for s in strips:
         offsets.append(pos)

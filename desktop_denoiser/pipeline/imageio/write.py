@@ -179,6 +179,8 @@ def write_image(
     alpha: Any = None,
     exif: bytes | None = ...,  # type: ignore[assignment]
     icc_profile: bytes | None = ...,  # type: ignore[assignment]
+    xmp: bytes | None = ...,  # type: ignore[assignment]
+    dpi: tuple[float, float] | None = ...,  # type: ignore[assignment]
     overwrite: bool = False,
     protect: Iterable[str | os.PathLike[str]] = (),
 ) -> Path:
@@ -193,10 +195,12 @@ def write_image(
     * ``alpha``: None -> ``like.alpha`` (dropped if its size differs from the
       pixels), False -> no alpha, array -> that alpha (HxW, [0, 1]). An HxWx4
       ``pixels`` array is taken as RGB + alpha. JPEG and BMP output drop alpha.
-    * ``exif`` / ``icc_profile``: left out -> taken from ``like``; None -> not
-      written. Kept for JPEG, PNG (8 and 16-bit), TIFF and WebP; BMP stores
-      no metadata. A profile whose colour space does not match the output
-      (e.g. an RGB profile on a grayscale JPEG) is dropped.
+    * ``exif`` / ``icc_profile`` / ``xmp`` / ``dpi``: left out -> taken from
+      ``like``; None -> not written. EXIF, ICC and XMP are kept for JPEG, PNG
+      (8 and 16-bit), TIFF and WebP; BMP stores none of them. The resolution
+      is kept for JPEG, PNG, TIFF and BMP (WebP has no place for it). A
+      profile whose colour space does not match the output (e.g. an RGB
+      profile on a grayscale JPEG) is dropped.
     * JPEG uses 4:4:4 chroma when ``jpeg_quality >= 90``; WebP uses
       ``jpeg_quality`` as its quality and is lossless at 100, and always
       when ``like`` is a lossless WebP (:attr:`LoadedImage.lossless`).
@@ -253,9 +257,13 @@ def write_image(
         exif = like.exif if like is not None else None
     if icc_profile is ...:
         icc_profile = like.icc_profile if like is not None else None
+    if xmp is ...:
+        xmp = like.xmp if like is not None else None
+    if dpi is ...:
+        dpi = like.dpi if like is not None else None
     exif = _normalise_exif(exif)
     if fmt == "BMP":
-        exif = icc_profile = None
+        exif = icc_profile = xmp = None
     if icc_profile and _icc_colour_space(icc_profile) not in (b"RGB ", b"GRAY"):
         icc_profile = None
 
@@ -270,7 +278,7 @@ def write_image(
     if fmt == "WEBP" and like is not None and like.lossless:
         jpeg_quality = 100  # a lossless original stays lossless
     try:
-        data = _encode(fmt, px, alpha_arr, depth, jpeg_quality, exif, icc_profile)
+        data = _encode(fmt, px, alpha_arr, depth, jpeg_quality, exif, icc_profile, xmp, dpi)
     except MemoryError:
         raise ImageWriteError(f"Cannot write {name}: not enough memory to encode it.") from None
     except Exception as exc:
