@@ -179,6 +179,7 @@ def _tile(text: str) -> int:
 
 
 def _cmd_denoise(args) -> int:
+    from .core.noise_estimation import NoiseEstimationError
     from .pipeline.devices import DeviceError, resolve_device
     from .pipeline.imageio import ImageReadError, ImageWriteError, check_output_folder
     from .pipeline.jobs import DenoiseOptions, collect_inputs, denoise_files, will_skip
@@ -285,7 +286,8 @@ def _cmd_denoise(args) -> int:
                 bar.close()
             if args.json:
                 print(json.dumps({"path": item["path"], "error": item["error"]}))
-            print(f"error: {item['path']}: {item['error']}", file=sys.stderr)
+            hint = "; give --sigma to denoise it" if isinstance(item["exception"], NoiseEstimationError) else ""
+            print(f"error: {item['path']}: {item['error']}{hint}", file=sys.stderr)
     if len(jobs) > 1 or failed:  # one line to read at the end of a long batch
         print(f"{finished - failed - skipped} of {len(jobs)} photo(s) denoised"
               + (f", {skipped} skipped (their result already existed)" if skipped else "")

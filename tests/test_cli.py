@@ -719,3 +719,12 @@ def test_a_full_disk_stops_the_batch_and_says_how_to_go_on(noisy_png, tmp_path, 
     err = capsys.readouterr().err
     assert "a.png" in err and "is full" in err and "2 photo(s) not started" in err and "--skip-existing" in err
     assert "0 of 3 photo(s) denoised, 1 failed" in err
+
+
+def test_a_photo_too_small_to_measure_is_told_to_give_sigma(tmp_path, capsys):
+    """The core's message no longer names a front end's option: the CLI adds its own (--sigma)."""
+    Image.fromarray(np.full((10, 10, 3), 128, np.uint8)).save(tmp_path / "tiny.png")
+    assert main(["denoise", str(tmp_path / "tiny.png"), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "too small to measure its noise level" in err and err.count("give --sigma to denoise it") == 1
+    assert main(["denoise", str(tmp_path / "tiny.png"), "-o", str(tmp_path / "out"), "--sigma", "10"]) == 0

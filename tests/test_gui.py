@@ -882,7 +882,70 @@ def test_drop_file_opens_it(qtbot, window, tmp_path):
     assert window.image_path == path
 
 
+@needs_model
+def test_reset_and_unticking_the_manual_sigma_show_the_estimate_again(qtbot, window, tmp_path):
+    """After Reset the options the greyed σ box kept the manual 60, and ticking Set σ manually again
+    started from it; unticked, the box shows the level a run uses: the estimate."""
+    est = open_and_estimate(qtbot, window, write_png(tmp_path / "a.png", add_noise(smooth_image(64, 64))))
+    panel = window.noise_panel
+    panel.set_override(60.0)
+    window.reset_options_action.trigger()
+    assert panel.sigma_override() is None
+    assert panel.sigma_spin.value() == pytest.approx(est.sigma, abs=0.05)
+    panel.set_override(40.0)
+    panel.override_check.setChecked(False)
+    assert panel.sigma_spin.value() == pytest.approx(est.sigma, abs=0.05)
+
+
+@needs_model
+def test_a_hint_link_does_nothing_while_a_run_holds_the_options(qtbot, window, tmp_path):
+    """Clicking "Set σ 18" during a run set σ by hand and turned the σ controls back on while the rest were
+    off; the result, made at the estimate, then stood beside a panel saying σ 18."""
+    est = open_and_estimate(qtbot, window, write_png(tmp_path / "a.png", add_noise(smooth_image(96, 96))))
+    window.noise_panel.set_mode("detail")
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT) as blocker:
+        assert window.run_denoise() is not None
+        assert not window.noise_panel.hint_label.isEnabled()
+        window.noise_panel.hint_label.linkActivated.emit("sigma:18")
+        window.noise_panel.hint_label.linkActivated.emit("noise:real")
+        assert not window.noise_panel.sigma_spin.isEnabled() and not window.noise_panel.sigma_slider.isEnabled()
+    assert window.noise_panel.sigma_override() is None and window.noise_panel.noise_model() == "auto"
+    assert blocker.args[0].sigma == pytest.approx(est.sigma, abs=0.05)
+    assert window.noise_panel.hint_label.isEnabled()
+
+
+@needs_model
+def test_the_same_photo_dropped_twice_is_opened(qtbot, window, tmp_path):
+    """Two copies of one path (or a path and a link to it) opened the batch dialog with '(2 chosen)' and one
+    row; they are one photo, so it opens."""
+    path = write_png(tmp_path / "a.png", add_noise(smooth_image(64, 64)))
+    (tmp_path / "link.png").symlink_to(path)
+    with qtbot.waitSignal(window.estimate_ready, timeout=TIMEOUT):
+        window.handle_dropped_paths([path, path, tmp_path / "link.png"])
+    assert window.batch_dialog is None and window.image_path == path
+
+
 # -- tests without the model ------------------------------------------------------------------------------
+
+def test_odd_settings_values_do_not_stop_the_window_from_opening(qtbot, tmp_path):
+    """A seed past 2^31 or a recent-files entry that is no list (a hand-edited settings file) ended the app
+    before its window appeared."""
+    ini = tmp_path / "s.ini"
+    ini.write_text("[denoise]\nseed=3000000000\nsteps=3000000000\n[recent]\nfiles=@Size(1 2)\n")
+    w = MainWindow(settings=Settings.from_file(ini), denoiser=Denoiser(tmp_path / "none"), quiet=True)
+    qtbot.addWidget(w)
+    assert w.noise_panel.seed() == 2**31 - 1 and w.noise_panel.steps() == 1000
+
+
+def test_a_photo_too_small_to_measure_says_once_how_to_denoise_it(qtbot, tmp_path):
+    """The message named a command-line option in the GUI and said "set σ" twice."""
+    from desktop_denoiser.core.noise_estimation import NoiseEstimationError, estimate_sigma
+
+    with pytest.raises(NoiseEstimationError) as err:
+        estimate_sigma(np.zeros((10, 10, 3), np.float32))
+    text = describe_error(err.value)
+    assert "--sigma" not in text and text.lower().count("σ") == 1 and "Set σ manually" in text
+
 
 def test_unreadable_file_reports_plain_error(qtbot, tmp_path):
     w = MainWindow(settings=Settings.from_file(tmp_path / "s.ini"), denoiser=Denoiser(tmp_path / "none"),

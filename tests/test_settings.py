@@ -62,3 +62,19 @@ def test_a_folder_that_is_gone_is_not_offered(tmp_path):
     assert s.last_open_dir == str(gone)
     gone.rmdir()
     assert s.last_open_dir == ""
+
+
+@pytest.mark.parametrize("name,stored,expected", [("seed", "3000000000", 2**31 - 1), ("steps", "3000000000", 1000)])
+def test_numbers_beyond_what_the_boxes_hold_read_as_their_top(tmp_path, name, stored, expected):
+    """A seed or step count past the spin box's range stopped the app from starting (OverflowError)."""
+    s = Settings.from_file(tmp_path / "s.ini")
+    s.q.setValue(type(s).__dict__[name].key, stored)
+    assert getattr(s, name) == expected
+
+
+@pytest.mark.parametrize("stored", ["@Variant(\\0\\0\\0\\x2\\0\\0\\0\\x5)", "@Size(1 2)"])
+def test_a_recent_files_value_that_is_no_list_reads_as_none(tmp_path, stored):
+    """A number or a size under recent/files (a hand-edited file) stopped the app from starting (TypeError)."""
+    ini = tmp_path / "s.ini"
+    ini.write_text(f"[recent]\nfiles={stored}\n")
+    assert Settings.from_file(ini).recent_files == []

@@ -190,7 +190,7 @@ def estimate_sigma(
     if h < 2 * p or w < 2 * p:
         raise NoiseEstimationError(
             f"the image ({w}×{h} pixels) is too small to measure its noise level (with {p}×{p} patches, at "
-            f"least {2 * p}×{2 * p} pixels are needed); set σ by hand to denoise it (Set σ manually, or --sigma)"
+            f"least {2 * p}×{2 * p} pixels are needed)"
         )
 
     nh, nw = h - p + 1, w - p + 1

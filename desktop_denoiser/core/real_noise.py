@@ -310,7 +310,9 @@ def denoise_real(
         canvas = cur.copy() if preview else None
         for k, sub in enumerate(subs):
             gen = denoise_image(model, schedule, sub, p.plan, seed=seed + k, **common)
-            # hold each event back by one so the last one can carry a preview of the finished sub-image
+            # each step is reported as it ends, but the sub-image's last one only once the sub-image is
+            # finished, to carry its preview (no tile is reported in between: holding back every step by one
+            # put the tiles of each step under the step before, and the progress bars went backwards)
             last = None
             while True:
                 try:
@@ -318,9 +320,11 @@ def denoise_real(
                 except StopIteration as stop:
                     subs[k] = stop.value
                     break
-                if last is not None:
-                    yield last
-                last = replace(ev, index=done + ev.index, total=total)
+                ev = replace(ev, index=done + ev.index, total=total)
+                if ev.index < done + p.plan.steps:
+                    yield ev
+                else:
+                    last = ev
             done += p.plan.steps
             if preview:
                 i, j = divmod(k, s)

@@ -181,9 +181,17 @@ class BatchDialog(FileDropTarget, QDialog):
         return w
 
     # -- folders -----------------------------------------------------------------------------------
+    @staticmethod
+    def _typed_folder(text: str) -> Path | None:
+        """A folder as typed in a field: ``~`` is the home folder (as in a file manager's path bar)."""
+        text = text.strip()
+        return Path(text).expanduser() if text else None
+
     def _output_dir(self) -> Path | None:
-        out = self.output_edit.text().strip()
-        return Path(out) if out else None
+        return self._typed_folder(self.output_edit.text())
+
+    def _input_dir(self) -> Path | None:
+        return self._typed_folder(self.input_edit.text())
 
     def _update_open_output(self) -> None:
         out = self._output_dir()
@@ -243,9 +251,9 @@ class BatchDialog(FileDropTarget, QDialog):
             if paths:
                 self.show_error(not_a_photo_message(paths[0]))
             return False
-        out = self.output_edit.text().strip()
+        out = self._output_dir()
         default = self._default_output()
-        chosen = out and (default is None or Path(out).absolute() != default)
+        chosen = out is not None and (default is None or out.absolute() != default)
         self.set_inputs(inputs, out if chosen else None)
         if others:
             self.summary_label.setText(f"{self.summary_label.text()} {left_out_note(others)}.")
@@ -257,8 +265,7 @@ class BatchDialog(FileDropTarget, QDialog):
         if chosen:
             folder = chosen[0] if chosen[0].is_dir() else chosen[0].parent
         else:
-            text = self.input_edit.text().strip()
-            folder = Path(text) if text else None
+            folder = self._input_dir()
         return _denoised_beside(folder) if folder is not None else None
 
     def files_dropped(self, paths: list[str]) -> None:  # FileDropTarget
@@ -287,21 +294,19 @@ class BatchDialog(FileDropTarget, QDialog):
 
     # -- queue -------------------------------------------------------------------------------------
     def _collect(self) -> list[FileJob]:
-        inp = self.input_edit.text().strip()
-        out = self.output_edit.text().strip()
+        inp, out = self._input_dir(), self._output_dir()
         chosen = self._chosen_inputs()
-        if chosen is not None:
-            if not out:
-                raise ValueError("Choose an output folder first.")
-            return collect_inputs(chosen, Path(out), recursive=self.recursive_check.isChecked(),
-                                  out_format=self.output_format())
-        if not inp:
-            raise ValueError("Choose an input folder first.")
-        if not Path(inp).is_dir():
-            raise ValueError(f"The input folder '{inp}' does not exist.")
-        if not out:
+        if chosen is None:
+            if inp is None:
+                raise ValueError("Choose an input folder first.")
+            if not inp.is_dir():
+                raise ValueError(f"The input folder '{inp}' does not exist.")
+        if out is None:
             raise ValueError("Choose an output folder first.")
-        return collect_inputs([Path(inp)], Path(out), recursive=self.recursive_check.isChecked(),
+        if not out.is_absolute():  # it would land below wherever the app was started from
+            raise ValueError(f"Type the output folder's full path ('{out}' names none), or choose it with "
+                             "its … button.")
+        return collect_inputs(chosen if chosen is not None else [inp], out, recursive=self.recursive_check.isChecked(),
                               out_format=self.output_format())
 
     def output_format(self) -> str:
@@ -343,8 +348,8 @@ class BatchDialog(FileDropTarget, QDialog):
     def _left_out_photos(self) -> int:
         """How many camera raw / HEIC files the chosen folders hold (list_images leaves them out)."""
         chosen = self._chosen_inputs()
-        text = self.input_edit.text().strip()
-        inputs = chosen if chosen is not None else ([Path(text)] if text else [])
+        folder = self._input_dir()
+        inputs = chosen if chosen is not None else ([folder] if folder is not None else [])
         try:
             return len(unreadable_photos_in(inputs, recursive=self.recursive_check.isChecked()))
         except Exception:  # an unreadable folder is already reported by the queue
@@ -354,7 +359,6 @@ class BatchDialog(FileDropTarget, QDialog):
         self.jobs = jobs
         self.states = [WAITING] * len(jobs)
         self.reasons = [""] * len(jobs)
-        inp = self.input_edit.text().strip()
         chosen = self._chosen_inputs()
         if chosen:  # names below the chosen items' common folder ("Trip/IMG_1.jpg" for a chosen folder Trip)
             try:
@@ -362,7 +366,7 @@ class BatchDialog(FileDropTarget, QDialog):
             except ValueError:  # on different drives: file names alone
                 self._root = None
         else:
-            self._root = Path(inp) if inp else None
+            self._root = self._input_dir()
         self.table.setRowCount(len(jobs))
         for row, job in enumerate(jobs):
             try:
@@ -441,7 +445,7 @@ class BatchDialog(FileDropTarget, QDialog):
             self.show_error("There are no images to denoise in the input folder.")
             return False
         self._fill(jobs)
-        out_dir = Path(self.output_edit.text().strip())
+        out_dir = self._output_dir()
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -449,7 +453,7 @@ class BatchDialog(FileDropTarget, QDialog):
             return False
         if self.settings is not None:
             if self._chosen_inputs() is None:  # photos chosen together are not a folder to remember
-                self.settings.batch_input_dir = self.input_edit.text().strip()
+                self.settings.batch_input_dir = str(self._input_dir())
             self.settings.batch_output_dir = str(out_dir)
             self.settings.batch_recursive = self.recursive_check.isChecked()
             self.settings.batch_format = self.output_format()

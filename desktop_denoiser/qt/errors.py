@@ -21,7 +21,7 @@ def describe_error(exc: BaseException, action: str = "") -> str:
         return (prefix + f"the denoising model could not be loaded ({exc}). "
                 "Reinstall Desktop Denoiser or put the model file back in the models folder.")
     if isinstance(exc, NoiseEstimationError):
-        return prefix + f"the noise level could not be estimated ({exc}). Set sigma manually instead."
+        return prefix + f"the noise level could not be estimated: {exc}. Tick “Set σ manually” to denoise it."
     if _is_out_of_memory(exc):
         return (prefix + "there is not enough memory to denoise this image. Close other programs, "
                 "choose the CPU as device, or try a smaller image.")

@@ -12,6 +12,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 from ..pipeline.devices import auto_network_label, available_devices
 from ..pipeline.jobs import DenoiseOptions, NoiseEstimate
 
+MAX_STEPS = 1000  # the Steps box's top (0 = the mode's own)
+MAX_SEED = 2**31 - 1  # the Seed box's top (a Qt spin box holds a 32-bit int)
+
 SIGMA_MAX = 100.0
 _SLIDER_SCALE = 10  # slider ticks per sigma unit
 
@@ -102,6 +105,7 @@ class NoisePanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._estimate: NoiseEstimate | None = None
+        self._controls_enabled = True  # False while a run holds the options (set_controls_enabled)
         self._hints: dict[str, str] = {}  # kind ("sigma", "camera") -> rich text of the estimate's hints
 
         noise = QGroupBox("Noise level")
@@ -164,13 +168,13 @@ class NoisePanel(QWidget):
             "colorStrengthSpin", "How much of the colour noise (coloured speckles and blotches) is removed, "
             "whatever Strength keeps of the grain. Changing it after a run updates the result at once.")
         self.steps_spin = QSpinBox()
-        self.steps_spin.setRange(0, 1000)
+        self.steps_spin.setRange(0, MAX_STEPS)
         self.steps_spin.setSpecialValueText("Default")
         self.steps_spin.setToolTip("Number of reverse steps. Default: 1 for Fidelity, t*+1 for Detail. "
                                    "Fidelity with more steps runs a deterministic DDIM; Detail with fewer "
                                    "steps strides the chain.")
         self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setRange(0, MAX_SEED)
         self.seed_spin.setToolTip("Random seed of the Detail mode (same seed = same result).")
         self.device_combo = QComboBox()
         self.device_combo.addItem("Auto", "auto")
@@ -209,8 +213,10 @@ class NoisePanel(QWidget):
 
     # -- controls ----------------------------------------------------------------------------------
     def _on_override(self, on: bool) -> None:
-        self.sigma_slider.setEnabled(on)
-        self.sigma_spin.setEnabled(on)
+        self.sigma_slider.setEnabled(on and self._controls_enabled)
+        self.sigma_spin.setEnabled(on and self._controls_enabled)
+        if not on and self._estimate is not None:  # the greyed box shows the level a run will use again
+            self.set_sigma(self._estimate.sigma)
         self.options_changed.emit()
 
     def _slider_moved(self, v: int) -> None:
@@ -301,7 +307,10 @@ class NoisePanel(QWidget):
             self.t_label.setText(str(t) if t >= 0 else "none (no noise to remove)")
 
     def apply_hint(self, link: str) -> None:
-        """Apply what a hint suggests: ``sigma:VALUE`` sets σ manually, ``noise:MODEL`` the noise type."""
+        """Apply what a hint suggests: ``sigma:VALUE`` sets σ manually, ``noise:MODEL`` the noise type (not
+        while a run holds the controls: the result would not be what the panel then says)."""
+        if not self._controls_enabled:
+            return
         kind, _, value = link.partition(":")
         if kind == "sigma":
             self.set_override(float(value))
@@ -417,8 +426,9 @@ class NoisePanel(QWidget):
                               color_strength=self.color_strength(), network=self.network())
 
     def set_controls_enabled(self, enabled: bool) -> None:
+        self._controls_enabled = enabled
         for w in (self.noise_combo, self.override_check, self.mode_combo, self.quality_combo, self.steps_spin,
-                  self.seed_spin, self.device_combo, self.network_combo):
+                  self.seed_spin, self.device_combo, self.network_combo, self.hint_label):
             w.setEnabled(enabled)
         on = enabled and self.override_check.isChecked()
         self.sigma_slider.setEnabled(on)

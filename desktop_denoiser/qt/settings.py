@@ -13,6 +13,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from ..core.denoise import ENSEMBLE_SIZES
 from ..pipeline.imageio import OUTPUT_FORMATS
 from ..pipeline.jobs import NOISE_MODELS
+from .noise_panel import MAX_SEED, MAX_STEPS
 
 ORGANISATION = "DesktopDenoiser"
 APPLICATION = "Desktop Denoiser"
@@ -111,8 +112,8 @@ class Settings:
     color_strength = _number("denoise/color_strength", 100, hi=100,
                              doc="Share of the colour noise removed, in percent (``DenoiseOptions.color_strength`` "
                                  "× 100).")
-    steps = _number("denoise/steps", 0)
-    seed = _number("denoise/seed", 0)
+    steps = _number("denoise/steps", 0, hi=MAX_STEPS)
+    seed = _number("denoise/seed", 0, hi=MAX_SEED)
 
     # -- window ------------------------------------------------------------------------------------
     geometry = _blob("window/geometry")
@@ -125,7 +126,9 @@ class Settings:
         v = self.q.value("recent/files", [])
         if isinstance(v, str):
             v = [v] if v else []
-        return [str(p) for p in (v or [])][:MAX_RECENT]
+        if not isinstance(v, (list, tuple)):  # a hand-edited or foreign value (a number, a size): none
+            return []
+        return [str(p) for p in v if isinstance(p, str) and p][:MAX_RECENT]
 
     @recent_files.setter
     def recent_files(self, files: list[str]) -> None:

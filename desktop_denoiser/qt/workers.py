@@ -318,7 +318,8 @@ class BatchWorker(Worker):
                     continue
                 if kind == "step":
                     ev: StepEvent = item["event"]
-                    self._steps_done = ev.index
+                    # (a camera-noise run fixes its step count once it has measured what is left to refine)
+                    self._steps_done, self._steps = ev.index, max(1, ev.total)
                     self.progress.emit(row, ev.index, ev.total)
                     self._emit_overall(ev.index / max(1, ev.total))
                     now = time.perf_counter()

@@ -66,8 +66,12 @@ def _is_hidden(p: Path) -> bool:
 
 def split_inputs(paths) -> tuple[list[Path], list[Path]]:
     """(the folders and photo files among ``paths``, the other files): what a drop or a pick of several
-    files can queue, and what it leaves out."""
-    paths = [Path(p) for p in paths]
+    files can queue, and what it leaves out. A path given twice (the same file dropped twice, or once by a
+    link) counts once."""
+    unique: dict[str, Path] = {}
+    for p in map(Path, paths):
+        unique.setdefault(os.path.realpath(p), p)
+    paths = list(unique.values())
     inputs = [p for p in paths if p.is_dir() or p.suffix.lower() in SUPPORTED_SUFFIXES]
     return inputs, [p for p in paths if p not in inputs]
 
