@@ -353,6 +353,15 @@ def test_bad_folders_are_explained(qtbot, tmp_path):
     Image.new("RGB", (160, 120)).save(raws / "DSC_1.NEF", format="TIFF")  # a raw file: TIFF inside
     d.set_folders(raws, tmp_path / "out")
     assert d.table.rowCount() == 0 and "1 camera raw or HEIC file(s) left out" in d.summary_label.text()
+    # photos only in sub-folders, which are not searched: say how to include them
+    cards = tmp_path / "cards"
+    (cards / "card1").mkdir(parents=True)
+    Image.new("RGB", (32, 24)).save(cards / "card1" / "IMG_1.jpg")
+    d.set_folders(cards, tmp_path / "out2")
+    assert d.table.rowCount() == 0 and "tick “Include sub-folders”" in d.summary_label.text()
+    assert d.start() is False and "Include sub-folders" in errors[-1]
+    d.recursive_check.setChecked(True)
+    assert d.table.rowCount() == 1
 
 
 def test_close_the_title_bar_x_and_esc_close_the_dialog(qtbot, tmp_path):

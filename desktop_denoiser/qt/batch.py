@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..pipeline.imageio import (OUTPUT_FORMATS, left_out_note, name_list, not_a_photo_message, split_inputs,
-                                unreadable_photos_in)
+from ..pipeline.imageio import (OUTPUT_FORMATS, ImageReadError, left_out_note, list_images, name_list,
+                                not_a_photo_message, split_inputs, unreadable_photos_in)
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, will_skip
 from ..pipeline.progress import TimeLeft, format_seconds
 from .drops import FileDropTarget
@@ -324,7 +324,7 @@ class BatchDialog(FileDropTarget, QDialog):
             return
         try:
             jobs = self._collect()
-            msg = f"{len(jobs)} image(s) to denoise." if jobs else "No images found in the input folder."
+            msg = f"{len(jobs)} image(s) to denoise." if jobs else self._no_images_message()
         except Exception as exc:
             jobs, msg = [], describe_error(exc)
         self._fill(jobs)
@@ -344,6 +344,21 @@ class BatchDialog(FileDropTarget, QDialog):
                     "JPEG first).")
         self.summary_label.setText(msg)
         self.progress.setValue(0)
+
+    def _no_images_message(self) -> str:
+        """Why the queue is empty, with the way on where the photos are in sub-folders not searched."""
+        msg = "No images found in the input folder."
+        if not self.recursive_check.isChecked():
+            chosen = self._chosen_inputs()
+            folders = [p for p in (chosen if chosen is not None else [self._input_dir()]) if p and p.is_dir()]
+            try:
+                below = any(list_images(f, recursive=True) for f in folders)
+            except ImageReadError:  # an unreadable folder is reported by the queue itself
+                below = False
+            if below:
+                msg = ("No images directly in the input folder, but its sub-folders hold some: tick “Include "
+                       "sub-folders” to denoise them.")
+        return msg
 
     def _left_out_photos(self) -> int:
         """How many camera raw / HEIC files the chosen folders hold (list_images leaves them out)."""
@@ -442,7 +457,7 @@ class BatchDialog(FileDropTarget, QDialog):
             self.show_error(describe_error(exc))
             return False
         if not jobs:
-            self.show_error("There are no images to denoise in the input folder.")
+            self.show_error(self._no_images_message())
             return False
         self._fill(jobs)
         out_dir = self._output_dir()
