@@ -443,7 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("estimate", help="estimate the noise level sigma and matching timestep t*")
     e.add_argument("images", nargs="+", help="image files or folders")
     e.add_argument("--recursive", action="store_true", help="include sub-folders of folders")
-    e.add_argument("--json", action="store_true", help="one JSON object per line: path, sigma, timestep")
+    e.add_argument("--json", action="store_true",
+                   help="one JSON object per line: path, sigma, timestep, correlated, hidden_noise_sigma, "
+                        "suggest_camera_noise, mosaic_noise, two_level (error for a photo that failed)")
     e.set_defaults(func=_cmd_estimate)
 
     d = sub.add_parser("denoise", help="denoise files or folders into OUTDIR")
@@ -453,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="noise std in 8-bit units, or 'auto' to estimate (default)")
     d.add_argument("--mode", choices=("fidelity", "detail"), default="fidelity")
     d.add_argument("--steps", type=_at_least(1, ""), default=None,
-                   help="reverse steps (fidelity: 1; detail: every step from t*)")
+                   help="reverse steps (fidelity: 1, or 3 at heavy noise, t* >= 80; detail: every step from t*)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--tile", type=_tile, default=None,
@@ -488,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     existing.add_argument("--skip-existing", action="store_true",
                           help="leave photos whose output already exists (resumes a batch that was stopped); "
                                "without this or --overwrite they are reported as failed")
-    d.add_argument("--json", action="store_true")
+    d.add_argument("--json", action="store_true",
+                   help="one JSON object per photo: path, output, sigma, timestep, steps, seconds, network, the "
+                        "hints (hidden_noise_sigma, suggest_camera_noise, mosaic_noise) and warnings")
     d.add_argument("--dry-run", action="store_true",
                    help="list each photo and where its result would go (and which results exist already); "
                         "denoise nothing")
@@ -510,8 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
-    t.add_argument("--focus-sigma", type=float, default=80.0)
-    t.add_argument("--focus-prob", type=float, default=0.9)
+    t.add_argument("--focus-sigma", type=float, default=80.0,
+                   help="the noise level (8-bit sigma) up to which timesteps get most of the training (default 80)")
+    t.add_argument("--focus-prob", type=float, default=0.9,
+                   help="share of samples with t drawn from [0, t(focus-sigma)]; the rest from the whole schedule "
+                        "(default 0.9)")
     t.add_argument("--objective", choices=("epsilon", "v", "min-snr"), default="epsilon",
                    help="epsilon = Ho et al.'s simple epsilon-MSE (default); v = a v-predicting network with the "
                         "v-MSE (Salimans & Ho); min-snr = epsilon-MSE with Min-SNR-gamma weights (Hang et al.); "
@@ -554,8 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--remove", action="store_true", help="take the entry and its icon away again")
     de.add_argument("--data-home", default=None, help="where to write (default: $XDG_DATA_HOME or ~/.local/share)")
     de.set_defaults(func=_cmd_desktop_entry)
-    b = sub.add_parser("bench", help="benchmark against peers (see benchmarks/)")
-    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b = sub.add_parser("bench", help="benchmark against peers (see benchmarks/)",
+                       description="Benchmarks: awgn (synthetic noise against CBM3D and OpenCV NLM), real (camera "
+                                   "noise pairs), speed, cuda, train. 'bench NAME --help' lists each one's options.")
+    b.add_argument("rest", nargs=argparse.REMAINDER, metavar="{awgn,real,speed,cuda,train} ...")
     b.set_defaults(func=_cmd_bench)
     return p
 

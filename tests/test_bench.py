@@ -715,3 +715,17 @@ def test_held_out_cameras_writes_pairs_that_bench_real_reads(tmp_path):
     again = tmp_path / "again"  # seeded: the same pairs again
     assert _script("held_out_cameras").main([str(again), "--clean", str(clean), "--seed", "7"]) == 0
     assert np.array_equal(read_image(again / "001_real.png").pixels, read_image(out / "001_real.png").pixels)
+
+
+def test_a_device_this_machine_lacks_is_refused_in_one_line(capsys, monkeypatch):
+    """bench awgn --device cuda without a GPU ended in a DeviceError traceback (denoise and train refuse it)."""
+    import torch
+
+    from desktop_denoiser.cli import main as cli_main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli_main(["bench", "awgn", "--device", "cuda", "--limit", "1"]) == 2
+    assert "CUDA was requested but no CUDA GPU" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--help"])
+    assert "{awgn,real,speed,cuda,train}" in capsys.readouterr().out

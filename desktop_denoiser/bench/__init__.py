@@ -44,7 +44,8 @@ def _common(p: argparse.ArgumentParser, device_default: str) -> None:
     g.add_argument("--model", default=None,
                    help="model file for every run (default: the bundled standard network); 'shipped': the app's "
                         "networks, chosen per photo as DenoiseOptions.network (--opt network=..., default auto) "
-                        "says (auto depends on the CPU: see the machine line)")
+                        "says (auto depends on the CPU: see the machine line); bench speed's CLI rows run "
+                        "the networks of --networks, only its in-process crop this file")
     g.add_argument("--write", action="store_true", help="update this benchmark's section of the results file")
     g.add_argument("--results", default=str(DEFAULT_RESULTS), help="results markdown file (default %(default)s)")
     g.add_argument("--json", default=None, metavar="PATH", help="also write the numbers as JSON")
@@ -95,10 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     import numpy as np
 
     from ..core.sampler import run_to_end
-    from ..pipeline.devices import resolve_device
+    from ..pipeline.devices import DeviceError, resolve_device
     from ..pipeline.jobs import DenoiseOptions, Denoiser
 
-    device = str(resolve_device(args.device))
+    try:
+        device = str(resolve_device(args.device))
+    except DeviceError as exc:  # as denoise and train refuse it: one line, nothing run
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from ..paths import default_model_path
 
     # one named file for every run (the app's auto choice of network would vary with the CPU), unless

@@ -57,6 +57,11 @@ def machine_info(threads: int, device: str = "cpu") -> str:
              f"torch {torch.__version__}"]
     if device.startswith("cuda") and torch.cuda.is_available():
         parts.append(f"GPU {torch.cuda.get_device_name(torch.device(device))}")
+    else:  # what "auto" picks here (precision, network) follows from it
+        from ..core.precision import cpu_has_fast_bf16
+
+        parts.append("native bf16: " + ("yes (auto: bf16, standard network)" if cpu_has_fast_bf16()
+                                        else "no (auto: float32, fast network)"))
     parts.append(f"device {device}")
     return ", ".join(parts)
 

@@ -26,7 +26,7 @@ PRECISION_SET = ("fp32", "fp16", "bf16")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="../shared/data/dev/CBSD68", help="folder of clean images")
+    p.add_argument("--data", default="/work/shared/data/dev/CBSD68", help="folder of clean images (default %(default)s)")
     p.add_argument("--limit", type=int, default=8, help="images used from --data")
     p.add_argument("--sigmas", type=float, nargs="+", default=[15, 25, 50])
     p.add_argument("--real", default=None, help="folder of *_real / *_mean pairs (PolyU): the camera-noise path too")

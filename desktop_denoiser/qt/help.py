@@ -17,8 +17,8 @@ class HelpMixin:
                 "<p>Removes noise from photos with a Denoising Diffusion Probabilistic Model (DDPM): the noise "
                 "level σ of the photo is estimated, matched to the diffusion timestep t*, and the reverse "
                 "process runs from there.</p>"
-                "<p><b>Fidelity</b> mode predicts the clean photo in one step; <b>Detail</b> mode runs the "
-                "full reverse chain for finer texture.</p>")
+                "<p><b>Fidelity</b> mode predicts the clean photo in one step (three at heavy noise); "
+                "<b>Detail</b> mode runs the full reverse chain for finer texture.</p>")
         if self.quiet:
             return
         QMessageBox.about(self, "About Desktop Denoiser", text)

@@ -20,7 +20,8 @@ _SLIDER_SCALE = 10  # slider ticks per sigma unit
 
 MODES = [
     ("fidelity", "Fidelity (best PSNR)",
-     "Predicts the clean image directly at the noise level t* (1 network evaluation by default). "
+     "Predicts the clean image directly at the noise level t* (1 network evaluation by default, 3 at heavy "
+     "noise). "
      "Most faithful to the photo."),
     ("detail", "Detail (DDPM chain)",
      "Runs the reverse diffusion chain from t* down to 0 (one step per timestep). "
@@ -170,7 +171,7 @@ class NoisePanel(QWidget):
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, MAX_STEPS)
         self.steps_spin.setSpecialValueText("Default")
-        self.steps_spin.setToolTip("Number of reverse steps. Default: 1 for Fidelity, t*+1 for Detail. "
+        self.steps_spin.setToolTip("Number of reverse steps. Default: 1 for Fidelity (3 from t* 80 up, heavy noise), t*+1 for Detail. "
                                    "Fidelity with more steps runs a deterministic DDIM; Detail with fewer "
                                    "steps strides the chain.")
         self.seed_spin = QSpinBox()
