@@ -42,9 +42,10 @@ class ProgressBar:
 
 
 def _hidden_noise_note(sigma: float, action: str) -> str:
-    """The hint for noise that JPEG chroma subsampling hid from the estimate (NoiseAnalysis.hidden_noise_sigma)."""
-    return (f"  note: JPEG compression may hide part of the noise; if the output still looks grainy, "
-            f"{action} --sigma {sigma:.0f}")
+    """The hint for noise hidden from the estimate, by JPEG chroma subsampling or as grain the same in every
+    colour over fine texture (NoiseAnalysis.hidden_noise_sigma)."""
+    return (f"  note: part of the noise may be hidden from the estimate (by JPEG compression, or as grain the same "
+            f"in every colour); if the output still looks grainy, {action} --sigma {sigma:.0f}")
 
 
 def _camera_noise_note(action: str) -> str:

@@ -598,9 +598,9 @@ def test_batch_row_suggests_a_sigma_when_jpeg_hides_the_noise(qtbot, dialog, tmp
                                       for n in ("hidden.jpg", "plain.png", "raw.png", "strong.png"))
     assert "removed as camera noise" in removed and "Gaussian (white)" in removed and "try Noise type ▸ Camera" not in removed
     assert "removed as camera noise" not in mosaic + hidden + plain
-    assert "JPEG may hide noise" in hidden and "try σ" in hidden and "Camera noise" not in hidden
-    assert "JPEG may hide noise" not in plain and "Camera noise" not in plain
-    assert "try Noise type ▸ Camera noise" in mosaic and "JPEG may hide noise" not in mosaic
+    assert "noise may be hidden" in hidden and "try σ" in hidden and "Camera noise" not in hidden
+    assert "noise may be hidden" not in plain and "Camera noise" not in plain
+    assert "try Noise type ▸ Camera noise" in mosaic and "noise may be hidden" not in mosaic
 
 
 @needs_model

@@ -197,6 +197,25 @@ HIDDEN_NOISE_LUMA_MIN_RATIO = 1.1
 # 10-12; 28075 is all fine grey texture) read 0.93-0.944 and would lose up to 1.6 dB, hence the level bound.
 HIDDEN_NOISE_LUMA_STRONG_SIGMA = 14.0
 HIDDEN_NOISE_LUMA_STRONG_MAX_CHANNEL_CORR = 0.945
+# Grey grain: white noise that is the same in the three colour channels of a colour photo (a raw
+# converter's or an editor's monochrome grain, colour noise reduction that left the luminance noise, a
+# scan). The RGB white-noise (PCA) estimate does not see it at all (its flattest directions are the chroma
+# ones, which hold no noise), the flat blocks' channels correlate at 0.95-1.0, above every limit above, so
+# Auto returned such photos as they were: white noise of sigma 10 / 20 on colour photos came back at the
+# noisy input's 28 / 22 dB where the level given gains +3 to +10 dB. It is told from clean grey texture
+# (fur, rock, sand: channel correlation 0.95-0.98 too) by the luminance plane: grey noise of std s is s in
+# Y, which luma_white_sigma reports as s / |LUMA_WEIGHTS| = 1.5 s in its per-channel units, so it reads
+# 1.25-1.5x the flat-block level where noise fills the flat blocks, and it is spatially white (lag-1
+# correlation 0.0-0.15) and Gaussian; clean texture with the signature reads at most 1.14x and a lag-1
+# correlation of 0.25-0.3, and weak grain over texture (sigma 5) looks the same and is left to the hint. The
+# level is the luminance plane's own estimate in Y units (1 x the grain), at most the flat-block level. 22
+# dev photos with grey noise of sigma 5 / 10 / 15 / 25 as PNG: Auto 34.53 / 28.48 / 25.15 / 21.34 -> 36.22 /
+# 32.05 / 29.90 / 28.82 dB (sigma known 37.29 / 33.43 / 31.40 / 29.06; benchmarks/grey_grain.py). Of 3,096
+# white-noise inputs of the dev photos (PNG, 4:2:0, 4:2:2, 4:4:4 JPEGs, sigma 2-50) and PolyU, 7 meet the rule
+# (4:2:0 q75, sigma 25: coarse chroma quantisation correlates the channels) and 1 changes level (benchmarks/
+# RESULTS.md, "Grey grain on colour photos").
+GREY_GRAIN_MIN_LUMA_RATIO = 1.25
+GREY_GRAIN_MAX_RHO = 0.15
 # White noise over fine texture: where white noise is weak, the flattest blocks of a textured photo still
 # hold texture (std 5-17 in 8-bit units), which is spatially correlated, so white noise of sigma 2-10 over
 # it read as camera noise (rho1 0.3-0.5; 47 / 23 / 11 / 5 of 108 CBSD432 training photos at sigma 2 / 5 /
@@ -340,19 +359,37 @@ class NoiseAnalysis:
                 and self.sigma_luma >= HIDDEN_NOISE_LUMA_MIN_RATIO * self.sigma)
 
     @property
+    def grey_grain(self) -> bool:
+        """The hidden-noise signature of white noise that is the same in the three channels of a colour
+        photo (see GREY_GRAIN_MIN_LUMA_RATIO): channels correlated beyond the luma rule's limit, spatially
+        white and Gaussian flat blocks, and a luminance plane that holds the whole flat-block level."""
+        return (self.hidden_noise_signature and self.channel_corr > HIDDEN_NOISE_LUMA_MAX_CHANNEL_CORR
+                and self.rho1 <= GREY_GRAIN_MAX_RHO and self.texture_excess <= HIDDEN_NOISE_LUMA_MAX_TEXTURE
+                and self.sigma_luma >= GREY_GRAIN_MIN_LUMA_RATIO * self.sigma)
+
+    @property
+    def grey_grain_level(self) -> float:
+        """The level of :attr:`grey_grain`: the luminance plane's estimate in its own (Y) units, which is
+        the grain's per-channel std, at most the flat blocks' level."""
+        return min(self.sigma, self.sigma_luma * float(np.linalg.norm(LUMA_WEIGHTS)))
+
+    @property
     def hidden_noise_sigma(self) -> float | None:
-        """The :attr:`hidden_noise_level` to *suggest* to the user where the signature is seen but the
-        level is not applied (it also occurs on some clean, finely textured photos), else None."""
-        return self.hidden_noise_level if self.hidden_noise_signature and not self.hidden_noise_applied else None
+        """The :attr:`hidden_noise_level` to *suggest* to the user where the signature is seen but no level
+        is applied (it also occurs on some clean, finely textured photos), else None."""
+        applied = self.hidden_noise_applied or self.grey_grain
+        return self.hidden_noise_level if self.hidden_noise_signature and not applied else None
 
     @property
     def white_sigma(self) -> float:
         """The sigma of the white-noise path: ``sigma_white``, or :attr:`hidden_noise_level` where noise
-        hidden by JPEG chroma subsampling is recognised (:attr:`hidden_noise_applied`), or the flat blocks'
-        ``sigma`` where ``sigma_white`` is more than WHITE_MAX_FLAT_RATIO x it (sharpened noise, detail;
+        hidden by JPEG chroma subsampling is recognised (:attr:`hidden_noise_applied`), or
+        :attr:`grey_grain_level` for :attr:`grey_grain`, or the flat blocks' ``sigma`` where ``sigma_white`` is more than WHITE_MAX_FLAT_RATIO x it (sharpened noise, detail;
         CLIPPED_WHITE_MAX_FLAT_RATIO x where the flat level came from blocks with clipped values)."""
         if self.hidden_noise_applied:
             return self.hidden_noise_level
+        if self.grey_grain:
+            return self.grey_grain_level
         ratio = CLIPPED_WHITE_MAX_FLAT_RATIO if self.clipped_blocks else WHITE_MAX_FLAT_RATIO
         return self.sigma if self.sigma_white > ratio * self.sigma else self.sigma_white
 

@@ -57,7 +57,7 @@ class JobPlan:
     denoise: DenoisePlan | None = None
     analysis: NoiseAnalysis | None = None
     real_plan: RealPlan | None = None  # the real-noise path's passes (planned from ``analysis``)
-    hidden_noise_sigma: float | None = None  # a sigma to suggest when JPEG may hide noise (never applied)
+    hidden_noise_sigma: float | None = None  # a sigma to suggest where noise may be hidden (never applied)
     # suggest the camera-noise path: the photo's fine variance follows a demosaicing pattern, either noise
     # of a lossless raw export or clean demosaiced detail (NoiseAnalysis.mosaic_pattern; never applied)
     suggest_camera_noise: bool = False

@@ -569,7 +569,7 @@ class BatchDialog(FileDropTarget, QDialog):
         detail = (f"σ {summary.get('sigma', 0):.1f}, {summary.get('steps', 0)} step(s), "
                   f"{summary.get('seconds', 0):.1f} s → {out.name}")
         if summary.get("hidden_noise_sigma") is not None:
-            detail += f" (JPEG may hide noise: if still grainy, try σ {summary['hidden_noise_sigma']:.0f})"
+            detail += f" (noise may be hidden: if still grainy, try σ {summary['hidden_noise_sigma']:.0f})"
         if summary.get("suggest_camera_noise"):
             detail += " (grain kept as detail: if still grainy, try Noise type ▸ Camera noise)"
         if summary.get("mosaic_noise"):

@@ -273,7 +273,8 @@ class NoisePanel(QWidget):
         camera = est.analysis is not None and est.analysis.mosaic_pattern
         self._hints = {}
         if hidden is not None:
-            self._hints["sigma"] = (f"JPEG compression may hide part of the noise. If the photo still looks "
+            self._hints["sigma"] = (f"Part of the noise may be hidden from the estimate (JPEG compression, or "
+                                    f"grain the same in every colour). If the photo still looks "
                                     f"grainy, set σ manually to about {hidden:.0f}. "
                                     f"<a href='sigma:{hidden:.0f}'>Set σ {hidden:.0f}</a>")
         if camera:
