@@ -925,6 +925,21 @@ def test_the_same_photo_dropped_twice_is_opened(qtbot, window, tmp_path):
     assert window.batch_dialog is None and window.image_path == path
 
 
+@needs_model
+def test_a_file_name_not_valid_in_the_locale_is_shown_opened_and_saved(qtbot, window, tmp_path):
+    """A Latin-1 name on a UTF-8 system (Python keeps the byte as a lone surrogate): Qt dropped the letter
+    from the title ("caf.png"); the name shows '�' there, and the photo opens and saves under its own bytes."""
+    name = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.png")
+    write_png(tmp_path / "plain.png", add_noise(smooth_image(64, 64))).rename(name)  # (OpenCV's imwrite crashes on it)
+    open_and_estimate(qtbot, window, Path(name))
+    assert window.windowTitle().startswith("caf\ufffd.png")
+    assert "caf\ufffd.png" in window.info_label.text()
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+    saved = window.save()
+    assert saved is not None and os.fsencode(saved).endswith(b"/caf\xe9_denoised.png") and saved.is_file()
+
+
 # -- tests without the model ------------------------------------------------------------------------------
 
 def test_odd_settings_values_do_not_stop_the_window_from_opening(qtbot, tmp_path):

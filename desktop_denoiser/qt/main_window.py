@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QGroupBox,
                                QVBoxLayout, QWidget)
 
 from ..paths import resource, resources_dir
-from ..pipeline.imageio import SUPPORTED_SUFFIXES, LoadedImage, left_out_note, not_a_photo_message, split_inputs
+from ..pipeline.imageio import (SUPPORTED_SUFFIXES, LoadedImage, display_name, left_out_note, not_a_photo_message,
+                                split_inputs)
 from ..pipeline.jobs import Denoiser, DenoiseResult, NoiseEstimate
 from ..pipeline.progress import format_seconds
 from ..pipeline.region import Region, plan_region
@@ -518,7 +519,7 @@ class MainWindow(SaveMixin, ResultMixin, HelpMixin, FileDropTarget, QMainWindow)
         self._set_progress(0, 1)
         self.progress_label.setText("Estimating the noise level…")
         self.noise_panel.set_estimating()
-        name = self.image_path.name if self.image_path else "image"
+        name = display_name(self.image_path) if self.image_path else "image"
         self.setWindowTitle(f"{name}[*] — {APP_TITLE}")  # [*]: Qt shows '*' while the result is unsaved
         w, h = image.size
         self.info_label.setText(f"{name}  ·  {w}×{h}  ·  {image.bit_depth}-bit {image.format}")

@@ -51,8 +51,9 @@ from __future__ import annotations
 
 from .common import (MAX_PIXELS, SUPPORTED_SUFFIXES, DiskFullError, ImageReadError, ImageWriteError, LoadedImage,
                      OutputExistsError, unsupported_photo_message)
-from .folders import (OUTPUT_FORMATS, OutputFormat, left_out_note, list_images, list_unreadable_photos, name_list,
-                      not_a_photo_message, output_format, output_path_for, split_inputs, unreadable_photos_in)
+from .folders import (OUTPUT_FORMATS, OutputFormat, display_name, left_out_note, list_images, list_unreadable_photos,
+                      name_list, not_a_photo_message, output_format, output_path_for, split_inputs,
+                      unreadable_photos_in)
 from .read import read_image
 from .write import (check_destination, check_output_folder, make_output_folder, output_folder_problem,
                     write_image)
@@ -79,6 +80,7 @@ __all__ = [
     "list_unreadable_photos",
     "unreadable_photos_in",
     "name_list",
+    "display_name",
     "split_inputs",
     "left_out_note",
     "not_a_photo_message",

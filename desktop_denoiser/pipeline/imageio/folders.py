@@ -82,6 +82,12 @@ def not_a_photo_message(path: Path) -> str:
                                                f"({', '.join(SUPPORTED_SUFFIXES)}).")
 
 
+def display_name(path) -> str:
+    """``path``'s file name as text a window can show: bytes that are not valid in the file system's encoding
+    (a Latin-1 name on a UTF-8 system, which Python keeps as lone surrogates and Qt drops) become '�'."""
+    return Path(path).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def name_list(paths, more: str = "…") -> str:
     """The names of the first three of ``paths``, and ``more`` after them when there are others: for the
     messages that name files."""
