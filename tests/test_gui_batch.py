@@ -643,7 +643,11 @@ def test_an_output_folder_typed_with_a_tilde_is_in_the_home_folder(qtbot, tmp_pa
     d.output_edit.setText("trip_out")
     assert not d.start() and "full path" in errors[-1] and not (cwd / "trip_out").exists()
     d.output_edit.setText("~/Pictures/trip_out")
+    d.input_edit.setText("in")  # relative: it would mean another folder when the app starts elsewhere
+    assert not d.start() and "input folder's full path" in errors[-1]
+    d.input_edit.setText("~/Pictures/in")
     with qtbot.waitSignal(d.batch_finished, timeout=TIMEOUT):
         assert d.start()
     assert (home / "Pictures" / "trip_out" / "a.png").is_file() and not (cwd / "~").exists()
+    assert d.settings.batch_input_dir == str(src)  # remembered as the full path
 

@@ -29,10 +29,11 @@ def picture(h: int = H, w: int = W, seed: int = 0) -> np.ndarray:
                    + rng.normal(0, 0.02, (h, w, 3)), 0, 1).astype(np.float32)
 
 
-def raw_tiff(samples: np.ndarray, *, photometric: int, planar: bool = False, extra_samples: int | None = None
-             ) -> bytes:
+def raw_tiff(samples: np.ndarray, *, photometric: int, planar: bool = False, extra_samples: int | None = None,
+             tags: dict | None = None) -> bytes:
     """An uncompressed little-endian TIFF holding ``samples`` (HxWxC, uint8/uint16/float32) exactly as given:
-    chunky, or one plane per channel (``planar``); ``extra_samples`` 1 = associated (premultiplied) alpha."""
+    chunky, or one plane per channel (``planar``); ``extra_samples`` 1 = associated (premultiplied) alpha;
+    ``tags``: more tags (number -> value)."""
     h, w, c = samples.shape
     samples = np.ascontiguousarray(samples, samples.dtype.newbyteorder("<"))
     strips = [samples[:, :, i].tobytes() for i in range(c)] if planar else [samples.tobytes()]
@@ -44,6 +45,8 @@ def raw_tiff(samples: np.ndarray, *, photometric: int, planar: bool = False, ext
         ifd[338] = (extra_samples,)
     if samples.dtype.kind == "f":
         ifd[339] = (3,) * c
+    for tag, value in (tags or {}).items():
+        ifd[tag] = value
     offsets, pos = [], 0
     for s in strips:
         offsets.append(pos)
@@ -251,3 +254,92 @@ def test_xmp_too_big_for_a_jpeg_is_dropped_not_the_photo(tmp_path):
     with pytest.warns(RuntimeWarning, match="XMP dropped"):
         out = write_image(tmp_path / "a.jpg", picture(), xmp=big)
     assert read_image(out).size == (W, H)
+
+
+# --------------------------------------------------------------------------
+# found by reviewing the above
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["ascii", "numbers"])
+def test_a_tiff_xmp_tag_of_another_type_does_not_stop_the_photo(tmp_path, kind):
+    """An XMP tag stored as text (or as numbers) ended reading with a raw TypeError / ValueError."""
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()
+    if kind == "ascii":
+        ifd[700] = "<x:xmpmeta tiff:Orientation='3'/>"
+        ifd.tagtype[700] = TiffTags.ASCII
+    else:
+        ifd[700] = (1000, 2000)
+        ifd.tagtype[700] = TiffTags.LONG
+    Image.fromarray(np.round(picture() * 255).astype(np.uint8)).save(tmp_path / "a.tif", tiffinfo=ifd)
+    img = read_image(tmp_path / "a.tif")
+    assert img.pixels.shape[2] == 3
+    assert (img.xmp is not None) == (kind == "ascii")
+
+
+@pytest.mark.parametrize("depth", [8, 16, 32])
+def test_the_resolution_turns_with_a_tiff_turned_on_reading(tmp_path, depth):
+    """Pillow or OpenCV turn a TIFF by its Orientation tag themselves; its resolution kept the old order."""
+    pic = picture()
+    samples = {8: np.round(pic * 255).astype(np.uint8), 16: np.round(pic * 65535).astype(np.uint16),
+               32: pic.astype(np.float32)}[depth]
+    path = tmp_path / "turned.tif"
+    path.write_bytes(raw_tiff(samples, photometric=2, tags={274: 6, 282: 300.0, 283: 150.0, 296: 2}))
+    img = read_image(path)
+    assert img.size == (H, W) and img.dpi == pytest.approx((150, 300))
+    out = read_image(write_image(tmp_path / "out.tif", img.pixels, like=img))
+    assert out.size == (H, W) and out.dpi == pytest.approx((150, 300))  # the EXIF's own resolution overruled
+
+
+def test_a_16bit_png_turns_by_its_xmp_as_an_8bit_one_does(tmp_path):
+    """With no EXIF orientation, Pillow's 8-bit paths turn a photo by the XMP's tiff:Orientation; the 16-bit
+    path (OpenCV) did not, and still reset the XMP to 1, so the result lost its turn."""
+    for depth in (8, 16):
+        src = write_image(tmp_path / f"x{depth}.png", picture(), bit_depth=depth, xmp=XMP)  # tiff:Orientation 6
+        img = read_image(src)
+        assert img.size == (H, W), depth
+        assert b'tiff:Orientation="1"' in img.xmp
+
+
+@pytest.mark.parametrize("dpi", [(1e9, 1e9), (100000, 100000), (1e-5, 1e-5), (0, 72), (float("nan"), 72)])
+def test_a_resolution_out_of_range_is_dropped_not_the_photo(tmp_path, dpi):
+    for suffix in (".png", ".bmp", ".jpg", ".tif"):
+        out = write_image(tmp_path / f"d{suffix}", picture(), dpi=dpi, overwrite=True)
+        got = read_image(out).dpi
+        assert got is None or (suffix == ".bmp" and got == pytest.approx((96, 96), abs=0.1))  # Pillow's BMP default
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".jpg", ".webp"])
+def test_xmp_given_as_text_is_written(tmp_path, suffix):
+    out = write_image(tmp_path / f"a{suffix}", picture(), xmp=XMP.decode())
+    assert b'xmp:Rating="4"' in read_image(out).xmp
+
+
+def test_pages_of_a_16bit_tiff_are_noted_and_a_preview_first_page_is_refused(tmp_path):
+    pages = [Image.fromarray(np.round(picture(seed=i) * 65535).astype(np.uint16)[:, :, 0]) for i in range(2)]
+    pages[0].save(tmp_path / "grey16.tif", save_all=True, append_images=pages[1:])
+    assert "2 pages" in read_image(tmp_path / "grey16.tif").notes[0]
+    thumb = Image.fromarray(np.round(picture(8, 12) * 255).astype(np.uint8))
+    full = Image.fromarray(np.round(picture() * 255).astype(np.uint8))
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()
+    ifd[254] = 1  # NewSubfileType: reduced-resolution version of another page
+    thumb.save(tmp_path / "thumb_first.tif", save_all=True, append_images=[full], tiffinfo=ifd)
+    with pytest.raises(ImageReadError, match="reduced-size preview"):
+        read_image(tmp_path / "thumb_first.tif")
+
+
+def test_a_16bit_grey_png_colour_key_becomes_alpha(tmp_path):
+    grey = np.round(picture()[:, :, 1] * 65535).astype(np.uint16)
+    grey[2:6, 3:9] = 1000
+    Image.fromarray(grey).save(tmp_path / "g16.png", transparency=1000)
+    img = read_image(tmp_path / "g16.png")
+    assert img.bit_depth == 16 and img.alpha is not None and (img.alpha[2:6, 3:9] == 0).all()
+    assert img.alpha.sum() == H * W - 24
+
+
+def test_infinite_floats_are_refused_as_beyond_white(tmp_path):
+    pic = picture()
+    pic[0, 0, 0] = np.inf
+    (tmp_path / "inf.tif").write_bytes(raw_tiff(pic, photometric=2))
+    with pytest.raises(ImageReadError, match="reach inf"):
+        read_image(tmp_path / "inf.tif")
+

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..pipeline.imageio import (OUTPUT_FORMATS, ImageReadError, left_out_note, list_images, name_list,
-                                not_a_photo_message, split_inputs, unreadable_photos_in)
+from ..pipeline.imageio import (OUTPUT_FORMATS, has_images_below, left_out_note, name_list, not_a_photo_message,
+                                split_inputs, unreadable_photos_in)
 from ..pipeline.jobs import Denoiser, DenoiseOptions, FileJob, collect_inputs, will_skip
 from ..pipeline.progress import TimeLeft, format_seconds
 from .drops import FileDropTarget
@@ -187,6 +187,14 @@ class BatchDialog(FileDropTarget, QDialog):
         text = text.strip()
         return Path(text).expanduser() if text else None
 
+    @staticmethod
+    def _check_full_path(folder: Path, which: str) -> None:
+        """A folder typed without its full path would be taken below wherever the app was started from (and
+        remembered so, to mean another folder next time): refused."""
+        if not folder.is_absolute():
+            raise ValueError(f"Type the {which} folder's full path ('{folder}' names none), or choose it with "
+                             "its … button.")
+
     def _output_dir(self) -> Path | None:
         return self._typed_folder(self.output_edit.text())
 
@@ -299,13 +307,12 @@ class BatchDialog(FileDropTarget, QDialog):
         if chosen is None:
             if inp is None:
                 raise ValueError("Choose an input folder first.")
+            self._check_full_path(inp, "input")
             if not inp.is_dir():
                 raise ValueError(f"The input folder '{inp}' does not exist.")
         if out is None:
             raise ValueError("Choose an output folder first.")
-        if not out.is_absolute():  # it would land below wherever the app was started from
-            raise ValueError(f"Type the output folder's full path ('{out}' names none), or choose it with "
-                             "its … button.")
+        self._check_full_path(out, "output")
         return collect_inputs(chosen if chosen is not None else [inp], out, recursive=self.recursive_check.isChecked(),
                               out_format=self.output_format())
 
@@ -351,11 +358,7 @@ class BatchDialog(FileDropTarget, QDialog):
         if not self.recursive_check.isChecked():
             chosen = self._chosen_inputs()
             folders = [p for p in (chosen if chosen is not None else [self._input_dir()]) if p and p.is_dir()]
-            try:
-                below = any(list_images(f, recursive=True) for f in folders)
-            except ImageReadError:  # an unreadable folder is reported by the queue itself
-                below = False
-            if below:
+            if any(has_images_below(f) for f in folders):
                 msg = ("No images directly in the input folder, but its sub-folders hold some: tick “Include "
                        "sub-folders” to denoise them.")
         return msg

@@ -51,7 +51,8 @@ from __future__ import annotations
 
 from .common import (MAX_PIXELS, SUPPORTED_SUFFIXES, DiskFullError, ImageReadError, ImageWriteError, LoadedImage,
                      OutputExistsError, unsupported_photo_message)
-from .folders import (OUTPUT_FORMATS, OutputFormat, display_name, left_out_note, list_images, list_unreadable_photos,
+from .folders import (OUTPUT_FORMATS, OutputFormat, display_name, has_images_below, left_out_note, list_images,
+                      list_unreadable_photos,
                       name_list, not_a_photo_message, output_format, output_path_for, split_inputs,
                       unreadable_photos_in)
 from .read import read_image
@@ -77,6 +78,7 @@ __all__ = [
     "OutputFormat",
     "output_format",
     "list_images",
+    "has_images_below",
     "list_unreadable_photos",
     "unreadable_photos_in",
     "name_list",

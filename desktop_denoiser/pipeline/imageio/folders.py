@@ -110,6 +110,15 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = False,
     return sorted(p for p in _files(folder, recursive, unreadable) if p.suffix.lower() in SUPPORTED_SUFFIXES)
 
 
+def has_images_below(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder``'s sub-folders hold an image file: stops at the first one (a big tree is not walked
+    whole for the answer); False where the folder cannot be listed."""
+    try:
+        return any(p.suffix.lower() in SUPPORTED_SUFFIXES for p in _files(folder, True))
+    except (ImageReadError, OSError):
+        return False
+
+
 def list_unreadable_photos(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
     """Photo files in ``folder`` that are left out because they are not read (camera raw, HEIC:
     ``unsupported_photo_message``), sorted; for the message that a folder of raw files has no images."""

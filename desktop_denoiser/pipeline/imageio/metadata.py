@@ -32,16 +32,17 @@ def _normalise_exif(exif: bytes | None) -> bytes | None:
     return exif
 
 
-def _exif_orientation(exif: bytes | None) -> int:
+def _exif_orientation(exif: bytes | None, default: int = 1) -> int:
+    """The EXIF orientation (1-8), or ``default`` where ``exif`` states none (or a value out of range)."""
     if not exif:
-        return 1
+        return default
     try:
         ex = Image.Exif()
         ex.load(exif)
-        value = int(ex.get(_ORIENTATION, 1))
+        value = int(ex.get(_ORIENTATION, default))
     except Exception:
-        return 1
-    return value if 1 <= value <= 8 else 1
+        return default
+    return value if 1 <= value <= 8 else default
 
 
 def _exif_reset_orientation(exif: bytes) -> bytes:
@@ -103,28 +104,51 @@ _XMP_ORIENTATION = (re.compile(rb'(tiff:Orientation\s*=\s*["\'])[0-9]+(["\'])'),
                     re.compile(rb"(<tiff:Orientation>\s*)[0-9]+(\s*</tiff:Orientation>)"))
 
 
-def _xmp_reset_orientation(xmp: bytes | str | None) -> bytes | None:
+def _xmp_bytes(xmp: Any) -> bytes | None:
+    """An XMP packet as the readers find it (bytes, a str, a TIFF tag's 1-tuple of either) as bytes; None
+    for anything else (a tag of numbers) or an empty one."""
+    if isinstance(xmp, tuple) and len(xmp) == 1:
+        xmp = xmp[0]
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8", "surrogateescape")
+    return bytes(xmp) if isinstance(xmp, (bytes, bytearray)) and xmp else None
+
+
+def _xmp_orientation(xmp: Any) -> int | None:
+    """The ``tiff:Orientation`` an XMP packet states (1-8), or None."""
+    xmp = _xmp_bytes(xmp)
+    for pattern in _XMP_ORIENTATION if xmp else ():
+        m = pattern.search(xmp)
+        if m:
+            value = int(re.sub(rb"\D", b"", m.group(0)))
+            return value if 1 <= value <= 8 else None
+    return None
+
+
+def _xmp_reset_orientation(xmp: Any) -> bytes | None:
     """``xmp`` as bytes with its ``tiff:Orientation`` (if any) set to 1, as the reader applies it: an editor
     that reads XMP rather than EXIF must not turn the already upright picture again."""
-    if not xmp:
-        return None
-    if isinstance(xmp, str):
-        xmp = xmp.encode("utf-8")
-    xmp = bytes(xmp)
-    for pattern in _XMP_ORIENTATION:
+    xmp = _xmp_bytes(xmp)
+    for pattern in _XMP_ORIENTATION if xmp else ():
         xmp = pattern.sub(rb"\g<1>1\g<2>", xmp)
     return xmp
 
 
+# resolutions outside this range (dots per inch) are nonsense, and do not fit some formats' fields (JFIF's
+# 16 bits, PNG's 32-bit pixels per metre)
+DPI_RANGE = (1.0, 65535.0)
+
+
 def _clean_dpi(dpi: Any) -> tuple[float, float] | None:
-    """A file's stated resolution as two positive finite numbers, or None (absent, zero, nonsense)."""
+    """A file's stated resolution as two numbers in DPI_RANGE, or None (absent, zero, nonsense)."""
     try:
-        x, y = (float(v) for v in dpi)
+        x, y = (round(float(v), 4) for v in dpi)
     except (TypeError, ValueError):
         return None
-    if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
+    lo, hi = DPI_RANGE
+    if not (math.isfinite(x) and math.isfinite(y) and lo <= x <= hi and lo <= y <= hi):
         return None
-    return round(x, 4), round(y, 4)
+    return x, y
 
 
 def _png_metadata(data: bytes) -> tuple[bytes | None, bytes | None, bytes | None, tuple[float, float] | None]:

@@ -31,6 +31,7 @@ from .common import (
 from .metadata import (
     _apply_orientation,
     _clean_dpi,
+    _xmp_orientation,
     _exif_orientation,
     _exif_reset_orientation,
     _icc_colour_space,
@@ -160,10 +161,11 @@ def _read_tiff_fallback(path: Path, data: bytes) -> LoadedImage:
     icc = tags.get(_ICC_TAG) if hasattr(tags, "get") else None
     suffix = {16: ";16", 32: ";F32"}.get(depth, "")
     mode = ("L" if gray else "RGB") + ("A" if alpha is not None else "") + suffix
-    orientation = _tiff_orientation(tags)
+    orientation = turned = _tiff_orientation(tags)
     if _cv2_applies_orientation("TIFF"):
         orientation = 1
-    return _finish(path, px, alpha, maxval, depth, "TIFF", exif, icc, mode, orientation, **_tiff_extras(tags, depth))
+    return _finish(path, px, alpha, maxval, depth, "TIFF", exif, icc, mode, orientation, **_tiff_extras(tags, depth),
+                   turned_before=turned if orientation == 1 else 1)
 
 
 def _tiff_extras(tags: Any, depth: int) -> dict[str, Any]:
@@ -221,28 +223,32 @@ def _finish(
     mode: str,
     orientation: int | None = None,
     *,
-    xmp: bytes | str | None = None,
+    xmp: Any = None,
     dpi: Any = None,
     min_is_white: bool = False,
     associated_alpha: bool = False,
+    turned_before: int = 1,
+    notes: list[str] | None = None,
 ) -> LoadedImage:
-    """Apply ``orientation`` (default: the one in ``exif``) and build the result. ``min_is_white``: grey
-    samples count from white (a TIFF's Photometric 0, which Pillow undoes only at 8 bits); ``associated_alpha``:
-    the colour is premultiplied by ``alpha`` (a TIFF's ExtraSamples 1), which is undone here."""
+    """Apply ``orientation`` (default: the one in ``exif``, else in ``xmp``) and build the result.
+    ``min_is_white``: grey samples count from white (a TIFF's Photometric 0, which Pillow undoes only at 8
+    bits); ``associated_alpha``: the colour is premultiplied by ``alpha`` (a TIFF's ExtraSamples 1), which is
+    undone here; ``turned_before``: the orientation the decoder has applied already (the resolution turns
+    with it as with ``orientation``)."""
     if min_is_white:
         px = (1.0 - px) if maxval is None else (px.dtype.type(maxval) - px)
     if maxval is None:
         _check_float_range(path, px)
     exif = _normalise_exif(exif)
-    if orientation is None:
-        orientation = _exif_orientation(exif)
+    if orientation is None:  # (as Pillow's getexif: the XMP's where the EXIF states none)
+        orientation = _exif_orientation(exif, default=0) or _xmp_orientation(xmp) or 1
     dpi = _clean_dpi(dpi)
+    if dpi is not None and max(orientation, turned_before) >= 5:  # turned a quarter: the resolutions swap
+        dpi = (dpi[1], dpi[0])
     if orientation != 1:
         px = _apply_orientation(px, orientation)
         if alpha is not None:
             alpha = _apply_orientation(alpha, orientation)
-        if dpi is not None and orientation >= 5:  # turned a quarter: the two resolutions swap
-            dpi = (dpi[1], dpi[0])
     if exif is not None:
         try:
             exif = _exif_reset_orientation(exif)
@@ -267,6 +273,7 @@ def _finish(
         mode=mode,
         dpi=dpi,
         xmp=_xmp_reset_orientation(xmp),
+        notes=list(notes or ()),
     )
 
 
@@ -278,7 +285,7 @@ def _check_float_range(path: Path | None, px: np.ndarray) -> None:
     """Refuse floating-point pixels well above 1.0 (white): a high-dynamic-range or scene-linear picture,
     whose highlights the denoiser's [0, 1] range would clip without a word."""
     finite = px[np.isfinite(px)]
-    top = float(finite.max()) if finite.size else 0.0
+    top = float("inf") if np.isposinf(px).any() else float(finite.max()) if finite.size else 0.0
     if top > FLOAT_WHITE_TOLERANCE:
         name = _name(path) if path is not None else "the image"
         raise ImageReadError(
@@ -336,8 +343,10 @@ def _pillow_pixels(
     """Loaded Pillow image -> (pixels HxWxC, alpha|None, maxval, depth, icc)."""
     mode = im.mode
     if mode in _I16_MODES:
-        a = np.asarray(im)
-        return a.astype(np.uint16, copy=False)[:, :, None], None, 65535.0, 16, icc
+        a = np.asarray(im).astype(np.uint16, copy=False)
+        key = im.info.get("transparency")  # a 16-bit grey PNG's colour key (tRNS)
+        alpha = np.where(a == key, 0, 65535).astype(np.uint16) if isinstance(key, int) else None
+        return a[:, :, None], alpha, 65535.0, 16, icc
     if mode == "I":  # 32-bit integer samples: fine while they hold 16-bit values (some 16-bit files open so)
         a = np.asarray(im)
         if a.size and (int(a.min()) < 0 or int(a.max()) > 65535):
@@ -416,6 +425,7 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
             f"(it may have been cut off while copying or downloading)."
         )
 
+        notes = _frame_notes(im, name)
         if _needs_cv2(im):
             orientation = None
             extras: dict[str, Any] = {}
@@ -429,7 +439,7 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
                 exif = _tiff_exif(im.getexif(), orientation != 1)
                 icc = im.info.get("icc_profile")
                 if _cv2_applies_orientation("TIFF"):
-                    orientation = 1
+                    extras["turned_before"], orientation = orientation, 1
             arr = _cv2_decode(data)
             # (OpenCV may already have rotated a TIFF, hence the sorted sizes)
             if arr is None or sorted(arr.shape[:2]) != sorted((im.height, im.width)):
@@ -446,9 +456,9 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
             depth, maxval = _depth_info(arr.dtype)
             suffix = {16: ";16", 32: ";F32"}.get(depth, "")
             if fmt == "TIFF":
-                extras = _tiff_extras(im.tag_v2, depth)
+                extras.update(_tiff_extras(im.tag_v2, depth))
             return _finish(
-                path, px, alpha, maxval, depth, fmt, exif, icc, im.mode + suffix, orientation, **extras
+                path, px, alpha, maxval, depth, fmt, exif, icc, im.mode + suffix, orientation, **extras, notes=notes
             )
 
         # Recent Pillow applies (and then deletes) a TIFF's Orientation tag in load().
@@ -492,18 +502,30 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
             ) from None
         if icc and _icc_colour_space(icc) == b"CMYK":
             icc = None
-        if fmt == "TIFF":  # (Pillow has undone associated alpha: "RGBa" became "RGBA")
-            extras = {**_tiff_extras(im.tag_v2, depth), "associated_alpha": False}
+        if fmt == "TIFF":  # (Pillow has undone associated alpha: "RGBa" became "RGBA"; and turned it)
+            extras = {**_tiff_extras(im.tag_v2, depth), "associated_alpha": False,
+                      "turned_before": tiff_orientation if orientation == 1 else 1}
+        elif fmt == "PNG":  # the chunks, as for a 16-bit PNG
+            _, _, xmp, dpi = _png_metadata(data)
+            extras = {"xmp": xmp, "dpi": dpi}
         else:
-            extras = {"xmp": im.info.get("xmp") or im.info.get("XML:com.adobe.xmp"), "dpi": im.info.get("dpi")}
-        loaded = _finish(path, px, alpha, maxval, depth, fmt, exif, icc, mode, orientation, **extras)
+            extras = {"xmp": im.info.get("xmp"), "dpi": im.info.get("dpi")}
+        loaded = _finish(path, px, alpha, maxval, depth, fmt, exif, icc, mode, orientation, **extras, notes=notes)
         loaded.lossless = fmt == "WEBP" and _webp_is_lossless(data)
-        frames = getattr(im, "n_frames", 1) if im.format != "MPO" else 1
-        if frames > 1:
-            kind = "pages" if fmt == "TIFF" else "frames (an animation)"
-            loaded.notes.append(f"this file holds {frames} {kind}: only the first is denoised, and the result "
-                                "holds only that one")
         return loaded
+
+
+def _frame_notes(im: Image.Image, name: str) -> list[str]:
+    """The note for a file of several pages or frames (only the first is read), or ImageReadError where the
+    first page is a TIFF's reduced-size preview of a picture that follows (NewSubfileType bit 0)."""
+    frames = getattr(im, "n_frames", 1) if im.format != "MPO" else 1  # (an MPO's second picture is a preview)
+    if frames <= 1:
+        return []
+    if im.format == "TIFF" and int(im.tag_v2.get(254, 0) or 0) & 1:
+        raise ImageReadError(f"Cannot read {name}: its first page is a reduced-size preview ({im.width} x "
+                             f"{im.height}) of the picture in a later page; save that picture as a file of its own.")
+    kind = "pages" if im.format == "TIFF" else "frames (an animation)"
+    return [f"this file holds {frames} {kind}: only the first is denoised, and the result holds only that one"]
 
 
 def _webp_is_lossless(data: bytes) -> bool:

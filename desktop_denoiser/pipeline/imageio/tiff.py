@@ -72,8 +72,7 @@ def _encode_tiff(a: np.ndarray, gray: bool, has_alpha: bool, exif: bytes | None,
                  xmp: bytes | None = None, dpi: tuple[float, float] | None = None) -> bytes:
     """Baseline little-endian TIFF, Deflate-compressed, chunky samples.
 
-    ``a`` is HxWxC uint8 / uint16 / float32 (C = 1, 2, 3 or 4). ``dpi`` is written where ``exif`` states
-    no resolution of its own.
+    ``a`` is HxWxC uint8 / uint16 / float32 (C = 1, 2, 3 or 4). ``dpi`` replaces a resolution in ``exif``.
     """
     h, w, c = a.shape
     a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
@@ -126,7 +125,7 @@ def _encode_tiff(a: np.ndarray, gray: bool, has_alpha: bool, exif: bytes | None,
     if xmp:
         ifd.tagtype[_XMP_TAG] = TiffTags.BYTE
         ifd[_XMP_TAG] = bytes(xmp)
-    if dpi and 282 not in ifd and 283 not in ifd:
+    if dpi:  # (over the EXIF's own: the reader turned it with the picture)
         ifd[282], ifd[283], ifd[296] = float(dpi[0]), float(dpi[1]), 2  # pixels per inch
     offsets, pos = [], 0
     for s in strips:

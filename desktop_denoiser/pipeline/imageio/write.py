@@ -24,7 +24,7 @@ from .common import (
     _same_file,
 )
 from .encode import _encode
-from .metadata import _icc_colour_space, _normalise_exif
+from .metadata import _clean_dpi, _icc_colour_space, _normalise_exif, _xmp_bytes
 
 # no space left on the disk, or the user's quota used up
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -261,6 +261,7 @@ def write_image(
         xmp = like.xmp if like is not None else None
     if dpi is ...:
         dpi = like.dpi if like is not None else None
+    xmp, dpi = _xmp_bytes(xmp), _clean_dpi(dpi) if dpi is not None else None
     exif = _normalise_exif(exif)
     if fmt == "BMP":
         exif = icc_profile = xmp = None
