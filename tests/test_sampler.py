@@ -124,6 +124,22 @@ def test_tiled_equals_untiled():
     assert (no_margin - full).abs().max().item() > 1e-3
 
 
+def test_tiles_crossfade_over_their_overlap():
+    """Where two tiles disagree, the blend goes from one to the other smoothly across the overlap. The earlier
+    tile kept weight 1 through it, so the blend rose only halfway and then jumped (0 ... 24, then 48)."""
+    calls = []
+
+    def per_tile(x, t):  # each tile 'predicts' its own constant
+        calls.append(len(calls))
+        return torch.full_like(x, 48.0 * (len(calls) - 1))
+
+    x = torch.zeros(1, 1, 48, 112)
+    out = tiled_eps(per_tile, "cpu", tile=64, overlap=16, margin=0)(x, torch.tensor([1]))[0, 0, 0]
+    assert len(calls) == 2 and out[0] == 0 and out[-1] == 48
+    steps = out[1:] - out[:-1]
+    assert (steps >= -1e-4).all() and steps.max() < 48 / 16 * 1.6  # a raised cosine over the 16 pixels
+
+
 @pytest.mark.parametrize("size", [(48, 64), (100, 37), (129, 300)])
 def test_every_allowed_tile_size_covers_the_whole_image(size):
     """Tiles sit on a 16-pixel grid: from MIN_TILE_SIZE up every tile size must cover every pixel (a pointwise

@@ -78,12 +78,16 @@ def tiled_eps(model: Callable, device: torch.device | str, tile: int | None, ove
         th, ys = _layout(H, tile, ov)
         tw, xs = _layout(W, tile, ov)
         n_tiles, done = len(ys) * len(xs), 0
+        # each overlap is a crossfade: the earlier tile ramps down as the next ramps up (the two raised
+        # cosines sum to 1; with the earlier tile at weight 1 throughout, the blend jumped at the overlap's end)
         for iy, y0 in enumerate(ys):
             lead_y = (ys[iy - 1] + th - y0) if iy > 0 else 0
-            wy = _weights(th, lead_y, 0, x.device)
+            trail_y = (y0 + th - ys[iy + 1]) if iy + 1 < len(ys) else 0
+            wy = _weights(th, lead_y, trail_y, x.device)
             for ix, x0 in enumerate(xs):
                 lead_x = (xs[ix - 1] + tw - x0) if ix > 0 else 0
-                wx = _weights(tw, lead_x, 0, x.device)
+                trail_x = (x0 + tw - xs[ix + 1]) if ix + 1 < len(xs) else 0
+                wx = _weights(tw, lead_x, trail_x, x.device)
                 ya, yb = max(0, y0 - margin), min(H, y0 + th + margin)
                 xa, xb = max(0, x0 - margin), min(W, x0 + tw + margin)
                 # keep the unshuffle grid aligned with the untiled run

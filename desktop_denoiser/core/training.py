@@ -479,7 +479,7 @@ class Trainer:
         return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def _update_ema(self) -> None:
-        d = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        d = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))  # warmed up: 0.999 from step 8,991
         with torch.no_grad():
             torch._foreach_lerp_(list(self.ema.parameters()), [p.detach() for p in self.model.parameters()], 1 - d)
 
