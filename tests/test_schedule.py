@@ -52,3 +52,14 @@ def test_clean_image_maps_to_no_timestep_and_bad_sigma_rejected():
         s.sigma_to_timestep(-1)
     with pytest.raises(ValueError):
         NoiseSchedule(ScheduleConfig(kind="quadratic"))
+
+
+@pytest.mark.parametrize("T", [10, 20])
+def test_a_linear_schedule_too_short_for_its_endpoints_is_refused(T):
+    """Ho's endpoints rescaled to T <= 20 steps give beta >= 1 (alpha_bar <= 0, NaN sigmas) without a word."""
+    from desktop_denoiser.core.schedule import ScheduleConfig, make_betas
+
+    with pytest.raises(ValueError, match="at most just below 1"):
+        make_betas(ScheduleConfig(num_timesteps=T))
+    assert make_betas(ScheduleConfig(num_timesteps=21)).max() < 1
+

@@ -43,6 +43,9 @@ def make_betas(config: ScheduleConfig) -> np.ndarray:
     if config.kind == "linear":
         # Ho et al. define the endpoints for T=1000; rescale so other T keep the same total noise.
         scale = 1000.0 / T
+        if scale * config.beta_end >= 1.0:  # (T <= 20 at Ho's endpoints: a beta of 1 or more, alpha_bar <= 0)
+            raise ValueError(f"a linear schedule of {T} steps would need beta up to {scale * config.beta_end:.3g} "
+                             f"(at most just below 1): use more timesteps or a smaller beta_end")
         return np.linspace(scale * config.beta_start, scale * config.beta_end, T, dtype=np.float64)
     if config.kind == "cosine":
         steps = np.arange(T + 1, dtype=np.float64) / T
