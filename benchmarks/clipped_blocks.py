@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from desktop_denoiser.bench.camera import jpeg
-from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser, rule_set
 from desktop_denoiser.core import noise_analysis as na
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
@@ -34,12 +34,8 @@ from desktop_denoiser.pipeline.jobs import DenoiseOptions
 
 def analyse_before(image: np.ndarray) -> na.NoiseAnalysis:
     """The analysis as it was before stop 31: blocks with any value at a bound left out."""
-    share = na.CLIPPED_BLOCK_MAX_SHARE
-    na.CLIPPED_BLOCK_MAX_SHARE = 0.0
-    try:
+    with rule_set(na, "CLIPPED_BLOCK_MAX_SHARE", 0.0):
         return na.analyse_noise(image)
-    finally:
-        na.CLIPPED_BLOCK_MAX_SHARE = share
 
 
 def main(argv: list[str] | None = None) -> int:

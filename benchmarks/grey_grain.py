@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser, rule_set
 from desktop_denoiser.core import noise_analysis
 from desktop_denoiser.core.metrics import psnr
 from desktop_denoiser.core.sampler import run_to_end
@@ -45,13 +45,9 @@ def grey_noise(clean: np.ndarray, sigma: float, seed: int, jpeg: int | None) -> 
 
 def blind(d, noisy: np.ndarray, rule: bool):
     """The app's blind run with the grey-grain rule on (now) or off (before)."""
-    saved = noise_analysis.GREY_GRAIN_MIN_LUMA_RATIO
-    noise_analysis.GREY_GRAIN_MIN_LUMA_RATIO = saved if rule else float("inf")
-    try:
-        res = run_to_end(d.run(noisy, DenoiseOptions()))
-        return res, d.estimate(noisy).analysis
-    finally:
-        noise_analysis.GREY_GRAIN_MIN_LUMA_RATIO = saved
+    ratio = noise_analysis.GREY_GRAIN_MIN_LUMA_RATIO if rule else float("inf")
+    with rule_set(noise_analysis, "GREY_GRAIN_MIN_LUMA_RATIO", ratio):
+        return run_to_end(d.run(noisy, DenoiseOptions())), d.estimate(noisy).analysis
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser, grey_photo
+from desktop_denoiser.bench.common import STANDARD_HELP, app_denoiser, grey_photo, rule_set
 from desktop_denoiser.core import noise_analysis
 from desktop_denoiser.core.metrics import add_gaussian_noise_8bit, psnr
 from desktop_denoiser.core.sampler import run_to_end
@@ -36,12 +36,9 @@ def load(path: Path, grey: bool) -> np.ndarray:
 
 def blind(d, noisy: np.ndarray, rule: bool):
     """The app's blind run, with the white-over-texture rule on (now) or off (before)."""
-    saved = noise_analysis.WHITE_MIN_SIGMA
-    noise_analysis.WHITE_MIN_SIGMA = saved if rule else float("inf")
-    try:
+    level = noise_analysis.WHITE_MIN_SIGMA if rule else float("inf")
+    with rule_set(noise_analysis, "WHITE_MIN_SIGMA", level):
         analysis = noise_analysis.analyse_noise(noisy)  # (Denoiser.estimate would reuse the last array's analysis)
-    finally:
-        noise_analysis.WHITE_MIN_SIGMA = saved
     out = run_to_end(d.run(noisy, DenoiseOptions(), d.plan(noisy, DenoiseOptions(), analysis=analysis)))
     return out, analysis.correlated
 

@@ -406,6 +406,22 @@ def test_weak_noise_table_shows_what_the_white_over_texture_rule_changed(tmp_pat
 
 
 @needs_model
+def test_grey_grain_table_shows_what_the_rule_changed(tmp_path, capsys):
+    """benchmarks/grey_grain.py on a smooth photo with grey noise of sigma 15: the app before stop 32 leaves
+    it as it is, the app now finds the grain and comes near sigma known."""
+    d = tmp_path / "smooth"
+    d.mkdir()
+    assert cv2.imwrite(str(d / "a.png"), np.round(smooth_test_image(128, 160, seed=2) * 255).astype(np.uint8)[..., ::-1])
+    assert _script("grey_grain").main(["--data", str(d), "--every", "1", "--sigmas", "15"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 15 |")]
+    assert len(row) == 1
+    cells = [c.strip().strip("*") for c in row[0].split("|")[1:-1]]
+    noisy, before, now = (float(c) for c in cells[1:4])
+    assert cells[4] == "1 of 1" and abs(before - noisy) < 0.5 and now > noisy + 5.0
+    assert now > float(cells[6]) - 1.0
+
+
+@needs_model
 def test_jpeg_420_table_shows_what_the_luma_rule_changed(tmp_path, capsys):
     """benchmarks/jpeg_420.py on a photo with white noise of sigma 10 saved as 4:2:0 JPEG: the flat blocks
     read ~7, so before the luma rule (stop 24) the level was only suggested and the noise left in; the

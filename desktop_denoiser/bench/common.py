@@ -9,6 +9,7 @@ import math
 import os
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -272,4 +273,16 @@ def grey_photo(path: str | Path) -> np.ndarray:
 
     rgb = read_image(path).pixels[..., :3].astype(np.float32)
     return (np.round(rgb @ np.array(LUMA_WEIGHTS, np.float32) * 255) / 255).astype(np.float32)
+
+
+@contextmanager
+def rule_set(module, name: str, value):
+    """``module.name`` set to ``value`` inside the block and put back after it: a benchmark's "before" run
+    with one of the noise analysis's rules switched off (e.g. its threshold at infinity)."""
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
 

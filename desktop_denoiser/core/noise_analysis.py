@@ -206,16 +206,18 @@ HIDDEN_NOISE_LUMA_STRONG_MAX_CHANNEL_CORR = 0.945
 # (fur, rock, sand: channel correlation 0.95-0.98 too) by the luminance plane: grey noise of std s is s in
 # Y, which luma_white_sigma reports as s / |LUMA_WEIGHTS| = 1.5 s in its per-channel units, so it reads
 # 1.25-1.5x the flat-block level where noise fills the flat blocks, and it is spatially white (lag-1
-# correlation 0.0-0.15) and Gaussian; clean texture with the signature reads at most 1.14x and a lag-1
-# correlation of 0.25-0.3, and weak grain over texture (sigma 5) looks the same and is left to the hint. The
+# correlation 0.0-0.11 where sigma >= 10, bar one photo at 0.144) and Gaussian; clean texture with the
+# signature mostly reads at most 1.14x and a lag-1 correlation of 0.25-0.3, but clean grass seen whole
+# (CBSD432 28075 as JPEG q90 4:4:4) read 1.59x at 0.147, the one clean photo of 1,728 (432 as PNG, 4:2:0
+# q75 / q90, 4:4:4 q90) to meet a bound of 0.15, hence GREY_GRAIN_MAX_RHO; weak grain over texture
+# (sigma 5) looks like clean texture and is left to the hint. The
 # level is the luminance plane's own estimate in Y units (1 x the grain), at most the flat-block level. 22
-# dev photos with grey noise of sigma 5 / 10 / 15 / 25 as PNG: Auto 34.53 / 28.48 / 25.15 / 21.34 -> 36.22 /
-# 32.05 / 29.90 / 28.82 dB (sigma known 37.29 / 33.43 / 31.40 / 29.06; benchmarks/grey_grain.py). Of 3,096
-# white-noise inputs of the dev photos (PNG, 4:2:0, 4:2:2, 4:4:4 JPEGs, sigma 2-50) and PolyU, 7 meet the rule
-# (4:2:0 q75, sigma 25: coarse chroma quantisation correlates the channels) and 1 changes level (benchmarks/
-# RESULTS.md, "Grey grain on colour photos").
+# dev photos with grey noise of sigma 5 / 10 / 15 / 25 as PNG: Auto 34.53 / 28.48 / 25.15 / 21.34 -> 36.06 /
+# 32.05 / 29.77 / 28.82 dB (sigma known 37.29 / 33.43 / 31.40 / 29.06; benchmarks/grey_grain.py). None of
+# 3,096 white-noise inputs of the dev photos (PNG, 4:2:0, 4:2:2, 4:4:4 JPEGs, sigma 2-50), PolyU or the
+# held-out camera family meets the rule (benchmarks/RESULTS.md, "Grey grain on colour photos").
 GREY_GRAIN_MIN_LUMA_RATIO = 1.25
-GREY_GRAIN_MAX_RHO = 0.15
+GREY_GRAIN_MAX_RHO = 0.12
 # White noise over fine texture: where white noise is weak, the flattest blocks of a textured photo still
 # hold texture (std 5-17 in 8-bit units), which is spatially correlated, so white noise of sigma 2-10 over
 # it read as camera noise (rho1 0.3-0.5; 47 / 23 / 11 / 5 of 108 CBSD432 training photos at sigma 2 / 5 /
