@@ -940,6 +940,24 @@ def test_a_file_name_not_valid_in_the_locale_is_shown_opened_and_saved(qtbot, wi
     assert saved is not None and os.fsencode(saved).endswith(b"/caf\xe9_denoised.png") and saved.is_file()
 
 
+@needs_model
+def test_what_the_reader_and_the_writer_could_not_keep_is_said(qtbot, window, tmp_path):
+    """A 2-page TIFF's note stays in the info line after the run (the status bar's went with "Done"), and
+    Save As JPEG of a photo whose XMP is too big for a JPEG says so (it was dropped without a word)."""
+    from PIL import Image
+
+    pages = [Image.fromarray(np.round(add_noise(smooth_image(64, 64), seed=i) * 255).astype(np.uint8)) for i in (1, 2)]
+    pages[0].save(tmp_path / "two.tif", save_all=True, append_images=pages[1:],
+                  tiffinfo={700: b"<x:xmpmeta " + b"x" * 70000 + b"/>"})
+    open_and_estimate(qtbot, window, tmp_path / "two.tif")
+    with qtbot.waitSignal(window.run_finished, timeout=TIMEOUT):
+        window.run_denoise()
+    assert "2 pages" in window.info_label.text() and "2 pages" not in window.statusBar().currentMessage()
+    with pytest.warns(RuntimeWarning):
+        out = window.save_to(tmp_path / "two_denoised.jpg", format="JPEG")
+    assert out is not None and "XMP was too big for a JPEG file" in window.statusBar().currentMessage()
+
+
 # -- tests without the model ------------------------------------------------------------------------------
 
 def test_odd_settings_values_do_not_stop_the_window_from_opening(qtbot, tmp_path):

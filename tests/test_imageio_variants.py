@@ -5,6 +5,7 @@ photographer keeps (XMP ratings and keywords, the resolution). Generated files o
 
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
@@ -342,4 +343,56 @@ def test_infinite_floats_are_refused_as_beyond_white(tmp_path):
     (tmp_path / "inf.tif").write_bytes(raw_tiff(pic, photometric=2))
     with pytest.raises(ImageReadError, match="reach inf"):
         read_image(tmp_path / "inf.tif")
+
+
+# --------------------------------------------------------------------------
+# found by an end-to-end probe (CLI, Save, Save As, batch)
+# --------------------------------------------------------------------------
+
+def test_metadata_a_jpeg_cannot_hold_is_reported_where_the_user_looks(tmp_path, capsys):
+    """A 70 KB XMP packet does not fit a JPEG: it was dropped with only a Python warning on stderr."""
+    big = XMP.replace(b'xmp:Rating="4"', b'xmp:Rating="4" xmp:Label="' + b"x" * 70000 + b'"')
+    write_image(tmp_path / "big.png", picture(), xmp=big)
+    with pytest.warns(RuntimeWarning):
+        assert cli.main(["denoise", str(tmp_path / "big.png"), "-o", str(tmp_path / "out"), "--format", "jpg",
+                         "--sigma", "5", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert any("XMP was too big for a JPEG file" in w for w in rec["warnings"])
+
+
+def test_a_pointer_to_extended_xmp_is_not_carried_without_its_part(tmp_path):
+    packet = XMP.replace(b'xmp:Rating="4"', b'xmp:Rating="4" xmpNote:HasExtendedXMP="0123456789ABCDEF0123456789ABCDEF"')
+    img = read_image(write_image(tmp_path / "a.png", picture(), xmp=packet))
+    assert b"HasExtendedXMP" not in img.xmp and b'xmp:Rating="4"' in img.xmp
+
+
+def test_the_exif_resolution_turns_with_the_picture(tmp_path):
+    """After a quarter turn the JFIF density was swapped but the EXIF's XResolution / YResolution were not,
+    so the written file contradicted itself (and a TIFF took the EXIF's)."""
+    ex = Image.Exif()
+    ex[0x0112], ex[0x011A], ex[0x011B], ex[0x0128] = 6, 300.0, 150.0, 2
+    Image.fromarray(np.round(picture() * 255).astype(np.uint8)).save(tmp_path / "a.jpg", dpi=(300, 150),
+                                                                     exif=ex.tobytes())
+    img = read_image(tmp_path / "a.jpg")
+    for suffix in (".jpg", ".tif", ".png"):
+        out = write_image(tmp_path / f"b{suffix}", img.pixels, like=img)
+        with Image.open(out) as im:
+            exif = im.getexif()
+            assert (float(exif[0x011A]), float(exif[0x011B])) == (150.0, 300.0), suffix
+        assert read_image(out).dpi == pytest.approx((150, 300), abs=0.02), suffix  # (PNG: per metre)
+
+
+@pytest.mark.parametrize("chunk", [b"tEXt", b"zTXt"])
+def test_png_xmp_in_a_text_chunk_is_read(tmp_path, chunk):
+    """Some programs store a PNG's XMP in a tEXt or zTXt chunk (not iTXt): it was dropped."""
+    import zlib
+
+    from desktop_denoiser.pipeline.imageio.metadata import _png_chunk
+
+    Image.fromarray(np.round(picture() * 255).astype(np.uint8)).save(tmp_path / "plain.png")
+    data = (tmp_path / "plain.png").read_bytes()
+    body = b"XML:com.adobe.xmp\x00" + (b"\x00" + zlib.compress(XMP) if chunk == b"zTXt" else XMP)
+    end = 8 + 12 + 13  # after IHDR
+    (tmp_path / "a.png").write_bytes(data[:end] + _png_chunk(chunk, body) + data[end:])
+    assert b'xmp:Rating="4"' in read_image(tmp_path / "a.png").xmp
 

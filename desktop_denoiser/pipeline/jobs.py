@@ -370,12 +370,13 @@ def process_file(job: FileJob, opts: DenoiseOptions, denoiser: Denoiser, *, over
     yield {"kind": "start", "path": str(job.input), "steps": plan.steps, "sigma": plan.sigma, "timestep": plan.timestep}
     result = yield from denoiser.run(img.pixels, opts, plan, on_tile=on_tile)
     make_output_folder(job.output)
+    written: list[str] = []  # metadata the output format could not keep
     out = write_image(job.output, result.pixels, like=img, bit_depth=job.bit_depth, overwrite=overwrite,
-                      protect=protect)
+                      protect=protect, notes=written)
     hidden = plan.hidden_noise_sigma
     return {"kind": "done", "path": str(job.input), "output": str(out), "sigma": round(plan.sigma, 3),
             "timestep": plan.timestep, "steps": plan.steps, "seconds": round(time.perf_counter() - t0, 3),
-            "device": result.device, "network": result.network, "warnings": [*img.notes, *result.warnings],
+            "device": result.device, "network": result.network, "warnings": [*img.notes, *result.warnings, *written],
             "hidden_noise_sigma": None if hidden is None else round(hidden, 3),
             "suggest_camera_noise": plan.suggest_camera_noise, "mosaic_noise": plan.mosaic_noise}
 

@@ -522,7 +522,8 @@ class MainWindow(SaveMixin, ResultMixin, HelpMixin, FileDropTarget, QMainWindow)
         name = display_name(self.image_path) if self.image_path else "image"
         self.setWindowTitle(f"{name}[*] — {APP_TITLE}")  # [*]: Qt shows '*' while the result is unsaved
         w, h = image.size
-        self.info_label.setText(f"{name}  ·  {w}×{h}  ·  {image.bit_depth}-bit {image.format}")
+        self.info_label.setText(f"{name}  ·  {w}×{h}  ·  {image.bit_depth}-bit {image.format}"
+                                + "".join(f"  ·  {note}" for note in image.notes))  # (stays after the run)
         if image.notes:  # pages left out, ...: say so while the photo is on show
             self.statusBar().showMessage(f"Opened {name}: " + "; ".join(image.notes) + ".", 20000)
         else:

@@ -121,14 +121,15 @@ class SaveMixin:
         if not self._check_savable():
             return None
         protect = [self.image_path] if self.image_path is not None else []
+        notes: list[str] = []  # metadata the format could not keep
         try:
             out = write_image(path, self.result.pixels, like=self.image, format=format, bit_depth=bit_depth,
-                              overwrite=overwrite, protect=protect)
+                              overwrite=overwrite, protect=protect, notes=notes)
         except Exception as exc:
             self.show_error(describe_error(exc, "Saving failed"))
             return None
         self.settings.last_save_dir = str(Path(out).parent)
         self._set_unsaved(False)
-        self.statusBar().showMessage(f"Saved {out}", 8000)
+        self.statusBar().showMessage(f"Saved {out}" + "".join(f"; {n}" for n in notes), 20000 if notes else 8000)
         self.saved.emit(str(out))
         return Path(out)

@@ -24,7 +24,13 @@ Implementation notes
   OpenCV cannot write or read it; BMP and JPEG output drop alpha.
 * XMP (ratings, keywords, captions) is carried for JPEG (Pillow >= 11), PNG
   (an ``iTXt`` chunk), TIFF (tag 700) and WebP, its ``tiff:Orientation`` set
-  to 1 like the EXIF's. IPTC (JPEG APP13) and PNG text chunks are not.
+  to 1 like the EXIF's (read also from a PNG's tEXt / zTXt chunk of that
+  name). Extended XMP (a JPEG's second XMP segment) is not carried, nor the
+  main packet's pointer to it; IPTC (JPEG APP13) and other PNG text chunks
+  are not carried either. What a format cannot hold (EXIF or XMP over a JPEG's
+  64 KB) is left out and named in ``write_image(..., notes=)``.
+* A quarter turn on reading swaps the resolution, in ``LoadedImage.dpi`` and in
+  the EXIF's XResolution / YResolution.
 * Refused with a message rather than read wrong: 16-bit and float colour TIFFs
   stored as separate planes (OpenCV scrambles them) and float pixels far above
   1.0 (high dynamic range, which would be clipped). Undone on reading:

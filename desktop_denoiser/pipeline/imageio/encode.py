@@ -42,6 +42,7 @@ def _encode(
     icc: bytes | None,
     xmp: bytes | None = None,
     dpi: tuple[float, float] | None = None,
+    notes: list[str] | None = None,
 ) -> bytes:
     gray = px.shape[2] == 1
     q = _quantise(px, depth)
@@ -114,6 +115,8 @@ def _encode(
             if not too_big:
                 raise
             warnings.warn(f"{too_big[0].upper()} dropped: {exc}", RuntimeWarning, stacklevel=3)
+            if notes is not None:  # where the user reads what happened to the photo
+                notes.append(f"its {too_big[0].upper()} was too big for a {fmt} file and was left out ({exc})")
             kwargs.pop(too_big[0])
     data = buf.getvalue()
     if fmt == "PNG":

@@ -125,13 +125,44 @@ def _xmp_orientation(xmp: Any) -> int | None:
     return None
 
 
+# a main packet's pointer to an extended-XMP part (a JPEG's second APP1 segment), which is not carried
+_XMP_EXTENDED = (re.compile(rb'\s*xmpNote:HasExtendedXMP\s*=\s*(["\'])[^"\']*\1'),
+                 re.compile(rb"<xmpNote:HasExtendedXMP>[^<]*</xmpNote:HasExtendedXMP>"))
+
+
 def _xmp_reset_orientation(xmp: Any) -> bytes | None:
-    """``xmp`` as bytes with its ``tiff:Orientation`` (if any) set to 1, as the reader applies it: an editor
-    that reads XMP rather than EXIF must not turn the already upright picture again."""
+    """``xmp`` as bytes with its ``tiff:Orientation`` (if any) set to 1, as the reader applies it (an editor
+    that reads XMP rather than EXIF must not turn the already upright picture again), and without a pointer
+    to an extended-XMP part, which is not carried (it would point at nothing)."""
     xmp = _xmp_bytes(xmp)
     for pattern in _XMP_ORIENTATION if xmp else ():
         xmp = pattern.sub(rb"\g<1>1\g<2>", xmp)
+    for pattern in _XMP_EXTENDED if xmp else ():
+        xmp = pattern.sub(b"", xmp)
     return xmp
+
+
+def _exif_swap_resolution(exif: bytes) -> bytes:
+    """``exif`` with its IFD0 XResolution and YResolution swapped (the picture was turned a quarter), by
+    exchanging the two entries' value offsets in place; as it was where it lacks either."""
+    b = bytearray(exif)
+    base = len(_EXIF_PREFIX) if b.startswith(_EXIF_PREFIX) else 0
+    try:
+        e = {b"II": "<", b"MM": ">"}[bytes(b[base:base + 2])]
+        (ifd0,) = struct.unpack_from(e + "I", b, base + 4)
+        (count,) = struct.unpack_from(e + "H", b, base + ifd0)
+        at = {}
+        for i in range(count):
+            entry = base + ifd0 + 2 + 12 * i
+            tag, typ, n = struct.unpack_from(e + "HHI", b, entry)
+            if tag in (0x011A, 0x011B) and typ == 5 and n == 1:  # one RATIONAL each, stored at an offset
+                at[tag] = entry + 8
+        if len(at) == 2:
+            x, y = at[0x011A], at[0x011B]
+            b[x:x + 4], b[y:y + 4] = b[y:y + 4], b[x:x + 4]
+    except (KeyError, struct.error):
+        pass
+    return bytes(b)
 
 
 # resolutions outside this range (dots per inch) are nonsense, and do not fit some formats' fields (JFIF's
@@ -171,6 +202,9 @@ def _png_metadata(data: bytes) -> tuple[bytes | None, bytes | None, bytes | None
                 rest = rest[rest.index(b"\x00") + 1:]  # language tag
                 text = rest[rest.index(b"\x00") + 1:]  # translated keyword
                 xmp = zlib.decompress(text) if compressed else bytes(text)
+            elif ctype in (b"tEXt", b"zTXt") and xmp is None and body.startswith(_XMP_KEYWORD + b"\x00"):
+                text = body[len(_XMP_KEYWORD) + 1:]  # (other programs' way: Latin-1 text, zTXt compressed)
+                xmp = zlib.decompress(text[1:]) if ctype == b"zTXt" else bytes(text)
             elif ctype == b"pHYs" and length == 9 and dpi is None:
                 x, y, unit = struct.unpack(">IIB", body)
                 if unit == 1:

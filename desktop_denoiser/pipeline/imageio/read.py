@@ -31,6 +31,7 @@ from .common import (
 from .metadata import (
     _apply_orientation,
     _clean_dpi,
+    _exif_swap_resolution,
     _xmp_orientation,
     _exif_orientation,
     _exif_reset_orientation,
@@ -252,6 +253,8 @@ def _finish(
     if exif is not None:
         try:
             exif = _exif_reset_orientation(exif)
+            if max(orientation, turned_before) >= 5:  # its resolution turns with the picture too
+                exif = _exif_swap_resolution(exif)
         except Exception:
             exif = None
     pixels = _to_unit_float(np.ascontiguousarray(px), maxval)

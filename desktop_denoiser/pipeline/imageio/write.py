@@ -183,6 +183,7 @@ def write_image(
     dpi: tuple[float, float] | None = ...,  # type: ignore[assignment]
     overwrite: bool = False,
     protect: Iterable[str | os.PathLike[str]] = (),
+    notes: list[str] | None = None,
 ) -> Path:
     """Write ``pixels`` (float in [0, 1]; HxWx3, HxWx1 or HxW) to ``path`` atomically.
 
@@ -208,7 +209,8 @@ def write_image(
     The data goes to a hidden temporary file in the same folder that is then
     moved into place; on failure the temporary file is removed. Refuses to
     write onto ``like.path`` or any path in ``protect`` and onto an existing
-    file unless ``overwrite=True``. Returns the path written.
+    file unless ``overwrite=True``. Returns the path written. ``notes``: a list the metadata that could
+    not be kept is named in (EXIF or XMP too big for a JPEG), for the user.
     """
     path = Path(path)
     name = _name(path)
@@ -279,7 +281,7 @@ def write_image(
     if fmt == "WEBP" and like is not None and like.lossless:
         jpeg_quality = 100  # a lossless original stays lossless
     try:
-        data = _encode(fmt, px, alpha_arr, depth, jpeg_quality, exif, icc_profile, xmp, dpi)
+        data = _encode(fmt, px, alpha_arr, depth, jpeg_quality, exif, icc_profile, xmp, dpi, notes)
     except MemoryError:
         raise ImageWriteError(f"Cannot write {name}: not enough memory to encode it.") from None
     except Exception as exc:
