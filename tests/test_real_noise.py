@@ -411,8 +411,29 @@ def test_grey_grain_on_a_colour_photo_is_measured_on_the_luminance_plane(trained
     assert texture.hidden_noise_signature and not texture.grey_grain and texture.hidden_noise_sigma is not None
     assert texture.denoise_sigma < 3.0
     for other in (dataclasses.replace(a, rho1=0.2), dataclasses.replace(a, sigma_luma=1.2 * a.sigma),
-                  dataclasses.replace(a, texture_excess=0.2), dataclasses.replace(a, channel_corr=0.9)):
+                  dataclasses.replace(a, texture_excess=0.2), dataclasses.replace(a, channel_corr=0.9),
+                  dataclasses.replace(a, rho1=-0.05),  # sharpened texture: neighbours anti-correlated
+                  dataclasses.replace(a, texture_excess=-0.4)):  # a dither or halftone: a few levels only
         assert not other.grey_grain
+
+
+@pytest.mark.parametrize("kind", ["halftone", "sharpened"])
+def test_halftones_and_sharpened_texture_are_not_grey_grain(kind):
+    """Content that is not noise but looks grey and white: a two-ink FM halftone (a few values only: texture
+    excess -1.6) and fine texture sharpened with a 3x3 kernel (neighbours anti-correlated) came back smeared
+    (9 and 14 dB against themselves) before the rule's lower bounds."""
+    rng = np.random.default_rng(3)
+    clean = smooth_test_image(192, 256, seed=6)
+    if kind == "halftone":
+        luma = clean @ np.array([0.299, 0.587, 0.114])
+        dots = (luma > rng.random(luma.shape)).astype(np.float32)[..., None]
+        x = _quantise(dots * np.array([0.90, 0.84, 0.75]) + (1 - dots) * np.array([0.16, 0.12, 0.08]))
+    else:
+        t = cv2.GaussianBlur(rng.standard_normal(clean.shape[:2]), (0, 0), 0.5)
+        textured = np.clip(clean + (t / t.std() * 6 / 255)[..., None] * np.array([1.0, 0.95, 0.9]), 0, 1)
+        x = _quantise(np.clip(cv2.filter2D(textured, -1, np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]])), 0, 1))
+    a = na.analyse_noise(x)
+    assert not a.grey_grain, (a.rho1, a.texture_excess)
 
 
 def _hidden_sigma10() -> tuple[np.ndarray, np.ndarray]:
