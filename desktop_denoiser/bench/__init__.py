@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     threads = set_threads(args.threads)
     if "cbm3d" in getattr(args, "peers", []) and not have_bm3d():
-        print("error: the cbm3d peer needs the 'bm3d' package (pip install bm3d, or pip install .[bench]); "
+        print("error: the cbm3d peer needs the 'bm3d' package (pip install bm3d, or pip install -e '.[bench]'); "
               "or leave it out with --peers nlm", file=sys.stderr)
         return 2
 

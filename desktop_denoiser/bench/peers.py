@@ -1,7 +1,7 @@
 """Classical peers for the benchmarks: CBM3D (``bm3d`` package) and OpenCV's non-local means.
 
 Both take and return float32 HxWxC (C = 1 or 3) images in [0, 1]; ``sigma`` is in 8-bit units.
-``bm3d`` is a benchmark-only dependency (``pip install .[bench]``) and is imported lazily.
+``bm3d`` is a benchmark-only dependency (``pip install -e ".[bench]"``) and is imported lazily.
 """
 
 from __future__ import annotations
