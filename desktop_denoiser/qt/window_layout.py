@@ -165,6 +165,12 @@ class WindowLayoutMixin:
         self.shortcuts_action = self._action("&Keyboard and mouse", self.show_shortcuts, K.HelpContents, None,
                                              "The keyboard shortcuts and what the mouse does in the viewer")
 
+    @staticmethod
+    def _add_actions(to, actions) -> None:
+        """Add ``actions`` to a menu or toolbar in order, a separator for each None."""
+        for a in actions:
+            to.addSeparator() if a is None else to.addAction(a)
+
     def _build_menus(self) -> None:
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
@@ -172,35 +178,14 @@ class WindowLayoutMixin:
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
-        file_menu.addAction(self.sample_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.save_action)
-        file_menu.addAction(self.save_as_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.batch_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        view_menu = mb.addMenu("&View")
-        for a in (self.fit_action, self.zoom100_action, self.zoom_in_action, self.zoom_out_action):
-            view_menu.addAction(a)
-        view_menu.addSeparator()
-        view_menu.addAction(self.split_action)
-        view_menu.addAction(self.side_action)
-        view_menu.addAction(self.compare_previous_action)
-        view_menu.addSeparator()
-        view_menu.addAction(self.dock.toggleViewAction())
-        run_menu = mb.addMenu("&Denoise")
-        run_menu.addAction(self.run_action)
-        run_menu.addAction(self.preview_action)
-        run_menu.addAction(self.cancel_action)
-        run_menu.addSeparator()
-        run_menu.addAction(self.reset_options_action)
-        run_menu.addSeparator()
-        run_menu.addAction(self.batch_action)
-        help_menu = mb.addMenu("&Help")
-        help_menu.addAction(self.sample_action)
-        help_menu.addAction(self.shortcuts_action)
-        help_menu.addAction(self.about_action)
+        self._add_actions(file_menu, (self.sample_action, None, self.save_action, self.save_as_action, None,
+                                      self.batch_action, None, self.quit_action))
+        self._add_actions(mb.addMenu("&View"), (
+            self.fit_action, self.zoom100_action, self.zoom_in_action, self.zoom_out_action, None,
+            self.split_action, self.side_action, self.compare_previous_action, None, self.dock.toggleViewAction()))
+        self._add_actions(mb.addMenu("&Denoise"), (self.run_action, self.preview_action, self.cancel_action, None,
+                                                   self.reset_options_action, None, self.batch_action))
+        self._add_actions(mb.addMenu("&Help"), (self.sample_action, self.shortcuts_action, self.about_action))
 
     def _build_toolbar(self) -> None:
         tb = QToolBar("Main toolbar")
@@ -208,16 +193,9 @@ class WindowLayoutMixin:
         tb.setIconSize(QSize(22, 22))
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         tb.setMovable(False)
-        for a in (self.open_action, self.save_action):
-            tb.addAction(a)
-        tb.addSeparator()
-        for a in (self.run_action, self.preview_action, self.cancel_action):
-            tb.addAction(a)
-        tb.addSeparator()
-        tb.addAction(self.batch_action)
-        tb.addSeparator()
-        for a in (self.fit_action, self.zoom100_action, self.split_action, self.side_action):
-            tb.addAction(a)
+        self._add_actions(tb, (self.open_action, self.save_action, None, self.run_action, self.preview_action,
+                               self.cancel_action, None, self.batch_action, None, self.fit_action,
+                               self.zoom100_action, self.split_action, self.side_action))
         # shorter labels on the toolbar
         for a, text in ((self.fit_action, "Fit"), (self.zoom100_action, "100%"), (self.split_action, "Split"),
                         (self.side_action, "Side by side"), (self.run_action, "Denoise"),
