@@ -396,3 +396,17 @@ def test_png_xmp_in_a_text_chunk_is_read(tmp_path, chunk):
     (tmp_path / "a.png").write_bytes(data[:end] + _png_chunk(chunk, body) + data[end:])
     assert b'xmp:Rating="4"' in read_image(tmp_path / "a.png").xmp
 
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_a_resolution_stated_only_in_the_exif_is_read(tmp_path, fmt):
+    """A JPEG whose JFIF states an aspect only read the EXIF's X resolution for both (300 x 300 for 300 x
+    150), and a WebP (no resolution field of its own) none at all."""
+    ex = Image.Exif()
+    ex[0x011A], ex[0x011B], ex[0x0128] = 300.0, 150.0, 2
+    path = tmp_path / ("a.jpg" if fmt == "JPEG" else "a.webp")
+    Image.fromarray(np.round(picture() * 255).astype(np.uint8)).save(path, fmt, exif=ex.tobytes())
+    img = read_image(path)
+    assert img.dpi == pytest.approx((300, 150))
+    out = read_image(write_image(tmp_path / "b.tif", img.pixels, like=img))
+    assert out.dpi == pytest.approx((300, 150))
+

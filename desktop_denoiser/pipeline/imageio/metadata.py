@@ -182,6 +182,22 @@ def _clean_dpi(dpi: Any) -> tuple[float, float] | None:
     return x, y
 
 
+def _exif_dpi(exif: bytes | None) -> tuple[float, float] | None:
+    """The resolution an EXIF block states (IFD0 XResolution / YResolution in ResolutionUnit), or None."""
+    if not exif:
+        return None
+    try:
+        ex = Image.Exif()
+        ex.load(exif)
+        x, y, unit = ex.get(0x011A), ex.get(0x011B), int(ex.get(0x0128, 2))
+        if x is None or y is None or unit not in (2, 3):
+            return None
+        per_inch = 2.54 if unit == 3 else 1.0
+        return _clean_dpi((float(x) * per_inch, float(y) * per_inch))
+    except Exception:
+        return None
+
+
 def _png_metadata(data: bytes) -> tuple[bytes | None, bytes | None, bytes | None, tuple[float, float] | None]:
     """Walk PNG chunks for (exif, icc, xmp, dpi) without decoding pixels."""
     exif = icc = xmp = dpi = None

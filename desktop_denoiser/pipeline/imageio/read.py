@@ -31,6 +31,7 @@ from .common import (
 from .metadata import (
     _apply_orientation,
     _clean_dpi,
+    _exif_dpi,
     _exif_swap_resolution,
     _xmp_orientation,
     _exif_orientation,
@@ -243,7 +244,7 @@ def _finish(
     exif = _normalise_exif(exif)
     if orientation is None:  # (as Pillow's getexif: the XMP's where the EXIF states none)
         orientation = _exif_orientation(exif, default=0) or _xmp_orientation(xmp) or 1
-    dpi = _clean_dpi(dpi)
+    dpi = _clean_dpi(dpi) or _exif_dpi(exif)  # (where the format states none of its own: the EXIF's)
     if dpi is not None and max(orientation, turned_before) >= 5:  # turned a quarter: the resolutions swap
         dpi = (dpi[1], dpi[0])
     if orientation != 1:
@@ -512,7 +513,9 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
             _, _, xmp, dpi = _png_metadata(data)
             extras = {"xmp": xmp, "dpi": dpi}
         else:
-            extras = {"xmp": im.info.get("xmp"), "dpi": im.info.get("dpi")}
+            # (a JPEG whose JFIF states an aspect only: Pillow then copies the EXIF's X resolution to both)
+            own = im.info.get("dpi") if fmt != "JPEG" or im.info.get("jfif_unit") in (1, 2) else None
+            extras = {"xmp": im.info.get("xmp"), "dpi": own}
         loaded = _finish(path, px, alpha, maxval, depth, fmt, exif, icc, mode, orientation, **extras, notes=notes)
         loaded.lossless = fmt == "WEBP" and _webp_is_lossless(data)
         return loaded
