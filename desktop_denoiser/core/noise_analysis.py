@@ -217,6 +217,7 @@ HIDDEN_NOISE_LUMA_STRONG_MAX_CHANNEL_CORR = 0.945
 # 3,096 white-noise inputs of the dev photos (PNG, 4:2:0, 4:2:2, 4:4:4 JPEGs, sigma 2-50), PolyU or the
 # held-out camera family meets the rule (benchmarks/RESULTS.md, "Grey grain on colour photos").
 GREY_GRAIN_MIN_LUMA_RATIO = 1.25
+_LUMA_NORM = float(np.linalg.norm(np.asarray(LUMA_WEIGHTS, dtype=np.float32)))  # |LUMA_WEIGHTS|: Y std / channel std
 GREY_GRAIN_MAX_RHO = 0.12
 # ... and from below: grain is neither anti-correlated between neighbours nor made of a few levels. A probe
 # of content that is not noise found the rule smearing a photo sharpened with a 3x3 kernel (grass, gravel,
@@ -383,7 +384,7 @@ class NoiseAnalysis:
     def grey_grain_level(self) -> float:
         """The level of :attr:`grey_grain`: the luminance plane's estimate in its own (Y) units, which is
         the grain's per-channel std, at most the flat blocks' level."""
-        return min(self.sigma, self.sigma_luma * float(np.linalg.norm(LUMA_WEIGHTS)))
+        return min(self.sigma, self.sigma_luma * _LUMA_NORM)
 
     @property
     def hidden_noise_sigma(self) -> float | None:
@@ -396,8 +397,9 @@ class NoiseAnalysis:
     def white_sigma(self) -> float:
         """The sigma of the white-noise path: ``sigma_white``, or :attr:`hidden_noise_level` where noise
         hidden by JPEG chroma subsampling is recognised (:attr:`hidden_noise_applied`), or
-        :attr:`grey_grain_level` for :attr:`grey_grain`, or the flat blocks' ``sigma`` where ``sigma_white`` is more than WHITE_MAX_FLAT_RATIO x it (sharpened noise, detail;
-        CLIPPED_WHITE_MAX_FLAT_RATIO x where the flat level came from blocks with clipped values)."""
+        :attr:`grey_grain_level` for :attr:`grey_grain`, or the flat blocks' ``sigma`` where ``sigma_white``
+        is more than WHITE_MAX_FLAT_RATIO x it (sharpened noise, detail; CLIPPED_WHITE_MAX_FLAT_RATIO x where
+        the flat level came from blocks with clipped values)."""
         if self.hidden_noise_applied:
             return self.hidden_noise_level
         if self.grey_grain:
@@ -693,4 +695,4 @@ def luma_white_sigma(image: np.ndarray) -> float:
     w = np.asarray(LUMA_WEIGHTS, dtype=np.float32)
     full = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(image.dtype), 1.0)
     y = image[..., :3].astype(np.float32) @ (w / full)
-    return float(estimate_sigma(y)) / float(np.linalg.norm(w))
+    return float(estimate_sigma(y)) / _LUMA_NORM

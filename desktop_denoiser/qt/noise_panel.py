@@ -171,9 +171,9 @@ class NoisePanel(QWidget):
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(0, MAX_STEPS)
         self.steps_spin.setSpecialValueText("Default")
-        self.steps_spin.setToolTip("Number of reverse steps. Default: 1 for Fidelity (3 from t* 80 up, heavy noise), t*+1 for Detail. "
-                                   "Fidelity with more steps runs a deterministic DDIM; Detail with fewer "
-                                   "steps strides the chain.")
+        self.steps_spin.setToolTip("Number of reverse steps. Default: 1 for Fidelity (3 from t* 80 up, heavy "
+                                   "noise), t*+1 for Detail. Fidelity with more steps runs a deterministic "
+                                   "DDIM; Detail with fewer steps strides the chain.")
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, MAX_SEED)
         self.seed_spin.setToolTip("Random seed of the Detail mode (same seed = same result).")
@@ -213,9 +213,14 @@ class NoisePanel(QWidget):
         self._on_override(False)
 
     # -- controls ----------------------------------------------------------------------------------
+    def _enable_sigma_controls(self) -> None:
+        """σ's slider and box take input while it is set by hand and no run holds the options."""
+        on = self._controls_enabled and self.override_check.isChecked()
+        self.sigma_slider.setEnabled(on)
+        self.sigma_spin.setEnabled(on)
+
     def _on_override(self, on: bool) -> None:
-        self.sigma_slider.setEnabled(on and self._controls_enabled)
-        self.sigma_spin.setEnabled(on and self._controls_enabled)
+        self._enable_sigma_controls()
         if not on and self._estimate is not None:  # the greyed box shows the level a run will use again
             self.set_sigma(self._estimate.sigma)
         self.options_changed.emit()
@@ -432,6 +437,4 @@ class NoisePanel(QWidget):
         for w in (self.noise_combo, self.override_check, self.mode_combo, self.quality_combo, self.steps_spin,
                   self.seed_spin, self.device_combo, self.network_combo, self.hint_label):
             w.setEnabled(enabled)
-        on = enabled and self.override_check.isChecked()
-        self.sigma_slider.setEnabled(on)
-        self.sigma_spin.setEnabled(on)
+        self._enable_sigma_controls()

@@ -171,18 +171,15 @@ def _read_tiff_fallback(path: Path, data: bytes) -> LoadedImage:
 
 
 def _tiff_extras(tags: Any, depth: int) -> dict[str, Any]:
-    """What a TIFF's tags add to :func:`_finish`: its XMP, resolution, MinIsWhite grey beyond 8 bits (which
-    neither Pillow nor OpenCV inverts there) and associated alpha (OpenCV leaves it premultiplied)."""
+    """What a TIFF's tags add to :func:`_finish`: its XMP, MinIsWhite grey beyond 8 bits (which neither Pillow
+    nor OpenCV inverts there) and associated alpha (OpenCV leaves it premultiplied). (Its resolution is in the
+    EXIF made from the same tags, which :func:`_finish` reads it from.)"""
     try:
         extra_samples = tags.get(338, ())
         extra_samples = extra_samples if isinstance(extra_samples, tuple) else (extra_samples,)
-        unit = int(tags.get(296, 2))
-        dpi = None
-        if 282 in tags and 283 in tags and unit in (2, 3):
-            dpi = tuple(float(tags[t]) * (2.54 if unit == 3 else 1.0) for t in (282, 283))
-        return {"xmp": tags.get(_XMP_TAG), "dpi": dpi, "min_is_white": depth > 8 and tags.get(262) == 0,
+        return {"xmp": tags.get(_XMP_TAG), "min_is_white": depth > 8 and tags.get(262) == 0,
                 "associated_alpha": bool(extra_samples) and extra_samples[0] == 1}
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError):
         return {}
 
 
@@ -245,7 +242,8 @@ def _finish(
     if orientation is None:  # (as Pillow's getexif: the XMP's where the EXIF states none)
         orientation = _exif_orientation(exif, default=0) or _xmp_orientation(xmp) or 1
     dpi = _clean_dpi(dpi) or _exif_dpi(exif)  # (where the format states none of its own: the EXIF's)
-    if dpi is not None and max(orientation, turned_before) >= 5:  # turned a quarter: the resolutions swap
+    quarter_turn = max(orientation, turned_before) >= 5  # the resolutions swap, here and in the EXIF
+    if dpi is not None and quarter_turn:
         dpi = (dpi[1], dpi[0])
     if orientation != 1:
         px = _apply_orientation(px, orientation)
@@ -254,7 +252,7 @@ def _finish(
     if exif is not None:
         try:
             exif = _exif_reset_orientation(exif)
-            if max(orientation, turned_before) >= 5:  # its resolution turns with the picture too
+            if quarter_turn:
                 exif = _exif_swap_resolution(exif)
         except Exception:
             exif = None
